@@ -1,0 +1,16 @@
+"""semlevel: multilevel (mixed-effects) linear models as constrained structural equation models.
+
+Public API::
+
+    import semlevel as sl
+    fit = sl.mixed("weight week || id: week, covariance(unstructured)", data=df)
+    fit.summary(); fit.fixed; fit.random; fit.model
+"""
+from . import datasets
+from .api import mixed, mixed_model
+from .data.wide import WideData
+from .model.pathmodel import PathModel
+from .results import Fit
+
+__all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData"]
+__version__ = "0.1.0"

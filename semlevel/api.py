@@ -1,0 +1,31 @@
+"""The user-facing entry points: parse, build, fit (each step also callable alone)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from .model.builder import build_mixed_model
+from .model.pathmodel import PathModel
+from .results import Fit
+from .syntax.mixed import parse_mixed
+
+__all__ = ["mixed", "mixed_model"]
+
+
+def mixed_model(spec: str, data: pd.DataFrame, *, key_by: str = "value", **options) -> PathModel:
+    """Build (without fitting) the path model of a Stata ``mixed`` specification.
+
+    ``options`` mirror the string's options (``reml=True``, ``level=90``, ...).
+    ``key_by`` chooses the slot keys of nested levels: the level's id values ("value",
+    Stata ``reshape`` semantics) or the order within the parent ("order").
+    """
+    parsed = parse_mixed(spec, **options)
+    return build_mixed_model(parsed, data, key_by=key_by)
+
+
+def mixed(spec: str, data: pd.DataFrame, *, key_by: str = "value", **options) -> Fit:
+    """Fit a Stata ``mixed`` model, e.g. ``mixed("weight week || id: week", data=df)``.
+
+    The model is built as a constrained path model on the wide form of ``data`` and fitted
+    by FIML with the one engine; ML by default, REML with ``reml=True`` or ``, reml``.
+    """
+    return mixed_model(spec, data, key_by=key_by, **options).fit()

@@ -1,0 +1,1 @@
+"""semlevel.data."""

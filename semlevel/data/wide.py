@@ -1,0 +1,161 @@
+"""The wide form: one row per top-level unit, one outcome column per slot.
+
+Stored sparsely: every observed cell (row, slot) is one record, sorted by row, so a wide
+table with many missing slots costs no more memory than the long data. ``to_frame()``
+materialises the wide DataFrame a user would see (Stata's ``reshape wide``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .hierarchy import Hierarchy, build_hierarchy
+from .sample import Sample
+
+__all__ = ["WideData", "make_slots", "slot_name", "OBS_KEY"]
+
+OBS_KEY = "obs"
+
+
+def slot_name(variable: str, slot_keys: dict) -> str:
+    """Column name of a variable in one slot, e.g. ``y[j=2,obs=1]``; ``y`` when no keys."""
+    if not slot_keys:
+        return variable
+    return variable + "[" + ",".join(f"{k}={v}" for k, v in slot_keys.items()) + "]"
+
+
+def make_slots(hierarchy: Hierarchy, sorted_index: np.ndarray, time: np.ndarray | None = None,
+               key_by: str = "value") -> tuple[np.ndarray, pd.DataFrame]:
+    """Slot of each (sorted) observation and the slot table.
+
+    A slot is the tuple of positions below the top level: the id value (``key_by="value"``,
+    Stata ``reshape`` semantics) or the order within the parent (``key_by="order"``) of
+    each nested level, then the observation's ``time`` value if given, else its order
+    within its lowest group.
+    """
+    if key_by not in ("value", "order"):
+        raise ValueError(f"key_by must be 'value' or 'order', not {key_by!r}")
+    codes = hierarchy.codes[sorted_index]
+    cols: dict[str, np.ndarray] = {}
+    n = len(sorted_index)
+    for l in range(1, len(hierarchy.levels)):
+        name = hierarchy.levels[l]
+        if key_by == "value":
+            cols[name] = hierarchy.keys[l][sorted_index]
+        else:
+            parent, own = codes[:, l - 1], codes[:, l]
+            first_of_parent = _rank_within(parent, own)
+            cols[name] = first_of_parent + 1
+    lowest = codes[:, -1] if hierarchy.levels else np.zeros(n, dtype=np.int64)
+    if time is not None:
+        cols[OBS_KEY] = np.asarray(time)
+    else:
+        cols[OBS_KEY] = _cumcount(lowest) + 1
+    table = pd.DataFrame(cols)
+    slot = table.groupby(list(cols), sort=True).ngroup().to_numpy()
+    slots = table.groupby(list(cols), sort=True).size().rename("n_obs").reset_index()
+    return slot.astype(np.int64), slots
+
+
+def _cumcount(sorted_groups: np.ndarray) -> np.ndarray:
+    """Position of each element within its run of equal (sorted) group codes."""
+    n = len(sorted_groups)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    start = np.r_[True, sorted_groups[1:] != sorted_groups[:-1]]
+    idx = np.arange(n)
+    first = np.maximum.accumulate(np.where(start, idx, 0))
+    return idx - first
+
+
+def _rank_within(parent: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Order (0-based) of each observation's own group among its parent's groups."""
+    new_group = np.r_[True, (own[1:] != own[:-1]) | (parent[1:] != parent[:-1])]
+    new_parent = np.r_[True, parent[1:] != parent[:-1]]
+    counter = np.cumsum(new_group)
+    base = np.maximum.accumulate(np.where(new_parent, counter, 0))
+    return counter - base
+
+
+@dataclass(frozen=True)
+class WideData:
+    """Observations of one model arranged by top-level row and slot.
+
+    Arrays are over the used observations sorted by nested group (``source`` gives each
+    one's position in the input DataFrame). ``columns`` holds the data columns the model
+    needs (outcome, covariates, random-effect variables), already sorted.
+    """
+
+    outcome: str
+    hierarchy: Hierarchy
+    row: np.ndarray
+    slot: np.ndarray
+    slots: pd.DataFrame
+    row_ids: np.ndarray
+    data: pd.DataFrame
+    source: np.ndarray
+    sample: Sample
+
+    @property
+    def n_obs(self) -> int:
+        return int(len(self.row))
+
+    @property
+    def n_rows(self) -> int:
+        return int(len(self.row_ids))
+
+    @property
+    def n_slots(self) -> int:
+        return int(len(self.slots))
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.data[self.outcome].to_numpy(dtype=float)
+
+    def slot_keys(self, s: int) -> dict:
+        """Key dict of slot ``s`` (nested level ids and the observation key)."""
+        rec = self.slots.iloc[s]
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items() if k != "n_obs"}
+
+    def slot_names(self, variable: str | None = None) -> list[str]:
+        """Wide column names of ``variable`` (default the outcome), one per slot."""
+        variable = variable or self.outcome
+        return [slot_name(variable, self.slot_keys(s)) for s in range(self.n_slots)]
+
+    def to_frame(self, variables: list[str] | None = None) -> pd.DataFrame:
+        """The wide DataFrame: one row per top-level unit, one column per variable and slot.
+
+        Missing slots are NaN (FIML uses the observed ones of each row).
+        """
+        variables = variables or [self.outcome]
+        top = self.hierarchy.levels[0] if self.hierarchy.levels else "row"
+        frames = []
+        for var in variables:
+            grid = np.full((self.n_rows, self.n_slots), np.nan)
+            grid[self.row, self.slot] = self.data[var].to_numpy(dtype=float)
+            frames.append(pd.DataFrame(grid, columns=self.slot_names(var)))
+        out = pd.concat(frames, axis=1)
+        out.insert(0, top, self.row_ids)
+        return out
+
+
+def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Sample,
+               columns: list[str], time: str | None = None, key_by: str = "value") -> WideData:
+    """Arrange the used rows of long ``data`` into the (sparse) wide form."""
+    used = np.flatnonzero(sample.used)
+    sub = data.iloc[used]
+    hier = build_hierarchy(sub, levels)
+    order = hier.order
+    sorted_hier = Hierarchy(levels=hier.levels, codes=hier.codes[order],
+                            keys=tuple(k[order] for k in hier.keys), order=np.arange(len(order)))
+    tvals = sub[time].to_numpy()[order] if time else None
+    slot, slots = make_slots(sorted_hier, np.arange(len(order)), tvals, key_by)
+    row = sorted_hier.codes[:, 0] if levels else np.zeros(len(order), dtype=np.int64)
+    first = np.r_[True, row[1:] != row[:-1]] if len(row) else np.zeros(0, bool)
+    row_ids = sorted_hier.keys[0][first] if levels else np.array([0])
+    keep = list(dict.fromkeys([outcome, *columns]))
+    frame = sub[keep].iloc[order].reset_index(drop=True)
+    return WideData(outcome=outcome, hierarchy=sorted_hier, row=row, slot=slot, slots=slots,
+                    row_ids=row_ids, data=frame, source=used[order], sample=sample)

@@ -1,0 +1,126 @@
+"""The FIML deviance (-2 log L, ML or REML) with beta profiled by GLS, and its gradient.
+
+For a row with latent covariance Phi and residual covariance Theta = sum_g theta_g P_g,
+Sigma = Theta + Z Phi Z'. With A = Z' Theta^-1 Z (q x q) the Woodbury identity gives
+
+    Sigma^-1 = Theta^-1 - Theta^-1 Z N Z' Theta^-1,   N = (I + Phi A)^-1 Phi,
+    log|Sigma| = sum_g n_g log theta_g + log|I + Phi A|,
+
+so nothing larger than q x q is ever factored, and Phi may be singular (a variance on the
+boundary). Everything is evaluated from the pooled statistics of :mod:`.stats`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .stats import PoolStats
+
+__all__ = ["Evaluation", "evaluate", "LOG2PI"]
+
+LOG2PI = float(np.log(2.0 * np.pi))
+
+
+@dataclass
+class Evaluation:
+    """Result of one evaluation at a parameter vector (all labels, extended)."""
+
+    deviance: float                 # -2 log L (or -2 log L_R); inf when not admissible
+    beta: np.ndarray | None = None  # GLS coefficients (free coefficient labels)
+    xtvx: np.ndarray | None = None  # X' V^-1 X
+    gradient: np.ndarray | None = None  # d deviance / d label value (all labels)
+
+
+def _inadmissible() -> Evaluation:
+    return Evaluation(deviance=np.inf)
+
+
+def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = True,
+             check_psd: bool = True) -> Evaluation:
+    """Deviance (and gradient w.r.t. every label's value) at label values ``values``.
+
+    ``values`` holds one entry per label row (coefficient entries are ignored: beta is
+    profiled). Returns ``deviance=inf`` when a variance is negative, a latent covariance
+    matrix is not positive semi-definite or the marginal covariance is not positive definite.
+    """
+    ext = np.concatenate([values, [0.0, 1.0]])
+    Phi = ext[stats.phi_idx]                                   # (P,q,q)
+    theta = ext[stats.resid_ids]                               # (G,)
+    if np.any(theta <= 0):
+        return _inadmissible()
+    if check_psd and Phi.shape[1] > 0:
+        if Phi.shape[1] == 1:
+            if np.any(Phi[:, 0, 0] < 0):
+                return _inadmissible()
+        else:
+            ev = np.linalg.eigvalsh(Phi)
+            scale = np.maximum(np.abs(ev).max(axis=1), 1e-300)
+            if np.any(ev.min(axis=1) < -1e-12 * scale):
+                return _inadmissible()
+    w = 1.0 / theta
+    P, G, q = stats.ZZ.shape[:3]
+    k = stats.n_coef
+    cnt = stats.count
+    A = np.einsum("g,pgab->pab", w, stats.ZZ)
+    eye = np.eye(q)
+    M = eye + Phi @ A
+    sign, logdet_m = np.linalg.slogdet(M)
+    if np.any(sign <= 0) or not np.all(np.isfinite(logdet_m)):
+        return _inadmissible()
+    N = np.linalg.solve(M, Phi)
+    N = 0.5 * (N + np.swapaxes(N, 1, 2))
+    # weighted outer products: Tw = sum_r B_r (x) B_r with B_r = sum_g w_g B_{g,r}
+    T = stats.T
+    Tw = np.einsum("g,h,pgaihbj->paibj", w, w, T) if G > 1 else (w[0] * w[0]) * T[:, 0, :, :, 0]
+    S = np.einsum("g,pgij->ij", w, stats.C)
+    S = S - np.einsum("pab,paibj->ij", N, Tw)
+    S = 0.5 * (S + S.T)
+    logdet = float(cnt @ (stats.n @ np.log(theta) + logdet_m))
+    Sxx, Sxy, syy = S[:k, :k], S[:k, k], S[k, k]
+    if k:
+        try:
+            cf = np.linalg.cholesky(Sxx)
+        except np.linalg.LinAlgError:
+            return _inadmissible()
+        beta = np.linalg.solve(Sxx, Sxy)
+        quad = float(syy - Sxy @ beta)
+        logdet_xx = 2.0 * float(np.log(np.diag(cf)).sum())
+    else:
+        beta = np.zeros(0)
+        quad = float(syy)
+        logdet_xx = 0.0
+    n_obs = stats.n_obs
+    if reml:
+        dev = (n_obs - k) * LOG2PI + logdet + logdet_xx + quad
+    else:
+        dev = n_obs * LOG2PI + logdet + quad
+    out = Evaluation(deviance=float(dev), beta=beta, xtvx=Sxx)
+    if not gradient:
+        return out
+
+    # Gamma: e e' from the profiled residual, plus X H X' under REML (H = (X'V^-1X)^-1)
+    gamma = np.r_[-beta, 1.0]
+    Gam = np.outer(gamma, gamma)
+    if reml and k:
+        Gam[:k, :k] += np.linalg.inv(Sxx)
+    # U[p,g,a,h,b] = sum_ij T[p,g,a,i,h,b,j] Gam[i,j]
+    U = np.einsum("pgaihbj,ij->pgahb", T, Gam)
+    TG = np.einsum("g,h,pgahb->pab", w, w, U)                   # sum_r B_r Gam B_r'
+    AN = A @ N
+    MM = eye - AN
+    GPhi = cnt[:, None, None] * (A - AN @ A) - MM @ TG @ np.swapaxes(MM, 1, 2)
+    grad = np.zeros(len(ext))
+    np.add.at(grad, stats.phi_idx.ravel(), GPhi.ravel())
+    # residual variances
+    trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)                # tr(N ZZ_g)
+    term1 = cnt[:, None] * (stats.n * w[None, :] - trNZ * (w * w)[None, :])
+    CG = np.einsum("pgij,ij->pg", stats.C, Gam)
+    X1 = np.einsum("h,pab,phagb->pg", w, N, U)                   # tr(Gam B_r' N B_{g,r})
+    NZN = np.einsum("pab,pgbc,pcd->pgad", N, stats.ZZ, N)
+    X2 = np.einsum("pgab,pab->pg", NZN, TG)
+    term2 = (w * w)[None, :] * (CG - 2.0 * X1 + X2)
+    dtheta = (term1 - term2).sum(axis=0)
+    np.add.at(grad, stats.resid_ids, dtheta)
+    out.gradient = grad[: len(values)]
+    return out

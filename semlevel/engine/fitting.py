@@ -1,0 +1,165 @@
+"""Fit a PathModel: starting values, Newton optimisation, observed information."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from ..model.pathmodel import PathModel
+from .deviance import evaluate
+from .optimize import OptimizationSummary, difference_hessian, newton
+from .stats import PoolStats, coefficient_design, pool_statistics
+
+__all__ = ["fit_model", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
+
+_VARIANCE_KINDS = ("var", "resvar")
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimiser did not reach a point with zero gradient and positive curvature."""
+
+
+class BoundaryWarning(UserWarning):
+    """A variance was estimated at its boundary (zero)."""
+
+
+def starting_values(model: PathModel) -> np.ndarray:
+    """Start for every label: the label table's value where set, else a moment guess.
+
+    The guess splits the OLS residual variance equally among the residual and each level
+    with random effects; a slope's variance is scaled by the mean square of its variable.
+    """
+    labels = model.labels
+    vals = labels["value"].to_numpy(dtype=float).copy()
+    need = np.isnan(vals) & (labels["kind"] != "coef").to_numpy()
+    if not need.any():
+        return vals
+    Xt, _ = coefficient_design(model)
+    y = model.data.y
+    if Xt.shape[1]:
+        coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
+        resid = y - Xt @ coef
+    else:
+        resid = y
+    s2 = float(np.mean(resid ** 2)) or 1.0
+    n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
+    share = s2 / (n_levels + 1)
+    zscale = {}
+    for e, eff in model.effects.iterrows():
+        z2 = float(np.mean(model.Z[:, e] ** 2))
+        zscale.setdefault(eff["equation"], []).append(z2 if z2 > 0 else 1.0)
+    for i, (name, row) in enumerate(labels.iterrows()):
+        if not need[i]:
+            continue
+        if row["kind"] == "resvar":
+            vals[i] = share
+        elif row["kind"] == "var":
+            members = model.phi.loc[(model.phi["label"] == i) & (model.phi["a"] == model.phi["b"]),
+                                    "a"].to_numpy()
+            if len(members):
+                lat = model.latents.iloc[members[0]]
+                eff = model.effects[(model.effects["equation"] == lat["equation"])
+                                    & (model.effects["effect"] == lat["effect"])].index[0]
+                z2 = float(np.mean(model.Z[:, eff] ** 2)) or 1.0
+                vals[i] = share / z2
+            else:
+                vals[i] = share
+        else:
+            vals[i] = 0.0
+    return vals
+
+
+def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
+    labels = model.labels
+    free = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
+    is_var = labels["kind"].to_numpy()[free]
+    is_var = np.isin(is_var, _VARIANCE_KINDS)
+    return free, is_var
+
+
+def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit":
+    """Fit ``model`` by FIML (ML or REML per ``model.reml``) and return a :class:`Fit`."""
+    from ..results import Fit
+
+    stats = pool_statistics(model)
+    values = starting_values(model)
+    free, is_var = _free_variance_labels(model)
+    reml = model.reml
+    check_psd = bool((model.labels["kind"].isin(["cov", "rescov"])).any())
+
+    def to_values(u):
+        v = values.copy()
+        v[free] = np.where(is_var, u * u, u)
+        return v
+
+    def fun(u, want_grad):
+        ev = evaluate(to_values(u), stats, reml, gradient=want_grad, check_psd=check_psd)
+        if not np.isfinite(ev.deviance):
+            return np.inf, None
+        g = ev.gradient[free] * np.where(is_var, 2.0 * u, 1.0) if want_grad else None
+        return ev.deviance, g
+
+    start = values[free]
+    u0 = np.where(is_var, np.sqrt(np.maximum(start, 0.0)), start)
+    var_scale = np.sqrt(np.nanmax(np.abs(start))) if len(start) else 1.0
+    scale = np.where(is_var, np.maximum(np.abs(u0), 1e-3 * var_scale),
+                     np.maximum(np.abs(u0), 1e-3 * var_scale ** 2))
+    u, record = newton(fun, u0, scale, max_iter=max_iter, tol=tol)
+    est = to_values(u)
+    final = evaluate(est, stats, reml, gradient=True, check_psd=check_psd)
+    boundary = _boundary_labels(model, est, free, is_var)
+    names = model.labels.index.to_numpy()[free]
+    theta_vcov = _variance_vcov(est, stats, reml, free, np.isin(names, boundary), check_psd)
+    if not record.converged:
+        warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
+    if boundary:
+        warnings.warn("variance estimated at the boundary (zero): " + ", ".join(boundary),
+                      BoundaryWarning, stacklevel=3)
+    return Fit(model=model, stats=stats, values=est, evaluation=final,
+               theta_vcov=theta_vcov, optimization=record, boundary=boundary)
+
+
+def _boundary_labels(model, est, free, is_var) -> list[str]:
+    if not is_var.any():
+        return []
+    var_vals = est[free[is_var]]
+    top = max(float(np.max(var_vals)), 1e-300)
+    names = model.labels.index.to_numpy()
+    return [str(names[i]) for i in free[is_var] if est[i] <= 1e-10 * top]
+
+
+def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarray,
+                   at_boundary: np.ndarray, check_psd: bool) -> np.ndarray:
+    """Inverse observed information of the free variance labels (natural metric).
+
+    Computed from central differences of the analytic gradient of the profiled deviance.
+    Labels at the boundary are held at zero and get NaN: their standard errors are not
+    defined.
+    """
+    k = len(free)
+    out = np.full((k, k), np.nan)
+    keep = ~at_boundary
+    idx = free[keep]
+    if not len(idx):
+        return out
+
+    def grad(theta):
+        v = est.copy()
+        v[idx] = theta
+        ev = evaluate(v, stats, reml, gradient=True, check_psd=check_psd)
+        if not np.isfinite(ev.deviance):
+            raise FloatingPointError("inadmissible point")
+        return ev.gradient[idx]
+
+    theta = est[idx]
+    steps = 1e-4 * np.maximum(np.abs(theta), 1e-6 * np.abs(theta).max())
+    try:
+        H = difference_hessian(grad, theta, None, steps, central=True)
+    except FloatingPointError:
+        H = difference_hessian(grad, theta, grad(theta), steps, central=False)
+    try:
+        inv = np.linalg.inv(0.5 * H)
+    except np.linalg.LinAlgError:
+        return out
+    out[np.ix_(keep, keep)] = inv
+    return out

@@ -1,0 +1,196 @@
+"""Sufficient statistics of the wide rows, pooled by pattern.
+
+For row r (a top-level unit) with observed outcomes y_r, covariates X_r (columns = free
+coefficient labels), loadings Z_r on its q_r latents and residual-label indicators P_g,
+the FIML likelihood depends on the data only through
+
+    n_g = tr P_g,  ZZ_g = Z_r' P_g Z_r,  C_g = W_r' P_g W_r,  B_g = Z_r' P_g W_r,
+
+with W_r = [X_r, y_r]. Rows that share the latent-covariance pattern and every ZZ_g and
+n_g (same missingness pattern, same definition-variable cross-products) form a *pool*;
+a pool needs only the sums of C_g and of the outer products B_g (x) B_h. One likelihood
+evaluation then costs O(pools), whatever the number of rows; rows whose random-slope
+covariates differ are pools of one and are evaluated in batches.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..model.pathmodel import PathModel
+
+__all__ = ["PoolStats", "pool_statistics", "coefficient_design"]
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """Pooled sufficient statistics (arrays over pools p, residual labels g).
+
+    ``phi_idx[p]`` (q x q) indexes the extended parameter vector (all labels, then the
+    constants 0 and 1) to build each pool's latent covariance; ``resid_ids`` are the label
+    rows of the residual variances, in the order of the ``g`` axis.
+    """
+
+    phi_idx: np.ndarray      # (P, q, q) int
+    ZZ: np.ndarray           # (P, G, q, q)
+    n: np.ndarray            # (P, G) observations per row
+    C: np.ndarray            # (P, G, K1, K1) summed over the pool's rows
+    T: np.ndarray            # (P, G, q, K1, G, q, K1) summed outer products of B
+    count: np.ndarray        # (P,) rows in the pool
+    resid_ids: np.ndarray    # (G,) label rows
+    n_coef: int              # K1 - 1 free coefficient labels
+    coef_ids: np.ndarray     # label rows of the columns of X
+    n_obs: int
+    n_rows: int
+    const0: int              # index of the constant 0 in the extended parameter vector
+    const1: int
+
+    @property
+    def n_pools(self) -> int:
+        return int(self.count.shape[0])
+
+
+def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
+    """Covariate matrix whose columns are the free coefficient labels, and those labels.
+
+    When every slot uses the term's own label (the mixed model) this is ``model.X``;
+    relaxed slopes split a term's column among the labels of the slots.
+    """
+    labels = model.labels
+    coef_ids = np.flatnonzero((labels["kind"] == "coef").to_numpy() & labels["free"].to_numpy())
+    k = len(model.terms)
+    if k == 0:
+        return np.zeros((model.data.n_obs, 0)), coef_ids
+    per_obs = model.path_label[model.data.slot]            # (n_obs, k) label of each cell
+    if np.array_equal(model.path_label, np.tile(np.arange(k), (model.path_label.shape[0], 1))) \
+            and np.array_equal(coef_ids, np.arange(k)):
+        return model.X, coef_ids
+    col_of = {lab: i for i, lab in enumerate(coef_ids)}
+    Xt = np.zeros((model.data.n_obs, len(coef_ids)))
+    for t in range(k):
+        labs = per_obs[:, t]
+        for lab in np.unique(labs):
+            if lab not in col_of:
+                continue  # a fixed coefficient: handled as an offset by the caller
+            m = labs == lab
+            Xt[m, col_of[lab]] += model.X[m, t]
+    return Xt, coef_ids
+
+
+def _fixed_offset(model: PathModel) -> np.ndarray:
+    """Contribution of coefficients fixed at a value (not estimated) to each mean."""
+    labels = model.labels
+    fixed = (labels["kind"] == "coef").to_numpy() & ~labels["free"].to_numpy()
+    if not fixed.any() or not len(model.terms):
+        return np.zeros(model.data.n_obs)
+    values = np.nan_to_num(labels["value"].to_numpy(dtype=float))
+    per_obs = model.path_label[model.data.slot]
+    mask = fixed[per_obs]
+    return (model.X * np.where(mask, values[per_obs], 0.0)).sum(axis=1)
+
+
+def pool_statistics(model: PathModel) -> PoolStats:
+    """Compute (once per fit) the pooled sufficient statistics of a model's rows."""
+    data = model.data
+    n_obs, n_rows = data.n_obs, data.n_rows
+    labels = model.labels
+    n_lab = len(labels)
+    const0, const1 = n_lab, n_lab + 1
+    Xt, coef_ids = coefficient_design(model)
+    y = data.y - _fixed_offset(model)
+    W = np.column_stack([Xt, y])
+    K1 = W.shape[1]
+
+    # residual label of each observation -> g axis
+    res_lab = model.resid_label[data.slot]
+    resid_ids, g_of_obs = np.unique(res_lab, return_inverse=True)
+    G = len(resid_ids)
+
+    # local latents of each row
+    row = data.row
+    E = model.Z.shape[1]
+    if E:
+        lat = model.effect_latent[data.slot]                         # (n_obs, E)
+        pair_row = np.repeat(row, E)
+        pair_lat = lat.ravel()
+        pair_val = model.Z.ravel()
+        keys = pair_row * (int(lat.max()) + 1) + pair_lat
+        uniq, inv = np.unique(keys, return_inverse=True)
+        u_row = uniq // (int(lat.max()) + 1)
+        u_lat = uniq % (int(lat.max()) + 1)
+        q_r = np.bincount(u_row, minlength=n_rows)
+        start = np.r_[0, np.cumsum(q_r)[:-1]]
+        local = np.arange(len(uniq)) - start[u_row]               # local index of each
+        col = inv                                                   # global column id
+        Zs = sp.csr_matrix((pair_val, (np.repeat(np.arange(n_obs), E), col)),
+                           shape=(n_obs, len(uniq)))
+    else:
+        q_r = np.zeros(n_rows, dtype=np.int64)
+        u_row = u_lat = local = np.zeros(0, dtype=np.int64)
+        Zs = sp.csr_matrix((n_obs, 0))
+    q = max(int(q_r.max()) if n_rows else 0, 1)
+
+    # per-row statistics, one residual label at a time
+    ZZ = np.zeros((n_rows, G, q, q))
+    B = np.zeros((n_rows, G, q, K1))
+    C = np.zeros((n_rows, G, K1, K1))
+    nrg = np.zeros((n_rows, G))
+    rows_ind = sp.csr_matrix((np.ones(n_obs), (row, np.arange(n_obs))), shape=(n_rows, n_obs))
+    for g in range(G):
+        m = (g_of_obs == g).astype(float)
+        nrg[:, g] = rows_ind @ m
+        Wm = W * m[:, None]
+        for i in range(K1):
+            C[:, g, i, :] = rows_ind @ (Wm * W[:, i:i + 1])
+        if E:
+            Zm = sp.diags(m) @ Zs
+            zz = (Zs.T @ Zm).tocoo()
+            r = u_row[zz.row]
+            ZZ[r, g, local[zz.row], local[zz.col]] = zz.data
+            zw = np.asarray(Zs.T @ Wm)
+            B[u_row, g, local, :] = zw
+
+    # latent-covariance pattern of each row: indices into the extended parameter vector
+    phi_idx = np.full((n_rows, q, q), const0, dtype=np.int64)
+    phi_idx[:, np.arange(q), np.arange(q)] = const1
+    if E:
+        lat_local = np.full((n_rows, q), -1, dtype=np.int64)
+        lat_local[u_row, local] = u_lat
+        n_lat = len(model.latents)
+        phi = model.phi
+        code = phi["a"].to_numpy() * n_lat + phi["b"].to_numpy()
+        order = np.argsort(code)
+        code, lab = code[order], phi["label"].to_numpy()[order]
+        for i in range(q):
+            for j in range(q):
+                a, b = lat_local[:, i], lat_local[:, j]
+                ok = (a >= 0) & (b >= 0)
+                c = np.minimum(a, b) * n_lat + np.maximum(a, b)
+                pos = np.clip(np.searchsorted(code, c), 0, max(len(code) - 1, 0))
+                hit = ok & (len(code) > 0) & (code[pos] == c if len(code) else False)
+                phi_idx[hit, i, j] = lab[pos[hit]]
+                phi_idx[ok & ~hit, i, j] = const0
+    # pools: identical pattern, cross-products and counts
+    signature = np.concatenate([phi_idx.reshape(n_rows, -1).astype(float),
+                                ZZ.reshape(n_rows, -1), nrg], axis=1)
+    _, first, pool = np.unique(signature, axis=0, return_index=True, return_inverse=True)
+    pool = pool.ravel()
+    P = len(first)
+    count = np.bincount(pool, minlength=P).astype(float)
+    ind = sp.csr_matrix((np.ones(n_rows), (pool, np.arange(n_rows))), shape=(P, n_rows))
+    Cp = np.asarray(ind @ C.reshape(n_rows, -1)).reshape(P, G, K1, K1)
+    d = G * q * K1
+    Bf = B.reshape(n_rows, d)
+    if P <= 64:
+        Tp = np.empty((P, d, d))
+        for p_ in range(P):
+            sub = Bf[pool == p_]
+            Tp[p_] = sub.T @ sub
+    else:
+        Tp = np.asarray(ind @ np.einsum("ri,rj->rij", Bf, Bf).reshape(n_rows, d * d))
+    Tp = Tp.reshape(P, G, q, K1, G, q, K1)
+    return PoolStats(phi_idx=phi_idx[first], ZZ=ZZ[first], n=nrg[first], C=Cp, T=Tp,
+                     count=count, resid_ids=resid_ids, n_coef=K1 - 1, coef_ids=coef_ids,
+                     n_obs=n_obs, n_rows=n_rows, const0=const0, const1=const1)

@@ -1,0 +1,175 @@
+"""Build the wide-form path model of a `mixed` specification.
+
+Random effects become latent variables (one per level and slot-key prefix), the mixed
+model's assumptions become shared labels: one coefficient per fixed term for every slot,
+one variance (and covariance) set per random-effects equation for every latent of that
+level, one residual variance for every slot.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..data.sample import check_columns, select_sample
+from ..data.wide import build_wide
+from ..syntax.factor import design_matrix, variables_of
+from ..syntax.spec import MixedSpec
+from .pathmodel import PathModel
+
+__all__ = ["build_mixed_model"]
+
+_STRUCTURE_TITLE = {"independent": "Independent", "identity": "Identity",
+                    "exchangeable": "Exchangeable", "unstructured": "Unstructured"}
+
+
+def _check_numeric(data: pd.DataFrame, name: str, role: str) -> None:
+    col = data[name]
+    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+        raise ValueError(f"{role} {name!r} is not numeric (dtype {col.dtype}); "
+                         "convert it to numbers first")
+
+
+def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value") -> PathModel:
+    """The PathModel (with its wide data) that reproduces the mixed model ``spec``."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    pending = spec.extra.get("pending") or {}
+    if pending:
+        name = next(iter(pending))
+        raise ValueError(f"option {name}() is not supported yet by semlevel")
+    for eq in spec.equations:
+        if eq.level == "_all" or any(t.upper().startswith("R.") for t in eq.terms):
+            raise ValueError("crossed random effects (_all: R.var) are not supported yet")
+    levels = list(spec.levels)
+    check_columns(data, [spec.depvar], "outcome variable")
+    check_columns(data, levels, "level variable")
+    fixed_vars = variables_of(list(spec.fixed_terms))
+    re_vars = [v for eq in spec.equations for v in variables_of(list(eq.terms))]
+    check_columns(data, fixed_vars + re_vars)
+    _check_numeric(data, spec.depvar, "outcome")
+    covariates = list(dict.fromkeys(fixed_vars + re_vars))
+    sample = select_sample(data, spec.depvar, covariates, levels)
+    wide = build_wide(data, spec.depvar, levels, sample, covariates, key_by=key_by)
+
+    fixed = design_matrix(list(spec.fixed_terms), wide.data, spec.constant)
+    terms = list(fixed.labels)
+
+    # random effects: one column of Z per effect, equations top to bottom
+    eff_rows, z_cols = [], []
+    for q, eq in enumerate(spec.equations):
+        d = design_matrix(list(eq.terms), wide.data, eq.constant, check_rank=False)
+        for j, lab in enumerate(d.re_labels):
+            eff_rows.append({"level": eq.level, "level_index": levels.index(eq.level),
+                             "equation": q, "effect": lab,
+                             "variable": None if lab == "_cons" else lab})
+            z_cols.append(d.matrix[:, j])
+    effects = pd.DataFrame(eff_rows, columns=["level", "level_index", "equation", "effect",
+                                              "variable"])
+    Z = np.column_stack(z_cols) if z_cols else np.zeros((wide.n_obs, 0))
+
+    latents, effect_latent = _make_latents(wide, effects, levels)
+    label_rows = [{"name": t, "kind": "coef", "block": "fixed"} for t in terms]
+    phi_parts = []
+    for q, eq in enumerate(spec.equations):
+        effs = effects.index[effects["equation"] == q].to_numpy()
+        names = effects.loc[effs, "effect"].tolist()
+        if not len(effs):
+            continue
+        structure = eq.covariance if len(effs) > 1 else "identity"
+        block = f"{eq.level}: {_STRUCTURE_TITLE[structure]}"
+        pair_label = _structure_labels(eq.level, names, structure)
+        first = len(label_rows)
+        uniq = list(dict.fromkeys(pair_label.values()))
+        for lab in uniq:
+            kind = "var" if ": var(" in lab else "cov"
+            label_rows.append({"name": lab, "kind": kind, "block": block})
+        lab_id = {lab: first + i for i, lab in enumerate(uniq)}
+        lat_of = [np.unique(effect_latent[:, e][effect_latent[:, e] >= 0]) for e in effs]
+        for (i, j), lab in pair_label.items():
+            a, b = lat_of[i], lat_of[j]
+            phi_parts.append(pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b),
+                                           "label": lab_id[lab]}))
+    resid = len(label_rows)
+    label_rows.append({"name": "var(Residual)", "kind": "resvar", "block": "Residual"})
+    labels = pd.DataFrame(label_rows).set_index("name")
+    if labels.index.duplicated().any():
+        dup = labels.index[labels.index.duplicated()][0]
+        raise ValueError(f"two random-effects equations define the same parameter {dup!r}")
+    labels["free"] = True
+    labels["value"] = np.nan
+    phi = (pd.concat(phi_parts, ignore_index=True) if phi_parts
+           else pd.DataFrame({"a": [], "b": [], "label": []}, dtype=np.int64))
+    p = wide.n_slots
+    path_label = np.tile(np.arange(len(terms), dtype=np.int64), (p, 1))
+    resid_label = np.full(p, resid, dtype=np.int64)
+    return PathModel(data=wide, labels=labels[["kind", "free", "value", "block"]], terms=terms,
+                     X=fixed.matrix, path_label=path_label, resid_label=resid_label,
+                     latents=latents, effects=effects, Z=Z, effect_latent=effect_latent,
+                     phi=phi, reml=spec.reml,
+                     info={"spec": spec, "fixed_base": list(fixed.base),
+                           "factor_levels": dict(fixed.factor_levels)})
+
+
+def _structure_labels(level: str, names: list[str], structure: str) -> dict:
+    """Label of each (i, j) pair (i <= j) of effects of one equation under a structure."""
+    m = len(names)
+    out: dict[tuple[int, int], str] = {}
+    if structure == "identity":
+        lab = f"{level}: var({' '.join(names)})"
+        for i in range(m):
+            out[(i, i)] = lab
+    elif structure == "independent":
+        for i in range(m):
+            out[(i, i)] = f"{level}: var({names[i]})"
+    elif structure == "exchangeable":
+        var = f"{level}: var({' '.join(names)})"
+        cov = f"{level}: cov({','.join(names)})" if m == 2 else f"{level}: cov({' '.join(names)})"
+        for i in range(m):
+            out[(i, i)] = var
+            for j in range(i + 1, m):
+                out[(i, j)] = cov
+    elif structure == "unstructured":
+        for i in range(m):
+            out[(i, i)] = f"{level}: var({names[i]})"
+        for i in range(m):
+            for j in range(i + 1, m):
+                out[(i, j)] = f"{level}: cov({names[i]},{names[j]})"
+    else:
+        raise ValueError(f"unknown covariance structure {structure!r}")
+    return out
+
+
+def _make_latents(wide, effects: pd.DataFrame, levels: list[str]):
+    """Latent table and the latent each effect loads on in each slot.
+
+    The top level's latents are one per effect (named after the level); a nested level's
+    latents are one per effect and slot-key prefix (``j[1]``, ``j[1].week``).
+    """
+    slots = wide.slots
+    p = len(slots)
+    effect_latent = np.full((p, len(effects)), -1, dtype=np.int64)
+    rows = []
+    for e, eff in effects.iterrows():
+        l = int(eff["level_index"])
+        suffix = "" if eff["effect"] == "_cons" else f".{eff['effect']}"
+        if l == 0:
+            effect_latent[:, e] = len(rows)
+            rows.append({"name": f"{eff['level']}{suffix}", "level": eff["level"], "key": (),
+                         "effect": eff["effect"], "equation": int(eff["equation"])})
+            continue
+        prefix_cols = levels[1:l + 1]
+        prefix = slots[prefix_cols]
+        ids = prefix.groupby(prefix_cols, sort=True).ngroup().to_numpy()
+        uniq = prefix.drop_duplicates().sort_values(prefix_cols)
+        base = len(rows)
+        for key in uniq.itertuples(index=False):
+            key = tuple(k.item() if hasattr(k, "item") else k for k in key)
+            rows.append({"name": f"{eff['level']}[{','.join(str(k) for k in key)}]{suffix}",
+                         "level": eff["level"], "key": key, "effect": eff["effect"],
+                         "equation": int(eff["equation"])})
+        effect_latent[:, e] = base + ids
+    latents = pd.DataFrame(rows, columns=["name", "level", "key", "effect", "equation"])
+    if latents["name"].duplicated().any():
+        latents["name"] = latents["name"] + np.where(latents["name"].duplicated(keep=False),
+                                                     "#" + latents["equation"].astype(str), "")
+    return latents, effect_latent

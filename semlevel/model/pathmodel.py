@@ -1,0 +1,186 @@
+"""PathModel: the wide-form path model of a multilevel model, with its equality labels.
+
+Every parameter occurrence carries a *label*; occurrences that share a label are
+constrained equal (the mixed model's assumptions). The structure is held in compact
+arrays over slots and latents, from which the parameter table (one row per occurrence,
+lavaan style) and the ``networkx`` graph are derived on demand.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from ..data.wide import WideData, slot_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..results import Fit
+
+__all__ = ["PathModel", "LABEL_KINDS"]
+
+#: kinds of label: fixed-effect coefficient, latent variance / covariance,
+#: residual variance / covariance
+LABEL_KINDS = ("coef", "var", "cov", "resvar", "rescov")
+
+
+@dataclass(frozen=True, eq=False)
+class PathModel:
+    """A constrained SEM on wide data.
+
+    Attributes
+    ----------
+    data : WideData
+        The observations arranged by top-level row and slot.
+    labels : DataFrame
+        One row per label (index = label name as the user sees it) with columns
+        ``kind`` (one of :data:`LABEL_KINDS`), ``free`` (bool), ``value`` (start value,
+        or the fixed value when not free), ``block`` (display group, e.g. ``id: Unstructured``).
+    terms : list[str]
+        Fixed-effect terms; ``X[:, t]`` is the covariate of term ``t`` in every slot.
+    X : ndarray (n_obs, n_terms)
+        Covariate values of the observations (sorted as ``data``).
+    path_label : ndarray (n_slots, n_terms) of int
+        Label (row of ``labels``) of the path from term ``t`` to the outcome in slot ``s``.
+    resid_label : ndarray (n_slots,) of int
+        Label of the residual variance of each slot.
+    latents : DataFrame
+        One row per latent variable: ``name``, ``level``, ``key`` (slot-key prefix),
+        ``effect`` (random-effect label, e.g. ``_cons`` or ``week``), ``equation``.
+    effects : DataFrame
+        One row per random effect of the mixed specification (``level``, ``equation``,
+        ``effect``, ``variable`` of its definition-variable loading or None).
+    Z : ndarray (n_obs, n_effects)
+        Loading values: 1 for intercepts, the definition variable's value for slopes.
+    effect_latent : ndarray (n_slots, n_effects) of int
+        Latent on which effect ``e`` loads in slot ``s``.
+    phi : DataFrame
+        Latent (co)variances: columns ``a``, ``b`` (latent rows, a <= b), ``label``.
+    """
+
+    data: WideData
+    labels: pd.DataFrame
+    terms: list[str]
+    X: np.ndarray
+    path_label: np.ndarray
+    resid_label: np.ndarray
+    latents: pd.DataFrame
+    effects: pd.DataFrame
+    Z: np.ndarray
+    effect_latent: np.ndarray
+    phi: pd.DataFrame
+    reml: bool = False
+    title: str = "Mixed-effects"
+    info: dict = field(default_factory=dict)
+
+    # ---- derived views -------------------------------------------------------------
+    @property
+    def outcome(self) -> str:
+        return self.data.outcome
+
+    @property
+    def n_free(self) -> int:
+        """Number of free parameters (what AIC and BIC count)."""
+        return int(self.labels["free"].sum())
+
+    def label_index(self, name: str) -> int:
+        """Row of a label in ``labels``; a clear error names unknown labels."""
+        try:
+            return int(self.labels.index.get_loc(name))
+        except KeyError:
+            import difflib
+            close = difflib.get_close_matches(name, list(self.labels.index), n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise KeyError(f"no label {name!r} in this model{hint}") from None
+
+    @cached_property
+    def table(self) -> pd.DataFrame:
+        """Parameter table: one row per parameter occurrence (lavaan's ``parTable``).
+
+        Columns: ``lhs``, ``op`` (``~`` regression path, ``=~`` loading, ``~~``
+        (co)variance), ``rhs``, ``label``, ``free``, ``value`` (fixed value or start),
+        ``estimate`` (filled after a fit).
+        """
+        lab = self.labels
+        names = lab.index.to_numpy()
+        slot_y = np.array(self.data.slot_names())
+        rows: list[pd.DataFrame] = []
+        p, k = self.path_label.shape
+        if k:
+            s_idx, t_idx = np.divmod(np.arange(p * k), k)
+            terms = np.array(self.terms, dtype=object)
+            rhs = [slot_name(t, self.data.slot_keys(s)) if t != "_cons" else "_cons"
+                   for s, t in zip(s_idx, terms[t_idx])] if p * k <= 200_000 else terms[t_idx]
+            rows.append(pd.DataFrame({"lhs": slot_y[s_idx], "op": "~", "rhs": rhs,
+                                      "label": names[self.path_label.ravel()]}))
+        lat_names = self.latents["name"].to_numpy()
+        for e, eff in self.effects.iterrows():
+            lat = self.effect_latent[:, e]
+            ok = lat >= 0
+            var = eff["variable"]
+            rows.append(pd.DataFrame({"lhs": lat_names[lat[ok]], "op": "=~",
+                                      "rhs": slot_y[ok], "label": "",
+                                      "fixed_value": 1.0 if var is None else np.nan,
+                                      "definition": var}))
+        if len(self.phi):
+            a, b = self.phi["a"].to_numpy(), self.phi["b"].to_numpy()
+            rows.append(pd.DataFrame({"lhs": lat_names[a], "op": "~~", "rhs": lat_names[b],
+                                      "label": names[self.phi["label"].to_numpy()]}))
+        err = np.array([f"e.{n}" for n in slot_y])
+        rows.append(pd.DataFrame({"lhs": err, "op": "~~", "rhs": err,
+                                  "label": names[self.resid_label]}))
+        out = pd.concat(rows, ignore_index=True)
+        labelled = out["label"] != ""
+        idx = lab.index.get_indexer(out["label"].where(labelled, names[0]))
+        out["free"] = np.where(labelled, lab["free"].to_numpy()[idx], False)
+        val = np.where(labelled, lab["value"].to_numpy()[idx], np.nan)
+        if "fixed_value" in out:
+            val = np.where(out["fixed_value"].notna(), out["fixed_value"], val)
+            out = out.drop(columns="fixed_value")
+        out["value"] = val
+        if "estimate" in lab:
+            out["estimate"] = np.where(labelled, lab["estimate"].to_numpy()[idx], out["value"])
+        return out
+
+    @cached_property
+    def graph(self) -> nx.DiGraph:
+        """The path diagram as a ``networkx.DiGraph``.
+
+        Nodes carry ``kind`` (``observed``, ``covariate``, ``latent``, ``error``);
+        directed edges are paths (``label``, ``value``, ``definition`` for definition-
+        variable loadings); (co)variances are edges with ``two_headed=True``.
+        """
+        g = nx.DiGraph()
+        tab = self.table
+        for _, r in tab.iterrows():
+            lhs, rhs, op = r["lhs"], r["rhs"], r["op"]
+            if op == "~":
+                g.add_node(lhs, kind="observed")
+                g.add_node(rhs, kind="covariate")
+                g.add_edge(rhs, lhs, label=r["label"], value=r["value"], two_headed=False)
+            elif op == "=~":
+                g.add_node(lhs, kind="latent")
+                g.add_node(rhs, kind="observed")
+                g.add_edge(lhs, rhs, label="", value=r["value"],
+                           definition=r.get("definition"), two_headed=False)
+            else:
+                kind = "error" if str(lhs).startswith("e.") else "latent"
+                g.add_node(lhs, kind=kind)
+                g.add_node(rhs, kind=kind)
+                if kind == "error":
+                    g.add_edge(lhs, lhs[2:], label="", value=1.0, two_headed=False)
+                g.add_edge(lhs, rhs, label=r["label"], value=r["value"], two_headed=True)
+        return g
+
+    # ---- operations ----------------------------------------------------------------
+    def with_labels(self, labels: pd.DataFrame, **changes) -> "PathModel":
+        """A copy of this model with a new label table (and other fields replaced)."""
+        return replace(self, labels=labels, **changes)
+
+    def fit(self, **options) -> "Fit":
+        """Fit this model by FIML (ML, or REML when ``self.reml``) with the one engine."""
+        from ..engine.fitting import fit_model
+        return fit_model(self, **options)

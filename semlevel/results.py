@@ -1,0 +1,287 @@
+"""Fit: the estimates of a PathModel, their tables, tests and the Stata-like report."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import stats as st
+
+from .engine.deviance import Evaluation
+from .engine.optimize import OptimizationSummary
+from .engine.stats import PoolStats, coefficient_design
+from .model.pathmodel import PathModel
+
+__all__ = ["Fit", "LRTest"]
+
+
+@dataclass(frozen=True)
+class LRTest:
+    """A likelihood-ratio test between two nested fits."""
+
+    statistic: float
+    df: int
+    p: float
+    note: str = ""
+
+    def __iter__(self):
+        return iter((self.statistic, self.df, self.p))
+
+    def __str__(self) -> str:
+        text = f"LR chi2({self.df}) = {self.statistic:.2f}, Prob > chi2 = {self.p:.4f}"
+        return text + (f"\nNote: {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True, eq=False)
+class Fit:
+    """A fitted PathModel (ML or REML by FIML).
+
+    The contract: ``loglik``, ``n_obs``, ``converged``, ``fixed``, ``random``, ``aic``,
+    ``bic``, ``summary()``, ``lrtest(other)``, ``model``; ``optimization`` is the
+    optimiser's record and ``boundary`` lists variances estimated at zero.
+    """
+
+    model: PathModel
+    stats: PoolStats = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    evaluation: Evaluation = field(repr=False)
+    theta_vcov: np.ndarray = field(repr=False)
+    optimization: OptimizationSummary = field(repr=False)
+    boundary: list[str] = field(default_factory=list)
+
+    # ---- basics ----------------------------------------------------------------------
+    @property
+    def reml(self) -> bool:
+        return bool(self.model.reml)
+
+    @property
+    def loglik(self) -> float:
+        """Log likelihood (log restricted likelihood under REML)."""
+        return -0.5 * self.evaluation.deviance
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.stats.n_obs)
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.optimization.converged)
+
+    @property
+    def n_params(self) -> int:
+        """Free parameters (fixed effects + variance components), as lme4 counts them."""
+        return self.model.n_free
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.n_obs) * self.n_params
+
+    @property
+    def spec(self):
+        return self.model.info.get("spec")
+
+    @property
+    def level(self) -> float:
+        return float(getattr(self.spec, "level", 95.0))
+
+    @property
+    def _z(self) -> float:
+        return float(st.norm.ppf(0.5 + self.level / 200.0))
+
+    # ---- fixed effects ---------------------------------------------------------------
+    @cached_property
+    def fixed_vcov(self) -> pd.DataFrame:
+        """(X'V^-1X)^-1 of the free coefficients."""
+        names = self.model.labels.index[self.stats.coef_ids]
+        xtvx = self.evaluation.xtvx
+        inv = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
+        return pd.DataFrame(inv, index=names, columns=names)
+
+    @cached_property
+    def fixed(self) -> pd.DataFrame:
+        """Fixed effects: coef, se, z, p, ci_lower, ci_upper (index = Stata term labels)."""
+        names = self.model.labels.index[self.stats.coef_ids]
+        coef = np.asarray(self.evaluation.beta, dtype=float)
+        se = np.sqrt(np.diag(self.fixed_vcov.to_numpy())) if len(coef) else np.zeros(0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = coef / se
+        p = 2.0 * st.norm.sf(np.abs(z))
+        zc = self._z
+        return pd.DataFrame({"coef": coef, "se": se, "z": z, "p": p,
+                             "ci_lower": coef - zc * se, "ci_upper": coef + zc * se},
+                            index=pd.Index(names, name="term"))
+
+    # ---- variance components ---------------------------------------------------------
+    @cached_property
+    def _free_var(self) -> np.ndarray:
+        lab = self.model.labels
+        return np.flatnonzero(lab["free"].to_numpy() & (lab["kind"] != "coef").to_numpy())
+
+    @cached_property
+    def random_variance(self) -> pd.DataFrame:
+        """Variance components in the variance metric (CIs: log scale for variances,
+        Wald for covariances, as `mixed` prints them)."""
+        lab = self.model.labels
+        idx = np.flatnonzero((lab["kind"] != "coef").to_numpy())
+        free_pos = {j: i for i, j in enumerate(self._free_var)}
+        zc = self._z
+        rows = []
+        for j in idx:
+            name, kind = lab.index[j], lab["kind"].iloc[j]
+            est = float(self.values[j])
+            i = free_pos.get(j)
+            se = float(np.sqrt(self.theta_vcov[i, i])) if i is not None and \
+                np.isfinite(self.theta_vcov[i, i]) else np.nan
+            if kind in ("var", "resvar"):
+                if est > 0 and np.isfinite(se):
+                    lo, hi = est * np.exp(-zc * se / est), est * np.exp(zc * se / est)
+                else:
+                    lo = hi = np.nan
+            else:
+                lo, hi = est - zc * se, est + zc * se
+            rows.append({"label": name, "estimate": est, "se": se, "ci_lower": lo,
+                         "ci_upper": hi, "kind": kind, "block": lab["block"].iloc[j],
+                         "boundary": name in self.boundary})
+        return pd.DataFrame(rows).set_index("label")
+
+    @cached_property
+    def random_sd(self) -> pd.DataFrame:
+        """Variance components as standard deviations and correlations (delta method;
+        CIs on the log scale for SDs and the atanh scale for correlations)."""
+        var = self.random_variance
+        lab = self.model.labels
+        zc = self._z
+        free_pos = {lab.index[j]: i for i, j in enumerate(self._free_var)}
+        V = self.theta_vcov
+        rows = []
+        for name, r in var.iterrows():
+            if r["kind"] in ("var", "resvar"):
+                sd = np.sqrt(r["estimate"]) if r["estimate"] > 0 else 0.0
+                se = r["se"] / (2 * sd) if sd > 0 else np.nan
+                lo, hi = (sd * np.exp(-zc * se / sd), sd * np.exp(zc * se / sd)) if sd > 0 \
+                    else (np.nan, np.nan)
+                rows.append({"label": name.replace("var(", "sd(", 1), "estimate": sd, "se": se,
+                             "ci_lower": lo, "ci_upper": hi, "kind": "sd", "block": r["block"]})
+                continue
+            a, b = self._cov_members(name)
+            va, vb, c = var.loc[a, "estimate"], var.loc[b, "estimate"], r["estimate"]
+            rho = c / np.sqrt(va * vb) if va > 0 and vb > 0 else np.nan
+            grad = np.array([-0.5 * rho / va, -0.5 * rho / vb, 1.0 / np.sqrt(va * vb)])
+            ids = [free_pos.get(a), free_pos.get(b), free_pos.get(name)]
+            if None in ids:
+                se = np.nan
+            else:
+                se = float(np.sqrt(grad @ V[np.ix_(ids, ids)] @ grad))
+            if np.isfinite(se) and abs(rho) < 1:
+                zr, sz = np.arctanh(rho), se / (1 - rho * rho)
+                lo, hi = np.tanh(zr - zc * sz), np.tanh(zr + zc * sz)
+            else:
+                lo = hi = np.nan
+            rows.append({"label": name.replace("cov(", "corr(", 1), "estimate": rho, "se": se,
+                         "ci_lower": lo, "ci_upper": hi, "kind": "corr", "block": r["block"]})
+        return pd.DataFrame(rows).set_index("label")
+
+    def _cov_members(self, name: str) -> tuple[str, str]:
+        """Variance labels of the two effects of a covariance label ``lvl: cov(a,b)``."""
+        m = self.model
+        j = m.label_index(name)
+        row = m.phi[m.phi["label"] == j].iloc[0]
+        lab_of = {}
+        diag = m.phi[m.phi["a"] == m.phi["b"]]
+        for a, l in zip(diag["a"], diag["label"]):
+            lab_of[int(a)] = m.labels.index[int(l)]
+        return lab_of[int(row["a"])], lab_of[int(row["b"])]
+
+    @property
+    def random(self) -> pd.DataFrame:
+        """Random-effects parameters: estimate, se, ci_lower, ci_upper (index = labels).
+
+        Variances and covariances; standard deviations and correlations when the model was
+        specified with ``stddeviations``.
+        """
+        tab = self.random_sd if getattr(self.spec, "stddeviations", False) else self.random_variance
+        return tab[["estimate", "se", "ci_lower", "ci_upper"]]
+
+    # ---- tests -----------------------------------------------------------------------
+    @cached_property
+    def wald(self) -> tuple[float, int, float]:
+        """Wald chi2 that all coefficients but the constant are zero: (chi2, df, p)."""
+        fx = self.fixed
+        keep = [n for n in fx.index if n != "_cons"]
+        if not keep:
+            return np.nan, 0, np.nan
+        b = fx.loc[keep, "coef"].to_numpy()
+        V = self.fixed_vcov.loc[keep, keep].to_numpy()
+        chi2 = float(b @ np.linalg.solve(V, b))
+        return chi2, len(keep), float(st.chi2.sf(chi2, len(keep)))
+
+    @cached_property
+    def linear_loglik(self) -> float:
+        """Log likelihood (restricted under REML) of the linear model without random effects."""
+        Xt, _ = coefficient_design(self.model)
+        y = self.model.data.y
+        n, k = Xt.shape
+        if k:
+            coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
+            rss = float(np.sum((y - Xt @ coef) ** 2))
+        else:
+            rss = float(np.sum(y ** 2))
+        two_pi = np.log(2 * np.pi)
+        if self.reml:
+            s2 = rss / (n - k)
+            return -0.5 * ((n - k) * (two_pi + np.log(s2) + 1) + np.linalg.slogdet(Xt.T @ Xt)[1])
+        return -0.5 * n * (two_pi + np.log(rss / n) + 1)
+
+    @cached_property
+    def lr_linear(self) -> dict:
+        """LR test versus the linear model, with `mixed`'s chibar2 / conservative note."""
+        lab = self.model.labels
+        free = lab["free"].to_numpy()
+        kinds = lab["kind"].to_numpy()
+        tested = int((free & np.isin(kinds, ["var", "cov"])).sum())
+        stat = max(2.0 * (self.loglik - self.linear_loglik), 0.0)
+        if tested == 1 and int((free & (kinds == "var")).sum()) == 1:
+            return {"kind": "chibar2(01)", "statistic": stat, "df": 1,
+                    "p": 0.5 * float(st.chi2.sf(stat, 1)) if stat > 0 else 1.0}
+        return {"kind": f"chi2({tested})", "statistic": stat, "df": tested,
+                "p": float(st.chi2.sf(stat, tested)) if tested else np.nan,
+                "note": "LR test is conservative and provided only for reference."}
+
+    def lrtest(self, other: "Fit") -> LRTest:
+        """Likelihood-ratio test of two nested fits (either order), as Stata's ``lrtest``."""
+        if self.n_obs != other.n_obs:
+            raise ValueError(f"the fits use different samples ({self.n_obs} vs {other.n_obs} "
+                             "observations)")
+        if self.reml != other.reml:
+            raise ValueError("cannot compare an ML fit with a REML fit")
+        if self.reml and list(self.fixed.index) != list(other.fixed.index):
+            raise ValueError("REML fits with different fixed effects cannot be compared by an "
+                             "LR test; refit both by ML")
+        big, small = (self, other) if self.n_params >= other.n_params else (other, self)
+        df = big.n_params - small.n_params
+        stat = max(2.0 * (big.loglik - small.loglik), 0.0)
+        p = float(st.chi2.sf(stat, df)) if df > 0 else np.nan
+        note = ("The reported degrees of freedom assumes the null hypothesis is not on the "
+                "boundary of the parameter space. If this is not true, then the reported test "
+                "is conservative.")
+        return LRTest(statistic=stat, df=df, p=p, note=note)
+
+    # ---- report ----------------------------------------------------------------------
+    def group_summary(self) -> pd.DataFrame:
+        """Groups and observations per group at every level (nesting taken into account)."""
+        return self.model.data.hierarchy.group_summary()
+
+    def summary(self) -> str:
+        """The Stata-like report: header, group table, fixed and random tables, LR test."""
+        from .report import stata_report
+        return stata_report(self)
+
+    def __repr__(self) -> str:
+        method = "REML" if self.reml else "ML"
+        return (f"<semlevel Fit: {method}, n_obs={self.n_obs}, loglik={self.loglik:.6g}, "
+                f"converged={self.converged}>")
