@@ -123,7 +123,7 @@ class PathModel:
             var = eff["variable"]
             rows.append(pd.DataFrame({"lhs": lat_names[lat[ok]], "op": "=~",
                                       "rhs": slot_y[ok], "label": "",
-                                      "fixed_value": 1.0 if var is None else np.nan,
+                                      "fixed_value": 1.0 if pd.isna(var) else np.nan,
                                       "definition": var}))
         if len(self.phi):
             a, b = self.phi["a"].to_numpy(), self.phi["b"].to_numpy()
