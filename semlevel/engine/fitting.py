@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from .deviance import evaluate
 from .optimize import OptimizationSummary, difference_hessian, newton
 from .stats import PoolStats, coefficient_design, pool_statistics
 
-__all__ = ["fit_model", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
+__all__ = ["fit_model", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
 
 _VARIANCE_KINDS = ("var", "resvar")
 
@@ -79,8 +80,6 @@ def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
 
 def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit":
     """Fit ``model`` by FIML (ML or REML per ``model.reml``) and return a :class:`Fit`."""
-    from ..results import Fit
-
     stats = pool_statistics(model)
     values = starting_values(model)
     free, is_var = _free_variance_labels(model)
@@ -105,16 +104,43 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
     scale = np.where(is_var, np.maximum(np.abs(u0), 1e-3 * var_scale),
                      np.maximum(np.abs(u0), 1e-3 * var_scale ** 2))
     u, record = newton(fun, u0, scale, max_iter=max_iter, tol=tol)
-    est = to_values(u)
-    final = evaluate(est, stats, reml, gradient=True, check_psd=check_psd)
-    boundary = _boundary_labels(model, est, free, is_var)
-    names = model.labels.index.to_numpy()[free]
-    theta_vcov = _variance_vcov(est, stats, reml, free, np.isin(names, boundary), check_psd)
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
+    return _finish(model, stats, to_values(u), record, check_psd)
+
+
+def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
+    """A Fit evaluated at given variance-parameter values, without optimising.
+
+    ``values`` maps label names to values (labels not named keep their starting values).
+    Useful to evaluate the likelihood, fixed effects and information at published
+    estimates (lme4's ``devfun`` step on its own).
+    """
+    est = starting_values(model)
+    for name, v in values.items():
+        est[model.label_index(name)] = float(v)
+    stats = pool_statistics(model)
+    record = OptimizationSummary(method="none", message="evaluated at given values")
+    check_psd = bool((model.labels["kind"].isin(["cov", "rescov"])).any())
+    return _finish(model, stats, est, record, check_psd)
+
+
+def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
+            record: OptimizationSummary, check_psd: bool) -> "Fit":
+    from ..results import Fit
+
+    free, is_var = _free_variance_labels(model)
+    final = evaluate(est, stats, model.reml, gradient=True, check_psd=check_psd)
+    if not np.isfinite(final.deviance):
+        raise ValueError("the parameter values are not admissible (a covariance matrix is "
+                         "not positive semi-definite)")
+    boundary = _boundary_labels(model, est, free, is_var)
+    names = model.labels.index.to_numpy()[free]
+    theta_vcov = _variance_vcov(est, stats, model.reml, free, np.isin(names, boundary),
+                                check_psd)
     if boundary:
         warnings.warn("variance estimated at the boundary (zero): " + ", ".join(boundary),
-                      BoundaryWarning, stacklevel=3)
+                      BoundaryWarning, stacklevel=4)
     return Fit(model=model, stats=stats, values=est, evaluation=final,
                theta_vcov=theta_vcov, optimization=record, boundary=boundary)
 

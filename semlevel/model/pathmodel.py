@@ -184,3 +184,8 @@ class PathModel:
         """Fit this model by FIML (ML, or REML when ``self.reml``) with the one engine."""
         from ..engine.fitting import fit_model
         return fit_model(self, **options)
+
+    def fit_at(self, values: dict[str, float]) -> "Fit":
+        """Evaluate (without optimising) at given variance-parameter values by label."""
+        from ..engine.fitting import fit_at
+        return fit_at(self, values)
