@@ -79,7 +79,7 @@ def check_manual(model, loglik: str, fixed: dict, random: dict, rel: float = 3e-
     assert fit.loglik >= at.loglik - 1e-9
     assert agrees(at.loglik, loglik) and agrees(fit.loglik, loglik)
     for term, vals in fixed.items():
-        check_row(at.fixed, term, vals, FIXED, units=3)
+        check_row(at.fixed, term, vals, FIXED, rel=rel)
         check_row(fit.fixed, term, vals, FIXED, rel=rel)
     for label, vals in random.items():
         if label in near_zero:
