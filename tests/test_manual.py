@@ -57,7 +57,7 @@ def productivity():
 
 
 def check_manual(model, loglik: str, fixed: dict, random: dict, rel: float = 3e-6,
-                 near_zero: tuple = (), at_units: float = 5.0):
+                 near_zero: tuple = (), at_units: float = 5.0, loose: dict | None = None):
     """Compare a fit with a printed manual example, in two independent ways.
 
     1. At the manual's printed variance components, our likelihood machinery must give
@@ -70,7 +70,9 @@ def check_manual(model, loglik: str, fixed: dict, random: dict, rel: float = 3e-
        digit or ``rel`` relative, whichever is larger (the manual prints 7 significant
        digits; Stata stops slightly short of the optimum, which moves the 7th: lme4 agrees
        with our optimum, see test_engine.py).
-    Labels in ``near_zero`` (variances the likelihood barely determines) agree to 2%.
+    Labels in ``near_zero`` (variances the likelihood barely determines) agree to 2%;
+    ``loose`` maps labels to a larger relative tolerance for the fit-side comparison
+    (standard errors of variances of few groups move with the optimum's last digits).
     """
     fit = model.fit()
     assert fit.converged, str(fit.optimization)
@@ -88,7 +90,7 @@ def check_manual(model, loglik: str, fixed: dict, random: dict, rel: float = 3e-
                 assert abs(got - float(p)) <= 0.02 * abs(float(p)), (label, col, got, p)
             continue
         check_row(at.random, label, vals[1:], RANDOM[1:], units=at_units)
-        check_row(fit.random, label, vals, RANDOM, rel=rel)
+        check_row(fit.random, label, vals, RANDOM, rel=(loose or {}).get(label, rel))
     return fit
 
 
@@ -181,7 +183,8 @@ def test_example4_three_level(productivity):
          "_cons": ["2.128823", ".1543854", "1.826233", "2.431413"]},
         {"region: var(_cons)": [".0014506", ".0012995", ".0002506", ".0083957"],
          "state: var(_cons)": [".0062757", ".0014871", ".0039442", ".0099855"],
-         "var(Residual)": [".0013461", ".0000689", ".0012176", ".0014882"]})
+         "var(Residual)": [".0013461", ".0000689", ".0012176", ".0014882"]},
+        loose={"region: var(_cons)": 2e-4})  # 9 regions
     g = fit.group_summary()
     assert g.loc["region", "groups"] == 9 and g.loc["state", "groups"] == 48
     assert g.loc["region", "min"] == 51 and g.loc["region", "max"] == 136
