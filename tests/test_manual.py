@@ -184,7 +184,7 @@ def test_example4_three_level(productivity):
         {"region: var(_cons)": [".0014506", ".0012995", ".0002506", ".0083957"],
          "state: var(_cons)": [".0062757", ".0014871", ".0039442", ".0099855"],
          "var(Residual)": [".0013461", ".0000689", ".0012176", ".0014882"]},
-        loose={"region: var(_cons)": 2e-4})  # 9 regions
+        loose={"region: var(_cons)": 2e-4, "state: var(_cons)": 2e-5})  # 9 regions
     g = fit.group_summary()
     assert g.loc["region", "groups"] == 9 and g.loc["state", "groups"] == 48
     assert g.loc["region", "min"] == 51 and g.loc["region", "max"] == 136
