@@ -130,11 +130,13 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     from ..results import Fit
 
     free, is_var = _free_variance_labels(model)
+    boundary = _boundary_labels(model, est, free, is_var)
+    est = est.copy()
+    est[model.labels.index.get_indexer(boundary)] = 0.0   # on the boundary: exactly zero
     final = evaluate(est, stats, model.reml, gradient=True, check_psd=check_psd)
     if not np.isfinite(final.deviance):
         raise ValueError("the parameter values are not admissible (a covariance matrix is "
                          "not positive semi-definite)")
-    boundary = _boundary_labels(model, est, free, is_var)
     names = model.labels.index.to_numpy()[free]
     theta_vcov = _variance_vcov(est, stats, model.reml, free, np.isin(names, boundary),
                                 check_psd)

@@ -50,6 +50,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     covariates = list(dict.fromkeys(fixed_vars + re_vars))
     sample = select_sample(data, spec.depvar, covariates, levels)
     wide = build_wide(data, spec.depvar, levels, sample, covariates, key_by=key_by)
+    _check_levels_subdivide(wide, levels)
 
     fixed = design_matrix(list(spec.fixed_terms), wide.data, spec.constant)
     terms = list(fixed.labels)
@@ -108,6 +109,23 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
                      phi=phi, reml=spec.reml,
                      info={"spec": spec, "fixed_base": list(fixed.base),
                            "factor_levels": dict(fixed.factor_levels)})
+
+
+def _check_levels_subdivide(wide, levels: list[str]) -> None:
+    """Each level must split its parent: otherwise the two levels are one grouping.
+
+    This is what listing levels bottom to top (``|| state: || region:``) produces once
+    nesting is enforced: every state holds one region.
+    """
+    h = wide.hierarchy
+    for l in range(1, len(levels)):
+        if h.n_groups(l) == h.n_groups(l - 1):
+            raise ValueError(
+                f"level {levels[l]!r} is not nested within {levels[l - 1]!r}: every "
+                f"{levels[l - 1]!r} group contains exactly one {levels[l]!r} group, so the "
+                "two levels are the same grouping and their variances are not identified "
+                "(levels are listed top to bottom: did you mean "
+                f"'|| {levels[l]}: || {levels[l - 1]}:'?)")
 
 
 def _structure_labels(level: str, names: list[str], structure: str) -> dict:
