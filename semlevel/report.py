@@ -1,0 +1,425 @@
+"""The Stata-like text report of a fitted `mixed` model (what ``Fit.summary()`` returns).
+
+The layout is Stata's own (78 columns, ``|`` separators, ``----+----`` rules):
+
+* header: title and ``Number of obs``, group information (one level: ``Group
+  variable``/``Number of groups``/``Obs per group``; several: the *Grouping information*
+  table), ``Wald chi2``/``Prob > chi2`` and the log (restricted) likelihood;
+* fixed-effects table (factor variables grouped under their name, base levels shown as
+  ``0  (base)``);
+* random-effects table, one section per covariance block, ``var(Residual)`` last;
+* LR test versus the linear model, and warnings (non-convergence, boundary variances).
+
+Numbers follow Stata's display formats, see :func:`stata_g`. Display options recorded by
+the parser (``noheader``, ``nogroup``, ``nofetable``, ``noretable``, ``nolrtest``) are
+honoured.
+"""
+from __future__ import annotations
+
+import math
+import re
+import textwrap
+
+__all__ = ["stata_g", "stata_report"]
+
+WIDTH = 78          # Stata's table width
+_RULE = "-" * WIDTH
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _missing(x) -> bool:
+    try:
+        return x is None or not math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return True
+
+
+def stata_g(x, width: int = 9) -> str:
+    """``x`` as Stata's ``%<width>.0g`` displays it (without the padding).
+
+    Stata shows as many significant digits as fit: the digits and decimal point take at
+    most ``width - 1`` characters (one column is kept for the sign), the leading zero of
+    a fraction is dropped and trailing zeros are removed (``.0390124``, ``-.0984378``,
+    ``6.209896``, ``5.04926``, ``.0000209``); when fixed notation would show fewer
+    significant digits than scientific notation, scientific is used (``6.71e-10``,
+    ``7.84e-06``). Missing values (None, NaN, inf) are ``"."``.
+
+    >>> stata_g(0.03901237), stata_g(-1014.92684, 10), stata_g(7.8412e-06)
+    ('.0390124', '-1014.9268', '7.84e-06')
+    """
+    if _missing(x):
+        return "."
+    x = float(x)
+    if x == 0:
+        return "0"
+    body = max(width - 1, 1)
+    sign = "-" if x < 0 else ""
+    a = abs(x)
+
+    fixed, fixed_sig = None, -1
+    for dec in range(body, -1, -1):
+        s = f"{a:.{dec}f}"
+        if s.startswith("0."):
+            s = s[1:]
+        sig = len(s.replace(".", "").lstrip("0"))   # trailing zeros count: 3.40e-4
+        if sig == 0:
+            continue            # rounds to zero: fixed notation shows no digit
+        if len(s) <= body:
+            fixed = s.rstrip("0").rstrip(".") if "." in s else s
+            fixed_sig = sig
+            break
+
+    sci, sci_sig = None, -1
+    for dec in range(max(body - 5, 0), -1, -1):
+        s = f"{a:.{dec}e}"
+        mant, exp = s.split("e")
+        sgn, digits = exp[0], exp[1:].lstrip("0")
+        s = f"{mant}e{sgn}{digits.rjust(2, '0')}"
+        if len(s) <= body:
+            sci, sci_sig = s, dec + 1
+            break
+
+    if fixed is not None and fixed_sig >= sci_sig:
+        return sign + fixed
+    if sci is not None:
+        return sign + sci
+    return sign + (fixed if fixed is not None else f"{a:.0e}")
+
+
+def _g(x, width: int = 9, blank: bool = True) -> str:
+    """``stata_g`` right-aligned in ``width`` columns; missing values blank (or ``.``)."""
+    if _missing(x):
+        return ("" if blank else ".").rjust(width)
+    return stata_g(x, width).rjust(width)
+
+
+def _f(x, fmt: str, width: int, blank: bool = True) -> str:
+    """Fixed format (``%8.2f`` ...) right-aligned; falls back to ``%g`` when too wide."""
+    if _missing(x):
+        return ("" if blank else ".").rjust(width)
+    s = format(float(x), fmt)
+    if len(s) > width:
+        s = stata_g(x, width)
+    return s.rjust(width)
+
+
+def _abbrev(name: str, width: int) -> str:
+    """Stata-style abbreviation of a too-long name: ``verylongvar~e``."""
+    name = str(name)
+    if len(name) <= width:
+        return name
+    if width < 3:
+        return name[:width]
+    return name[: width - 2] + "~" + name[-1]
+
+
+def _int(n) -> str:
+    return "." if _missing(n) else f"{int(round(float(n))):,}"
+
+
+def _level_text(level: float) -> str:
+    return f"{float(level):g}%"
+
+
+def _wrap(text: str, indent: str = "         ") -> list[str]:
+    return textwrap.wrap(text, WIDTH, subsequent_indent=indent, break_long_words=True,
+                         break_on_hyphens=False) or [""]
+
+
+# --------------------------------------------------------------------------- header
+
+
+def _hline(left: str, label: str, value: str) -> list[str]:
+    """A header line: free text on the left, ``label = value`` from column 49."""
+    right = f"{label:<18}= {value:>10}"
+    if len(left) > 47:
+        return [left, " " * 48 + right]
+    return [f"{left:<48}{right}"]
+
+
+def _display(fit) -> set[str]:
+    spec = fit.spec
+    extra = getattr(spec, "extra", None) or {}
+    return set(extra.get("display", []) or [])
+
+
+def _header(fit, opts: set[str]) -> list[str]:
+    title = f"Mixed-effects {'REML' if fit.reml else 'ML'} regression"
+    lines = _hline(title, "Number of obs", _int(fit.n_obs))
+    groups = None
+    if "nogroup" not in opts:
+        try:
+            groups = fit.group_summary()
+        except Exception:            # pragma: no cover - models without levels
+            groups = None
+    if groups is not None and len(groups) == 1:
+        name, r = groups.index[0], groups.iloc[0]
+        lines += _hline(f"Group variable: {name}", "Number of groups", _int(r["groups"]))
+        lines += ["", " " * 48 + "Obs per group:"]
+        for stat, val in (("min", _int(r["min"])), ("avg", f"{float(r['avg']):,.1f}"),
+                          ("max", _int(r["max"]))):
+            lines.append(" " * 62 + f"{stat} = {val:>10}")
+    elif groups is not None and len(groups) > 1:
+        lines += [""] + _group_table(groups)
+    lines.append("")
+    chi2, df, p = fit.wald
+    lines += _hline("", f"Wald chi2({int(df)})", _f(chi2, ".2f", 10, blank=False).strip())
+    ll_name = "Log restricted-likelihood" if fit.reml else "Log likelihood"
+    left = f"{ll_name} = {_g(fit.loglik, 10, blank=False)}"
+    lines += _hline(left, "Prob > chi2", _f(p, ".4f", 10, blank=False).strip())
+    return lines
+
+
+def _group_table(groups) -> list[str]:
+    """Stata's *Grouping information* table (several levels)."""
+    rule = "-" * 61
+    out = [rule,
+           " " * 16 + "|     No. of       Observations per group",
+           " Group variable |     groups    Minimum    Average    Maximum",
+           "-" * 16 + "+" + "-" * 44]
+    for name, r in groups.iterrows():
+        out.append(f"{_abbrev(name, 15):>15} |{_int(r['groups']):>11}{_int(r['min']):>11}"
+                   f"{float(r['avg']):>11,.1f}{_int(r['max']):>11}")
+    out.append(rule)
+    return out
+
+
+def _sample_note(fit) -> list[str]:
+    """Rows of the input data not used, and why (only when some were dropped)."""
+    sample = getattr(getattr(fit.model, "data", None), "sample", None)
+    if sample is None or (not sample.dropped and sample.n_used >= sample.n_input):
+        return []
+    return _wrap(f"Note: {sample.describe()}", "      ")
+
+
+# --------------------------------------------------------------------------- fixed effects
+
+_FV_PART = re.compile(r"^(\d+)(b|o|bn|e)?\.([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def _split_term(label: str):
+    """``"2.drug"`` -> ("drug", "2", False); ``"1b.a#2.b"`` -> ("a#b", "1 2", True);
+    ``"c.age#c.age"`` / ``"week"`` -> (label, None, False)."""
+    parts = str(label).split("#")
+    names, levels, base = [], [], False
+    for part in parts:
+        m = _FV_PART.match(part)
+        if m:
+            levels.append(m.group(1))
+            names.append(m.group(3))
+            base = base or m.group(2) == "b"
+        else:
+            names.append(part)
+    if not levels:
+        return str(label), None, False
+    return "#".join(names), " ".join(levels), base
+
+
+def _level_key(levels: str):
+    return tuple(int(v) for v in levels.split())
+
+
+def _fixed_rows(fit) -> list[tuple]:
+    """Display plan of the fixed table: ("blank",), ("head", name), ("row", name, values,
+    indent) and ("base", name)."""
+    fx = fit.fixed
+    info = getattr(fit.model, "info", {}) or {}
+    bases: dict[str, list[str]] = {}
+    for lab in info.get("fixed_base", []) or []:
+        group, levels, _ = _split_term(lab)
+        if levels is not None:
+            bases.setdefault(group, []).append(levels)
+
+    # consecutive runs of one factor group
+    runs: list[tuple[str | None, list]] = []
+    for term, r in fx.iterrows():
+        group, levels, _ = _split_term(term)
+        if levels is None:
+            runs.append((None, [(str(term), r)]))
+        elif runs and runs[-1][0] == group:
+            runs[-1][1].append((levels, r))
+        else:
+            runs.append((group, [(levels, r)]))
+
+    plan: list[tuple] = []
+    used_bases: set[str] = set()
+    for i, (group, items) in enumerate(runs):
+        boxed = group is not None or "#" in items[0][0]
+        if boxed and plan and plan[-1] != ("blank",):
+            plan.append(("blank",))
+        if group is None:
+            name, r = items[0]
+            plan.append(("row", name, r, False))
+        else:
+            rows = [(lv, r) for lv, r in items]
+            if group in bases and group not in used_bases:
+                used_bases.add(group)
+                have = {lv for lv, _ in rows}
+                rows += [(lv, None) for lv in bases[group] if lv not in have]
+                try:
+                    rows.sort(key=lambda t: _level_key(t[0]))
+                except ValueError:
+                    pass
+            plan.append(("head", group))
+            for lv, r in rows:
+                plan.append(("base", lv) if r is None else ("row", lv, r, True))
+        if boxed and i < len(runs) - 1:
+            plan.append(("blank",))
+    return plan
+
+
+def _fixed_table(fit) -> list[str]:
+    depvar = _abbrev(getattr(fit.model, "outcome", "") or "", 12)
+    ci = f"[{_level_text(fit.level)} conf. interval]"
+    out = [_RULE,
+           f"{depvar:>12} | Coefficient  Std. err.      z    P>|z|{ci:>25}",
+           "-" * 13 + "+" + "-" * 64]
+    for item in _fixed_rows(fit):
+        if item[0] == "blank":
+            out.append(" " * 13 + "|")
+        elif item[0] == "head":
+            out.append(f"{_abbrev(item[1], 12):>12} |")
+        elif item[0] == "row" and not item[3] and len(item[1]) > 12 and "#" in item[1]:
+            first, rest = _split_name(item[1])
+            out.append(f"{first:>12} |")
+            out.append(_fixed_line(f"{_abbrev(rest, 12):>12} |", item[2]))
+        elif item[0] == "base":
+            out.append(f"{_abbrev(item[1], 11):>11}  |{'0':>11}  (base)")
+        else:
+            _, name, r, indent = item
+            lab = f"{_abbrev(name, 11):>11}  |" if indent else f"{_abbrev(name, 12):>12} |"
+            out.append(_fixed_line(lab, r))
+    out.append(_RULE)
+    return out
+
+
+def _fixed_line(lab: str, r) -> str:
+    return (lab + "  " + _g(r["coef"]) + "  " + _g(r["se"]) + " " + _f(r["z"], ".2f", 8)
+            + "   " + _f(r["p"], ".3f", 5) + "    " + _g(r["ci_lower"]) + "   "
+            + _g(r["ci_upper"]))
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """A long interaction name over two lines, as Stata does: ``c.unemp#`` / ``c.unemp``."""
+    cut = name.rfind("#", 0, 12)
+    if cut < 0:
+        cut = name.find("#")
+    return _abbrev(name[: cut + 1], 12), name[cut + 1:]
+
+
+# --------------------------------------------------------------------------- random effects
+
+
+def _equation_of(fit, label: str):
+    """The random-effects equation a variance-component label belongs to (or None);
+    separates repeated-level equations that share a block title."""
+    try:
+        m = fit.model
+        name = label.replace(": sd(", ": var(", 1).replace(": corr(", ": cov(", 1)
+        j = m.labels.index.get_loc(name)
+        rows = m.phi[m.phi["label"] == j]
+        a = int(rows["a"].iloc[0])
+        return int(m.latents["equation"].iloc[a])
+    except Exception:
+        return None
+
+
+def _random_table(fit) -> list[str]:
+    use_sd = bool(getattr(fit.spec, "stddeviations", False))
+    tab = fit.random_sd if use_sd else fit.random_variance
+    boundary = set(getattr(fit, "boundary", []) or [])
+    ci = f"[{_level_text(fit.level)} conf. interval]"
+    mid = "-" * 29 + "+" + "-" * 48
+    out = [_RULE,
+           f"{'Random-effects parameters':^29}|   Estimate   Std. err.{ci:>25}",
+           mid]
+    sections: list[tuple] = []
+    for label, r in tab.iterrows():
+        block = str(r.get("block", "")) if "block" in tab.columns else ""
+        key = (block, _equation_of(fit, str(label)) if block != "Residual" else None)
+        if not sections or sections[-1][0] != key:
+            sections.append((key, []))
+        sections[-1][1].append((str(label), r))
+    for s, ((block, _), rows) in enumerate(sections):
+        if s:
+            out.append(mid)
+        residual = block == "Residual"
+        if not residual and block:
+            out.append(f"{_abbrev(block, 28):<29}|")
+        for label, r in rows:
+            shown = label.split(": ", 1)[1] if (": " in label and not residual) else label
+            at_bound = bool(r.get("boundary", False)) if "boundary" in tab.columns else False
+            var_name = label.replace("sd(", "var(", 1).replace("corr(", "cov(", 1)
+            at_bound = at_bound or label in boundary or var_name in boundary
+            line = f"{_abbrev(shown, 28):>28} |  " + _g(r["estimate"], blank=False)
+            if at_bound:
+                line += "  (boundary)"
+            else:
+                line += ("  " + _g(r["se"]) + "     " + _g(r["ci_lower"]) + "   "
+                         + _g(r["ci_upper"]))
+            out.append(line.rstrip())
+    out.append(_RULE)
+    return out
+
+
+# --------------------------------------------------------------------------- tests, notes
+
+
+def _lr_lines(fit) -> list[str]:
+    lr = getattr(fit, "lr_linear", None)
+    if not lr:
+        return []
+    kind = str(lr.get("kind", f"chi2({lr.get('df', '.')})"))
+    stat = _f(lr.get("statistic"), ".2f", 8, blank=False).strip()
+    p = _f(lr.get("p"), ".4f", 6, blank=False).strip()
+    left = f"LR test vs. linear model: {kind} = {stat}"
+    right = f"Prob >= {kind.split('(')[0]} = {p}" if kind.startswith("chibar2") \
+        else f"Prob > {kind.split('(')[0]} = {p}"
+    gap = WIDTH - len(left) - len(right)
+    lines = [left + " " * gap + right] if gap >= 2 else [left, " " * (WIDTH - len(right))
+                                                          + right]
+    if lr.get("note"):
+        lines += [""] + _wrap(f"Note: {lr['note']}", "      ")
+    return lines
+
+
+def _warnings(fit) -> list[str]:
+    lines: list[str] = []
+    if not fit.converged:
+        lines += _wrap(f"Warning: convergence not achieved; {fit.optimization}", "         ")
+    boundary = list(getattr(fit, "boundary", []) or [])
+    if boundary:
+        lines += _wrap("Warning: variance at the boundary (zero): " + ", ".join(boundary)
+                       + " (its standard error and confidence interval are not shown)",
+                       "         ")
+    return lines
+
+
+# --------------------------------------------------------------------------- report
+
+
+def stata_report(fit) -> str:
+    """The report of a fitted model, laid out as Stata's ``mixed`` output (78 columns)."""
+    opts = _display(fit)
+    blocks: list[list[str]] = []
+    if "noheader" not in opts:
+        blocks.append(_header(fit, opts))
+    note = _sample_note(fit)
+    if note:
+        blocks.append(note)
+    if "nofetable" not in opts:
+        blocks.append(_fixed_table(fit))
+    tail: list[str] = []
+    if "noretable" not in opts:
+        tail += _random_table(fit)
+    if "nolrtest" not in opts:
+        tail += _lr_lines(fit)
+    if tail:
+        blocks.append(tail)
+    warn = _warnings(fit)
+    if warn:
+        blocks.append(warn)
+    text = "\n\n".join("\n".join(b) for b in blocks)
+    return "\n".join(line.rstrip() for line in text.split("\n")) + "\n"
