@@ -137,6 +137,7 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     if not np.isfinite(final.deviance):
         raise ValueError("the parameter values are not admissible (a covariance matrix is "
                          "not positive semi-definite)")
+    est[stats.coef_ids] = final.beta                      # every label's estimate
     names = model.labels.index.to_numpy()[free]
     theta_vcov = _variance_vcov(est, stats, model.reml, free, np.isin(names, boundary),
                                 check_psd)
