@@ -9,6 +9,7 @@ import numpy as np
 from ..model.pathmodel import PathModel
 from .deviance import evaluate
 from .optimize import OptimizationSummary, difference_hessian, newton
+from .parametrization import Parametrization
 from .stats import PoolStats, coefficient_design, pool_statistics
 
 __all__ = ["fit_model", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
@@ -82,27 +83,21 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
     """Fit ``model`` by FIML (ML or REML per ``model.reml``) and return a :class:`Fit`."""
     stats = pool_statistics(model)
     values = starting_values(model)
-    free, is_var = _free_variance_labels(model)
+    param = Parametrization(model)
     reml = model.reml
     check_psd = bool((model.labels["kind"].isin(["cov", "rescov"])).any())
 
     def to_values(u):
-        v = values.copy()
-        v[free] = np.where(is_var, u * u, u)
-        return v
+        return param.values(u, values)
 
     def fun(u, want_grad):
         ev = evaluate(to_values(u), stats, reml, gradient=want_grad, check_psd=check_psd)
         if not np.isfinite(ev.deviance):
             return np.inf, None
-        g = ev.gradient[free] * np.where(is_var, 2.0 * u, 1.0) if want_grad else None
-        return ev.deviance, g
+        return ev.deviance, (param.gradient(u, ev.gradient) if want_grad else None)
 
-    start = values[free]
-    u0 = np.where(is_var, np.sqrt(np.maximum(start, 0.0)), start)
-    var_scale = np.sqrt(np.nanmax(np.abs(start))) if len(start) else 1.0
-    scale = np.where(is_var, np.maximum(np.abs(u0), 1e-3 * var_scale),
-                     np.maximum(np.abs(u0), 1e-3 * var_scale ** 2))
+    u0 = param.coordinates(values)
+    scale = param.scale(u0)
     u, record = newton(fun, u0, scale, max_iter=max_iter, tol=tol)
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
@@ -144,7 +139,8 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     if boundary:
         warnings.warn("variance estimated at the boundary (zero): " + ", ".join(boundary),
                       BoundaryWarning, stacklevel=4)
-    return Fit(model=model, stats=stats, values=est, evaluation=final,
+    fitted = model.with_labels(model.labels.assign(estimate=est))
+    return Fit(model=fitted, stats=stats, values=est, evaluation=final,
                theta_vcov=theta_vcov, optimization=record, boundary=boundary)
 
 
@@ -175,7 +171,7 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
     def grad(theta):
         v = est.copy()
         v[idx] = theta
-        ev = evaluate(v, stats, reml, gradient=True, check_psd=check_psd)
+        ev = evaluate(v, stats, reml, gradient=True, check_psd=False)
         if not np.isfinite(ev.deviance):
             raise FloatingPointError("inadmissible point")
         return ev.gradient[idx]

@@ -71,6 +71,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     latents, effect_latent = _make_latents(wide, effects, levels)
     label_rows = [{"name": t, "kind": "coef", "block": "fixed"} for t in terms]
     phi_parts = []
+    cov_blocks: list[list[list[str]]] = []
     for q, eq in enumerate(spec.equations):
         effs = effects.index[effects["equation"] == q].to_numpy()
         names = effects.loc[effs, "effect"].tolist()
@@ -79,6 +80,10 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         structure = eq.covariance if len(effs) > 1 else "identity"
         block = f"{eq.level}: {_STRUCTURE_TITLE[structure]}"
         pair_label = _structure_labels(eq.level, names, structure)
+        if structure == "unstructured":
+            m_ = len(names)
+            cov_blocks.append([[pair_label[(min(i, j), max(i, j))] for j in range(m_)]
+                               for i in range(m_)])
         first = len(label_rows)
         uniq = list(dict.fromkeys(pair_label.values()))
         for lab in uniq:
@@ -107,7 +112,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
                      X=fixed.matrix, path_label=path_label, resid_label=resid_label,
                      latents=latents, effects=effects, Z=Z, effect_latent=effect_latent,
                      phi=phi, reml=spec.reml,
-                     info={"spec": spec, "fixed_base": list(fixed.base),
+                     info={"spec": spec, "fixed_base": list(fixed.base), "cov_blocks": cov_blocks,
                            "factor_levels": dict(fixed.factor_levels)})
 
 

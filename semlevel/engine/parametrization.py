@@ -1,0 +1,104 @@
+"""The optimiser's unconstrained coordinates for the variance parameters.
+
+* An unstructured covariance block (all its variances and covariances free labels used
+  only there) is optimised through its Cholesky factor, Phi = L L', so every step is
+  positive semi-definite (lme4's relative covariance factor, in absolute scale).
+* Any other variance label on the standard-deviation scale (variance = u**2): a variance
+  can reach its boundary 0 exactly, where the gradient in u vanishes.
+* Any other covariance label on its natural scale (inadmissible points are rejected by
+  the line search).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.pathmodel import PathModel
+
+__all__ = ["Parametrization"]
+
+_VARIANCE_KINDS = ("var", "resvar")
+
+
+class Parametrization:
+    """Map between optimiser coordinates ``u`` and the values of the free variance labels."""
+
+    def __init__(self, model: PathModel):
+        labels = model.labels
+        kinds = labels["kind"].to_numpy()
+        free = labels["free"].to_numpy() & (kinds != "coef")
+        self.free = np.flatnonzero(free)
+        taken: set[int] = set()
+        self.blocks: list[np.ndarray] = []      # m x m label rows of each Cholesky block
+        for block in model.info.get("cov_blocks", []):
+            names = [n for row in block for n in row]
+            if not all(n in labels.index for n in names):
+                continue
+            idx = np.array([[labels.index.get_loc(n) for n in row] for row in block])
+            upper = idx[np.triu_indices(len(idx))]
+            if (len(set(upper.tolist())) != len(upper) or not free[upper].all()
+                    or taken & set(upper.tolist())):
+                continue
+            self.blocks.append(idx)
+            taken |= set(upper.tolist())
+        self.simple = np.array([j for j in self.free if j not in taken], dtype=np.int64)
+        self.simple_is_var = np.isin(kinds[self.simple], _VARIANCE_KINDS)
+        self.size = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks)
+
+    # ---- u -> values ----------------------------------------------------------------
+    def _split(self, u: np.ndarray):
+        k = len(self.simple)
+        out, pos = [], k
+        for b in self.blocks:
+            m = len(b)
+            n = m * (m + 1) // 2
+            L = np.zeros((m, m))
+            L[np.tril_indices(m)] = u[pos:pos + n]
+            out.append(L)
+            pos += n
+        return u[:k], out
+
+    def values(self, u: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """Label values at coordinates ``u`` (other labels from ``base``)."""
+        v = base.copy()
+        us, Ls = self._split(u)
+        v[self.simple] = np.where(self.simple_is_var, us * us, us)
+        for b, L in zip(self.blocks, Ls):
+            Phi = L @ L.T
+            iu = np.triu_indices(len(b))
+            v[b[iu]] = Phi[iu]
+        return v
+
+    def coordinates(self, values: np.ndarray) -> np.ndarray:
+        """Coordinates of given label values (inverse of :meth:`values`)."""
+        us = values[self.simple]
+        parts = [np.where(self.simple_is_var, np.sqrt(np.maximum(us, 0.0)), us)]
+        for b in self.blocks:
+            Phi = values[b]
+            m = len(b)
+            try:
+                L = np.linalg.cholesky(Phi)
+            except np.linalg.LinAlgError:
+                w, V = np.linalg.eigh(Phi)
+                w = np.maximum(w, 1e-8 * max(w.max(), 1e-300))
+                L = np.linalg.cholesky((V * w) @ V.T)
+            parts.append(L[np.tril_indices(m)])
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def gradient(self, u: np.ndarray, grad_values: np.ndarray) -> np.ndarray:
+        """Chain rule: d deviance / d u from d deviance / d label values."""
+        us, Ls = self._split(u)
+        parts = [grad_values[self.simple] * np.where(self.simple_is_var, 2.0 * us, 1.0)]
+        for b, L in zip(self.blocks, Ls):
+            m = len(b)
+            Gs = grad_values[b].astype(float)
+            off = ~np.eye(m, dtype=bool)
+            Gs[off] *= 0.5          # a covariance label stands for both (i,j) and (j,i)
+            dL = 2.0 * Gs @ L
+            parts.append(dL[np.tril_indices(m)])
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def scale(self, u: np.ndarray) -> np.ndarray:
+        """Typical magnitudes of the coordinates (for difference steps)."""
+        mag = np.abs(u)
+        floor = 1e-3 * (mag.max() if len(mag) and mag.max() > 0 else 1.0)
+        return np.maximum(mag, floor)
