@@ -37,13 +37,18 @@ def _inadmissible() -> Evaluation:
 
 
 def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = True,
-             check_psd: bool = True) -> Evaluation:
+             check_psd: bool = True, beta: np.ndarray | None = None) -> Evaluation:
     """Deviance (and gradient w.r.t. every label's value) at label values ``values``.
 
     ``values`` holds one entry per label row (coefficient entries are ignored: beta is
-    profiled). Returns ``deviance=inf`` when a variance is negative, a latent covariance
-    matrix is not positive semi-definite or the marginal covariance is not positive definite.
+    profiled by GLS, unless ``beta`` is given (ML only): then the deviance is evaluated at
+    that beta and the gradient's coefficient entries are d deviance / d beta). Returns
+    ``deviance=inf`` when a variance is negative, a latent covariance matrix is not positive
+    semi-definite or the marginal covariance is not positive definite.
     """
+    if beta is not None and reml:
+        raise ValueError("the REML criterion has beta profiled; give beta only under ML")
+    given_beta = beta is not None
     ext = np.concatenate([values, [0.0, 1.0]])
     Phi = ext[stats.phi_idx]                                   # (P,q,q)
     theta = ext[stats.resid_ids]                               # (G,)
@@ -83,9 +88,13 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
             cf = np.linalg.cholesky(Sxx)
         except np.linalg.LinAlgError:
             return _inadmissible()
-        beta = np.linalg.solve(Sxx, Sxy)
-        quad = float(syy - Sxy @ beta)
         logdet_xx = 2.0 * float(np.log(np.diag(cf)).sum())
+        if beta is None:
+            beta = np.linalg.solve(Sxx, Sxy)
+            quad = float(syy - Sxy @ beta)
+        else:
+            beta = np.asarray(beta, dtype=float)
+            quad = float(syy - 2.0 * Sxy @ beta + beta @ Sxx @ beta)
     else:
         beta = np.zeros(0)
         quad = float(syy)
@@ -123,4 +132,6 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     dtheta = (term1 - term2).sum(axis=0)
     np.add.at(grad, stats.resid_ids, dtheta)
     out.gradient = grad[: len(values)]
+    if k and given_beta:
+        out.gradient[stats.coef_ids] = -2.0 * (Sxy - Sxx @ beta)
     return out

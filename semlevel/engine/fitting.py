@@ -26,13 +26,18 @@ class BoundaryWarning(UserWarning):
 
 
 def starting_values(model: PathModel) -> np.ndarray:
-    """Start for every label: the label table's value where set, else a moment guess.
+    """Start for every label: a fixed label's value; else its ``estimate`` (a model derived
+    from a fit starts where that fit ended), else its ``value``, else a moment guess.
 
     The guess splits the OLS residual variance equally among the residual and each level
     with random effects; a slope's variance is scaled by the mean square of its variable.
     """
     labels = model.labels
     vals = labels["value"].to_numpy(dtype=float).copy()
+    if "estimate" in labels:
+        est = labels["estimate"].to_numpy(dtype=float)
+        use = labels["free"].to_numpy() & np.isfinite(est)
+        vals[use] = est[use]
     need = np.isnan(vals) & (labels["kind"] != "coef").to_numpy()
     if not need.any():
         return vals

@@ -180,6 +180,36 @@ class PathModel:
         """A copy of this model with a new label table (and other fields replaced)."""
         return replace(self, labels=labels, **changes)
 
+    def members(self, label: str) -> pd.DataFrame:
+        """The parameter occurrences that share ``label`` (see :mod:`.relax`)."""
+        from .relax import members
+        return members(self, label)
+
+    def relax(self, label: str, groups: dict | None = None) -> "PathModel":
+        """New model with ``label`` released: one free parameter per member (or group)."""
+        from .relax import relax
+        return relax(self, label, groups)
+
+    def correlate(self, a: str, b: str, label: str | None = None) -> "PathModel":
+        """New model with a free (or ``label``-shared) covariance between latents a and b."""
+        from .relax import correlate
+        return correlate(self, a, b, label)
+
+    def constrain(self, *labels: str, name: str | None = None) -> "PathModel":
+        """New model in which ``labels`` are one parameter."""
+        from .relax import constrain
+        return constrain(self, *labels, name=name)
+
+    def fix(self, label: str, value: float) -> "PathModel":
+        """New model with ``label`` fixed at ``value``."""
+        from .relax import fix
+        return fix(self, label, value)
+
+    def free(self, label: str) -> "PathModel":
+        """New model with ``label`` estimated."""
+        from .relax import free
+        return free(self, label)
+
     def fit(self, **options) -> "Fit":
         """Fit this model by FIML (ML, or REML when ``self.reml``) with the one engine."""
         from ..engine.fitting import fit_model

@@ -1,0 +1,272 @@
+"""Relaxations of a PathModel's constraints: each returns a new model, none mutates.
+
+A label's *members* are its parameter occurrences:
+
+* coefficient label (``x``): one path per slot, named ``x[j=1,obs=2]``;
+* latent variance label (``j: var(_cons)``): one variance per latent, named ``j[1]``;
+* latent covariance label: one covariance per latent pair, named ``j[1].week,j[1]``;
+* residual variance label (``var(Residual)``): one per slot, named ``e.y[j=1,obs=2]``.
+
+Members can be selected by name or by slot-key pattern: ``"j=4"`` selects every member
+whose slot (or latent) keys include ``j=4``; ``"j=4,obs=1"`` both keys.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..data.wide import slot_name
+from .pathmodel import PathModel
+
+__all__ = ["members", "relax", "correlate", "constrain", "fix", "free"]
+
+
+def _key_text(keys: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in keys.items())
+
+
+def _latent_keys(model: PathModel, lat: int) -> dict:
+    row = model.latents.iloc[lat]
+    levels = model.data.hierarchy.levels
+    return dict(zip(levels[1:1 + len(row["key"])], row["key"]))
+
+
+def members(model: PathModel, label: str) -> pd.DataFrame:
+    """The occurrences of a label: one row per member with its ``name`` and ``keys``.
+
+    Columns: ``name``, ``keys`` (dict of slot or latent keys), ``where`` (what to change:
+    ``("path", slot, term)``, ``("phi", row)`` or ``("resid", slot)``).
+    """
+    j = model.label_index(label)
+    kind = model.labels["kind"].iloc[j]
+    rows = []
+    if kind == "coef":
+        s_idx, t_idx = np.nonzero(model.path_label == j)
+        for s, t in zip(s_idx, t_idx):
+            keys = model.data.slot_keys(int(s))
+            rows.append({"name": slot_name(model.terms[t], keys), "keys": keys,
+                         "where": ("path", int(s), int(t))})
+    elif kind in ("var", "cov"):
+        names = model.latents["name"].to_numpy()
+        for i in np.flatnonzero(model.phi["label"].to_numpy() == j):
+            a, b = int(model.phi["a"].iloc[i]), int(model.phi["b"].iloc[i])
+            name = names[a] if a == b else f"{names[a]},{names[b]}"
+            keys = _latent_keys(model, a) if a == b else {}
+            rows.append({"name": name, "keys": keys, "where": ("phi", int(i))})
+    elif kind == "resvar":
+        for s in np.flatnonzero(model.resid_label == j):
+            keys = model.data.slot_keys(int(s))
+            rows.append({"name": "e." + slot_name(model.outcome, keys), "keys": keys,
+                         "where": ("resid", int(s))})
+    else:
+        raise ValueError(f"label {label!r} of kind {kind!r} has no members to relax")
+    return pd.DataFrame(rows, columns=["name", "keys", "where"])
+
+
+def _match(mem: pd.DataFrame, pattern: str) -> np.ndarray:
+    """Members named ``pattern``, or whose keys include every ``key=value`` of it."""
+    exact = (mem["name"] == pattern).to_numpy()
+    if exact.any():
+        return exact
+    pairs = [p.split("=", 1) for p in pattern.split(",")] if "=" in pattern else None
+    if not pairs or any(len(p) != 2 for p in pairs):
+        return exact
+    want = {k.strip(): v.strip() for k, v in pairs}
+    return np.array([all(str(keys.get(k)) == v for k, v in want.items())
+                     for keys in mem["keys"]], dtype=bool)
+
+
+def _available(mem: pd.DataFrame, limit: int = 8) -> str:
+    names = mem["name"].tolist()
+    more = f", ... ({len(names)} in all)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _normalise_groups(mem: pd.DataFrame, groups) -> dict[int, str]:
+    """Member index -> new label from ``{member or pattern: label}`` or
+    ``{label: [members or patterns]}``."""
+    out: dict[int, str] = {}
+    items: list[tuple[str, str]] = []
+    for key, val in groups.items():
+        if isinstance(val, str):
+            items.append((key, val))
+        elif isinstance(val, Iterable):
+            items.extend((m, key) for m in val)
+        else:
+            raise TypeError(f"groups values must be labels or lists of members, not {val!r}")
+    for pattern, new in items:
+        hit = _match(mem, str(pattern))
+        if not hit.any():
+            raise ValueError(f"no member matches {pattern!r}; members are {_available(mem)} "
+                             "(or select by slot keys, e.g. 'j=1')")
+        for i in np.flatnonzero(hit):
+            out[int(i)] = str(new)
+    return out
+
+
+def _start_of(model: PathModel, j: int) -> float:
+    lab = model.labels
+    if "estimate" in lab and np.isfinite(lab["estimate"].iloc[j]):
+        return float(lab["estimate"].iloc[j])
+    return float(lab["value"].iloc[j])
+
+
+def _with_new_labels(model: PathModel, rows: list[dict]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Label table with ``rows`` appended (existing names reused), and name -> row index."""
+    lab = model.labels
+    add = [r for r in rows if r["name"] not in lab.index]
+    if add:
+        extra = pd.DataFrame(add).drop_duplicates("name").set_index("name")
+        lab = pd.concat([lab, extra.reindex(columns=lab.columns)])
+    return lab, {n: i for i, n in enumerate(lab.index)}
+
+
+def _apply(model: PathModel, mem: pd.DataFrame, assign: dict[int, str], labels: pd.DataFrame,
+           index: dict[str, int]) -> PathModel:
+    path_label = model.path_label.copy()
+    resid_label = model.resid_label.copy()
+    phi = model.phi.copy()
+    for i, new in assign.items():
+        where = mem["where"].iloc[i]
+        if where[0] == "path":
+            path_label[where[1], where[2]] = index[new]
+        elif where[0] == "phi":
+            phi.iloc[where[1], phi.columns.get_loc("label")] = index[new]
+        else:
+            resid_label[where[1]] = index[new]
+    out = model.with_labels(labels, path_label=path_label, resid_label=resid_label, phi=phi)
+    return _drop_unused(out)
+
+
+def _drop_unused(model: PathModel) -> PathModel:
+    """Remove labels that no longer have any occurrence, renumbering the references."""
+    n = len(model.labels)
+    used = np.zeros(n, dtype=bool)
+    used[np.unique(model.path_label)] = True
+    used[np.unique(model.resid_label)] = True
+    if len(model.phi):
+        used[np.unique(model.phi["label"].to_numpy())] = True
+    if used.all():
+        return model
+    new_index = np.cumsum(used) - 1
+    phi = model.phi.copy()
+    if len(phi):
+        phi["label"] = new_index[phi["label"].to_numpy()]
+    return model.with_labels(model.labels[used], path_label=new_index[model.path_label],
+                             resid_label=new_index[model.resid_label], phi=phi)
+
+
+def relax(model: PathModel, label: str, groups: Mapping | None = None) -> PathModel:
+    """Release an equality label: one free parameter per member, or per group of members.
+
+    ``groups`` maps members (names or slot-key patterns such as ``"j=1"``) to new labels,
+    or new labels to lists of members; members not named keep ``label``. Without
+    ``groups`` every member gets its own label ``label[member]``.
+    """
+    mem = members(model, label)
+    j = model.label_index(label)
+    if len(mem) < 2:
+        only = mem["name"].iloc[0] if len(mem) else "none"
+        raise ValueError(f"label {label!r} has a single member ({only}): there is no "
+                         "equality constraint to release")
+    if groups is None:
+        assign = {i: f"{label}[{name}]" for i, name in enumerate(mem["name"])}
+    else:
+        assign = _normalise_groups(mem, groups)
+    old = model.labels.iloc[j]
+    rows = [{"name": new, "kind": old["kind"], "free": bool(old["free"]),
+             "value": _start_of(model, j), "block": old["block"]}
+            for new in dict.fromkeys(assign.values()) if new != label]
+    clash = [r["name"] for r in rows if r["name"] in model.labels.index
+             and model.labels.loc[r["name"], "kind"] != old["kind"]]
+    if clash:
+        raise ValueError(f"label {clash[0]!r} already exists with another kind")
+    labels, index = _with_new_labels(model, rows)
+    return _apply(model, mem, assign, labels, index)
+
+
+def _latent_row(model: PathModel, name: str) -> int:
+    hit = np.flatnonzero(model.latents["name"].to_numpy() == name)
+    if not len(hit):
+        names = model.latents["name"].tolist()
+        more = f", ... ({len(names)} in all)" if len(names) > 10 else ""
+        errors = " Correlated errors (e.y[...]) are not supported yet." \
+            if name.startswith("e.") else ""
+        raise ValueError(f"no latent variable {name!r}; latents are "
+                         f"{', '.join(names[:10])}{more}.{errors}")
+    return int(hit[0])
+
+
+def correlate(model: PathModel, a: str, b: str, label: str | None = None) -> PathModel:
+    """Add a free covariance between latents ``a`` and ``b``.
+
+    Giving the ``label`` of an existing covariance constrains the new one equal to it
+    (several calls with one label: equally correlated effects).
+    """
+    ia, ib = _latent_row(model, a), _latent_row(model, b)
+    if ia == ib:
+        raise ValueError("a latent's variance is not a covariance: give two latents")
+    lo, hi = min(ia, ib), max(ia, ib)
+    phi = model.phi
+    existing = phi[(phi["a"] == lo) & (phi["b"] == hi)]
+    if len(existing):
+        have = model.labels.index[int(existing["label"].iloc[0])]
+        raise ValueError(f"{a} and {b} already have a covariance, label {have!r}")
+    label = label or f"cov({a},{b})"
+    if label in model.labels.index and model.labels.loc[label, "kind"] != "cov":
+        raise ValueError(f"label {label!r} exists and is not a covariance")
+    labels, index = _with_new_labels(model, [{"name": label, "kind": "cov", "free": True,
+                                              "value": 0.0, "block": "covariances"}])
+    new_phi = pd.concat([phi, pd.DataFrame({"a": [lo], "b": [hi], "label": [index[label]]})],
+                        ignore_index=True)
+    return model.with_labels(labels, phi=new_phi)
+
+
+def constrain(model: PathModel, *labels: str, name: str | None = None) -> PathModel:
+    """Equate labels: all their members share one label (``name``, default the first)."""
+    if len(labels) < 2:
+        raise ValueError("constrain needs at least two labels")
+    idx = [model.label_index(lab) for lab in labels]
+    kinds = {model.labels["kind"].iloc[i] for i in idx}
+    if len(kinds) > 1:
+        raise ValueError(f"cannot equate labels of different kinds: {sorted(kinds)}")
+    target = name or labels[0]
+    assign_rows = []
+    if target not in model.labels.index:
+        first = model.labels.iloc[idx[0]]
+        assign_rows.append({"name": target, "kind": first["kind"], "free": bool(first["free"]),
+                            "value": _start_of(model, idx[0]), "block": first["block"]})
+    new_labels, index = _with_new_labels(model, assign_rows)
+    t = index[target]
+    path_label = model.path_label.copy()
+    resid_label = model.resid_label.copy()
+    phi = model.phi.copy()
+    for i in idx:
+        path_label[path_label == i] = t
+        resid_label[resid_label == i] = t
+        if len(phi):
+            phi.loc[phi["label"] == i, "label"] = t
+    out = model.with_labels(new_labels, path_label=path_label, resid_label=resid_label, phi=phi)
+    return _drop_unused(out)
+
+
+def fix(model: PathModel, label: str, value: float) -> PathModel:
+    """Fix a label at ``value`` (no longer estimated)."""
+    j = model.label_index(label)
+    kind = model.labels["kind"].iloc[j]
+    if kind in ("var", "resvar") and value < 0:
+        raise ValueError(f"a variance cannot be fixed at a negative value ({value})")
+    labels = model.labels.copy()
+    labels.iloc[j, labels.columns.get_loc("free")] = False
+    labels.iloc[j, labels.columns.get_loc("value")] = float(value)
+    return model.with_labels(labels)
+
+
+def free(model: PathModel, label: str) -> PathModel:
+    """Free a fixed label (estimated again, starting from its fixed value)."""
+    j = model.label_index(label)
+    labels = model.labels.copy()
+    labels.iloc[j, labels.columns.get_loc("free")] = True
+    return model.with_labels(labels)
