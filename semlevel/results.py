@@ -271,6 +271,25 @@ class Fit:
                 "is conservative.")
         return LRTest(statistic=stat, df=df, p=p, note=note)
 
+    def scoretests(self, labels: list[str] | None = None, univariate: bool = False,
+                   releases: dict | None = None, information: str = "expected"
+                   ) -> pd.DataFrame:
+        """Score tests of releasing each equality label (Stata's ``estat scoretests``,
+        lavaan's ``lavTestScore``): chi2, df, p; see :mod:`semlevel.inference.score`."""
+        from .inference.score import score_tests
+        return score_tests(self, labels=labels, univariate=univariate, releases=releases,
+                           information=information)
+
+    def scoretest(self, relaxed: PathModel, information: str = "expected") -> dict:
+        """Generalized score test of this fit against any relaxation of its model."""
+        from .inference.score import score_test
+        return score_test(self, relaxed, information)
+
+    def modindices(self, max_pairs: int = 500, information: str = "expected") -> pd.DataFrame:
+        """Modification indices of the latent covariances fixed at zero (with EPC)."""
+        from .inference.score import modification_indices
+        return modification_indices(self, max_pairs=max_pairs, information=information)
+
     # ---- report ----------------------------------------------------------------------
     def group_summary(self) -> pd.DataFrame:
         """Groups and observations per group at every level (nesting taken into account)."""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ..model.identify import check_identified
 from ..model.pathmodel import PathModel
 from .deviance import evaluate
 from .optimize import OptimizationSummary, difference_hessian, newton
@@ -85,7 +86,11 @@ def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit":
-    """Fit ``model`` by FIML (ML or REML per ``model.reml``) and return a :class:`Fit`."""
+    """Fit ``model`` by FIML (ML or REML per ``model.reml``) and return a :class:`Fit`.
+
+    An unidentified model is refused before any iteration, naming the labels at fault.
+    """
+    check_identified(model)
     stats = pool_statistics(model)
     values = starting_values(model)
     param = Parametrization(model)

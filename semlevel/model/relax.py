@@ -20,7 +20,7 @@ import pandas as pd
 from ..data.wide import slot_name
 from .pathmodel import PathModel
 
-__all__ = ["members", "relax", "correlate", "constrain", "fix", "free"]
+__all__ = ["members", "member_label", "relax", "correlate", "constrain", "fix", "free"]
 
 
 def _key_text(keys: dict) -> str:
@@ -63,6 +63,15 @@ def members(model: PathModel, label: str) -> pd.DataFrame:
     else:
         raise ValueError(f"label {label!r} of kind {kind!r} has no members to relax")
     return pd.DataFrame(rows, columns=["name", "keys", "where"])
+
+
+def member_label(model: PathModel, label: str, member: str) -> str:
+    """The label a member gets when released on its own: the parameter's own name
+    (``x[j=1,obs=2]``, ``var(j[1])``, ``cov(j[1].week,j[1])``, ``var(e.y[j=1,obs=2])``)."""
+    kind = model.labels.loc[label, "kind"]
+    if kind == "coef":
+        return member
+    return f"{'cov' if kind == 'cov' else 'var'}({member})"
 
 
 def _match(mem: pd.DataFrame, pattern: str) -> np.ndarray:
@@ -163,7 +172,7 @@ def relax(model: PathModel, label: str, groups: Mapping | None = None) -> PathMo
 
     ``groups`` maps members (names or slot-key patterns such as ``"j=1"``) to new labels,
     or new labels to lists of members; members not named keep ``label``. Without
-    ``groups`` every member gets its own label ``label[member]``.
+    ``groups`` every member gets its own label (:func:`member_label`).
     """
     mem = members(model, label)
     j = model.label_index(label)
@@ -172,7 +181,7 @@ def relax(model: PathModel, label: str, groups: Mapping | None = None) -> PathMo
         raise ValueError(f"label {label!r} has a single member ({only}): there is no "
                          "equality constraint to release")
     if groups is None:
-        assign = {i: f"{label}[{name}]" for i, name in enumerate(mem["name"])}
+        assign = {i: member_label(model, label, name) for i, name in enumerate(mem["name"])}
     else:
         assign = _normalise_groups(mem, groups)
     old = model.labels.iloc[j]

@@ -1,0 +1,75 @@
+"""Expected (Fisher) information of a PathModel under FIML, row by row.
+
+For a wide row with covariance Sigma_r (linear in the variance labels: Sigma_r =
+sum_l theta_l D_lr) and mean X_r beta, the expected information is block diagonal:
+
+    I_beta      = sum_r X_r' Sigma_r^-1 X_r,
+    I_theta[j,k] = 1/2 sum_r tr(Sigma_r^-1 D_jr Sigma_r^-1 D_kr),
+
+(the "structured" expected information of lavaan under missing="ml"). It is positive
+(semi-)definite at any admissible point, which makes it the default for score tests at
+a constrained point, where the observed information of the relaxed model need not be.
+Rows are handled densely (n_r x n_r), so this is for post-estimation, not the optimiser.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..engine.stats import coefficient_design
+from ..model.pathmodel import PathModel
+
+__all__ = ["expected_information", "row_derivatives"]
+
+
+def row_derivatives(model: PathModel):
+    """Yield, per wide row, (observation indices, {label row: D_lr}) for every variance or
+    covariance label that occurs in the row."""
+    data = model.data
+    starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
+    ends = np.r_[starts[1:], data.n_obs]
+    phi = model.phi
+    pa, pb, pl = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
+    for lo, hi in zip(starts, ends):
+        obs = np.arange(lo, hi)
+        slots = data.slot[obs]
+        n = len(obs)
+        res = model.resid_label[slots]
+        D: dict[int, np.ndarray] = {int(lab): np.diag((res == lab).astype(float))
+                                    for lab in np.unique(res)}
+        if model.Z.shape[1]:
+            lat = model.effect_latent[slots]                 # (n, E)
+            local = np.unique(lat)
+            Zl = np.zeros((n, len(local)))
+            np.add.at(Zl, (np.repeat(np.arange(n), lat.shape[1]),
+                           np.searchsorted(local, lat).ravel()), model.Z[obs].ravel())
+            inside = np.isin(pa, local) & np.isin(pb, local)
+            for a, b, lab in zip(pa[inside], pb[inside], pl[inside]):
+                za, zb = Zl[:, np.searchsorted(local, a)], Zl[:, np.searchsorted(local, b)]
+                piece = np.outer(za, za) if a == b else np.outer(za, zb) + np.outer(zb, za)
+                D[int(lab)] = D.get(int(lab), 0.0) + piece
+        yield obs, D
+
+
+def expected_information(model: PathModel, values: np.ndarray, coef_ids: np.ndarray,
+                         var_ids: np.ndarray) -> np.ndarray:
+    """Expected information (of log L) over ``coef_ids`` then ``var_ids`` at ``values``."""
+    Xt, design_ids = coefficient_design(model)
+    col = [int(np.flatnonzero(design_ids == c)[0]) for c in coef_ids]
+    kc, kv = len(coef_ids), len(var_ids)
+    info = np.zeros((kc + kv, kc + kv))
+    for obs, D in row_derivatives(model):
+        Sigma = sum(values[lab] * Dm for lab, Dm in D.items())
+        Si = np.linalg.inv(Sigma)
+        if kc:
+            Xr = Xt[obs][:, col]
+            info[:kc, :kc] += Xr.T @ Si @ Xr
+        M = [Si @ D[int(l)] if int(l) in D else None for l in var_ids]
+        for i in range(kv):
+            if M[i] is None:
+                continue
+            for j in range(i, kv):
+                if M[j] is not None:
+                    v = 0.5 * float(np.sum(M[i] * M[j].T))
+                    info[kc + i, kc + j] += v
+                    info[kc + j, kc + i] += v if i != j else 0.0
+    return info

@@ -1,0 +1,194 @@
+"""Score (Lagrange multiplier) tests of a fit's constraints, with no refit.
+
+A constraint is released by building the relaxed PathModel and evaluating it at the
+constrained estimates (every new parameter starts at the value it was constrained to,
+a new covariance at 0). With g the gradient and H the Hessian of the deviance (-2 log L,
+ML: over coefficients and variance parameters jointly, natural metric; REML: variance
+parameters with beta profiled) there,
+
+    LM = g' H^-1 g / 2   ~ chi2(df),  df = free parameters added by the release,
+
+H is twice the expected information by default (lavaan's ``lavTestScore`` default; always
+positive definite) or the observed Hessian (``information="observed"``; REML always).
+The expected parameter change of a released parameter is its entry of -H^-1 g.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats as st
+
+from ..engine.deviance import evaluate
+from ..engine.fitting import starting_values
+from ..engine.optimize import difference_hessian
+from ..engine.stats import pool_statistics
+from ..model.pathmodel import PathModel
+from ..model.identify import unidentified_labels
+from ..model.relax import member_label
+from .information import expected_information
+
+__all__ = ["score_test", "score_tests", "modification_indices"]
+
+
+def _gradient_and_hessian(model: PathModel, reml: bool, information: str = "expected"):
+    """Gradient and Hessian of the deviance at the model's starting point, over its free
+    parameters (coefficients too under ML), with their label names.
+
+    ``information="expected"`` replaces the Hessian by twice the expected information
+    (ML only; REML uses the observed Hessian)."""
+    stats = pool_statistics(model)
+    values = starting_values(model)
+    labels = model.labels
+    var_idx = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
+    coef_idx = stats.coef_ids if not reml else np.zeros(0, dtype=np.int64)
+    idx = np.concatenate([coef_idx, var_idx])
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        v = values.copy()
+        v[idx] = x
+        ev = evaluate(v, stats, reml, gradient=True, check_psd=False,
+                      beta=None if reml else v[stats.coef_ids])
+        if not np.isfinite(ev.deviance):
+            raise FloatingPointError("the constrained point is not admissible in the "
+                                     "relaxed model")
+        return ev.gradient[idx]
+
+    x0 = values[idx]
+    if np.isnan(x0).any():
+        raise ValueError("score tests need a fitted model (fit it first)")
+    g = grad(x0)
+    if information == "expected" and not reml:
+        H = 2.0 * expected_information(model, values, coef_idx, var_idx)
+    elif information in ("expected", "observed"):
+        steps = 1e-5 * np.maximum(np.abs(x0), 1e-3 * max(np.abs(x0).max(), 1e-12))
+        H = difference_hessian(grad, x0, g, steps, central=True)
+    else:
+        raise ValueError(f"information must be 'expected' or 'observed', not {information!r}")
+    return g, H, labels.index.to_numpy()[idx]
+
+
+def _lm(g: np.ndarray, H: np.ndarray) -> tuple[float, np.ndarray]:
+    try:
+        step = np.linalg.solve(H, g)
+    except np.linalg.LinAlgError:
+        step = np.linalg.lstsq(H, g, rcond=None)[0]
+    return float(g @ step) / 2.0, -step
+
+
+def score_test(fit, relaxed: PathModel, information: str = "expected") -> dict:
+    """Score test of ``fit``'s model against a relaxation of it (e.g. ``fit.model.relax(...)``).
+
+    Returns a dict with ``chi2``, ``df`` (free parameters added), ``p`` and ``epc`` (the
+    expected change of every parameter of the relaxed model, a Series).
+    """
+    reml = fit.reml
+    if reml:
+        coefs_changed = list(relaxed.labels.index[(relaxed.labels["kind"] == "coef")]) != \
+            list(fit.model.labels.index[(fit.model.labels["kind"] == "coef")])
+        if coefs_changed:
+            raise ValueError("score tests of fixed-effect constraints need an ML fit: the "
+                             "REML criterion is not comparable across fixed effects")
+    df = relaxed.n_free - fit.model.n_free
+    if df <= 0:
+        raise ValueError("the relaxed model adds no free parameter to test")
+    g, H, names = _gradient_and_hessian(relaxed, reml, information)
+    chi2, epc = _lm(g, H)
+    chi2 = max(chi2, 0.0)
+    return {"chi2": chi2, "df": int(df), "p": float(st.chi2.sf(chi2, df)),
+            "epc": pd.Series(epc, index=names)}
+
+
+def _releasable(model: PathModel) -> list[str]:
+    lab = model.labels
+    out = []
+    for name in lab.index[lab["free"].to_numpy()]:
+        if lab.loc[name, "kind"] == "rescov":
+            continue
+        if len(model.members(name)) > 1:
+            out.append(str(name))
+    return out
+
+
+def score_tests(fit, labels: list[str] | None = None, univariate: bool = False,
+                releases: dict[str, Callable[[PathModel], PathModel]] | None = None,
+                information: str = "expected") -> pd.DataFrame:
+    """Joint score test of releasing each equality label (df = members - 1).
+
+    ``labels`` restricts the labels tested (default: every free label with two or more
+    members; fixed-effect labels are skipped under REML). ``univariate=True`` adds one
+    test per member (that member alone released). ``releases`` adds generalized tests:
+    a name -> function mapping the fitted model to any relaxation of it.
+    """
+    model = fit.model
+    if labels is None:
+        labels = _releasable(model)
+        if fit.reml:
+            labels = [n for n in labels if model.labels.loc[n, "kind"] != "coef"]
+    rows = []
+    for label in labels:
+        res = _guarded(fit, lambda m: m.relax(label), information)
+        rows.append({"test": label, "label": label, "member": "", **res})
+        if univariate:
+            for name in model.members(label)["name"]:
+                own = member_label(model, label, name)
+                r1 = _guarded(fit, lambda m: m.relax(label, groups={name: own}), information)
+                rows.append({"test": own, "label": label, "member": name, **r1})
+    for name, make in (releases or {}).items():
+        res = _guarded(fit, make, information)
+        rows.append({"test": name, "label": "", "member": "", **res})
+    return pd.DataFrame(rows, columns=["test", "label", "member", "chi2", "df", "p", "note"]) \
+        .set_index("test")
+
+
+def _guarded(fit, make: Callable[[PathModel], PathModel], information: str) -> dict:
+    """One row of the score-test table; a release that is not identified gets NaN and a
+    note instead of a number (it cannot be tested)."""
+    relaxed = make(fit.model)
+    bad = unidentified_labels(relaxed)
+    df = relaxed.n_free - fit.model.n_free
+    if bad:
+        return {"chi2": np.nan, "df": df, "p": np.nan,
+                "note": "not identified once released: " + ", ".join(bad[:4])
+                + (" ..." if len(bad) > 4 else "")}
+    res = score_test(fit, relaxed, information)
+    return {"chi2": res["chi2"], "df": res["df"], "p": res["p"], "note": ""}
+
+
+def modification_indices(fit, max_pairs: int = 500, information: str = "expected"
+                         ) -> pd.DataFrame:
+    """Score tests (df 1) of the latent covariances the model fixes at zero.
+
+    Only pairs of latents that load on a common wide row can be estimated; at most
+    ``max_pairs`` of them are tested. Columns: ``mi`` (chi2), ``p``, ``epc`` (expected
+    change of the covariance), ``sepc`` (as a correlation, from the fitted variances).
+    """
+    model = fit.model
+    names = model.latents["name"].to_numpy()
+    present = set(zip(model.phi["a"].tolist(), model.phi["b"].tolist()))
+    lat_of_obs = model.effect_latent[model.data.slot]
+    together: set[tuple[int, int]] = set()
+    rows_latents = pd.DataFrame({"row": np.repeat(model.data.row, lat_of_obs.shape[1]),
+                                 "lat": lat_of_obs.ravel()}).drop_duplicates()
+    for _, grp in rows_latents.groupby("row"):
+        lats = np.sort(grp["lat"].to_numpy())
+        for i in range(len(lats)):
+            for j in range(i + 1, len(lats)):
+                together.add((int(lats[i]), int(lats[j])))
+        if len(together) > 50 * max_pairs:
+            break
+    pairs = sorted(p for p in together if p not in present)[:max_pairs]
+    var_of = {}
+    for a, b, lab in zip(model.phi["a"], model.phi["b"], model.phi["label"]):
+        if a == b:
+            var_of[int(a)] = float(fit.values[int(lab)])
+    out = []
+    for a, b in pairs:
+        label = f"cov({names[a]},{names[b]})"
+        res = score_test(fit, model.correlate(names[a], names[b], label=label), information)
+        epc = float(res["epc"].get(label, np.nan))
+        denom = np.sqrt(var_of.get(a, np.nan) * var_of.get(b, np.nan))
+        out.append({"lhs": names[a], "op": "~~", "rhs": names[b], "mi": res["chi2"],
+                    "p": res["p"], "epc": epc, "sepc": epc / denom if denom > 0 else np.nan})
+    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc"])

@@ -1,0 +1,71 @@
+"""Identification of a PathModel, checked before fitting.
+
+The implied moments are linear in the labels: the mean in the free coefficients (columns
+of the coefficient design), each row's covariance in the variance labels (Sigma_r =
+sum_l theta_l D_lr). The model is (locally) identified only if both maps have full
+column rank; when not, the labels that cannot be told apart are named.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .pathmodel import PathModel
+
+__all__ = ["check_identified", "unidentified_labels"]
+
+
+def _dependent_columns(G: np.ndarray, names: np.ndarray, tol: float = 1e-12) -> list[str]:
+    """Names of the columns of a Gram matrix ``G = M'M`` involved in a linear dependency
+    of the columns of M (empty if M has full column rank)."""
+    if G.shape[1] == 0:
+        return []
+    d = np.sqrt(np.clip(np.diag(G), 0.0, None))
+    if (d <= 0).any():
+        return [str(n) for n in names[d <= 0]]
+    w, V = np.linalg.eigh(G / np.outer(d, d))
+    null = V[:, w <= tol * w.max()]
+    if not null.size:
+        return []
+    return [str(n) for n in names[np.abs(null).max(axis=1) > 1e-6]]
+
+
+def unidentified_labels(model: PathModel, max_rows: int = 400) -> list[str]:
+    """Labels that are not identified (empty when the model is identified)."""
+    from ..engine.stats import coefficient_design
+    from ..inference.information import row_derivatives
+
+    labels = model.labels
+    Xt, coef_ids = coefficient_design(model)
+    bad = _dependent_columns(Xt.T @ Xt, labels.index.to_numpy()[coef_ids])
+    if bad:
+        return bad
+    var_ids = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
+    if not len(var_ids):
+        return []
+    pos = {int(v): i for i, v in enumerate(var_ids)}
+    blocks = []
+    for r, (obs, D) in enumerate(row_derivatives(model)):
+        if r >= max_rows:
+            break
+        n = len(obs)
+        iu = np.triu_indices(n)
+        J = np.zeros((len(iu[0]), len(var_ids)))
+        for lab, Dm in D.items():
+            if lab in pos:
+                J[:, pos[lab]] = Dm[iu]
+        blocks.append(J)
+    J = np.vstack(blocks)
+    G = J.T @ J
+    return _dependent_columns(G, labels.index.to_numpy()[var_ids])
+
+
+def check_identified(model: PathModel) -> None:
+    """Raise a ValueError naming the labels that cannot be told apart, if any."""
+    bad = unidentified_labels(model)
+    if bad:
+        shown = ", ".join(repr(b) for b in bad[:8]) + (f", ... ({len(bad)} in all)"
+                                                      if len(bad) > 8 else "")
+        raise ValueError(
+            "the model is not identified: the data cannot tell apart the parameters "
+            f"{shown} (their effects on the implied means or covariances are linearly "
+            "dependent); constrain or fix some of them")
