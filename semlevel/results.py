@@ -285,10 +285,12 @@ class Fit:
         from .inference.score import score_test
         return score_test(self, relaxed, information)
 
-    def modindices(self, max_pairs: int = 500, information: str = "expected") -> pd.DataFrame:
-        """Modification indices of the latent covariances fixed at zero (with EPC)."""
+    def modindices(self, max_pairs: int = 500, information: str = "expected",
+                   errors: bool | None = None) -> pd.DataFrame:
+        """Modification indices of the covariances fixed at zero (latents; errors), with EPC."""
         from .inference.score import modification_indices
-        return modification_indices(self, max_pairs=max_pairs, information=information)
+        return modification_indices(self, max_pairs=max_pairs, information=information,
+                                    errors=errors)
 
     # ---- report ----------------------------------------------------------------------
     def group_summary(self) -> pd.DataFrame:

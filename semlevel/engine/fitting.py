@@ -8,10 +8,10 @@ import numpy as np
 
 from ..model.identify import check_identified
 from ..model.pathmodel import PathModel
-from .deviance import evaluate
+from .evaluator import deviance, statistics
 from .optimize import OptimizationSummary, difference_hessian, newton
 from .parametrization import Parametrization
-from .stats import PoolStats, coefficient_design, pool_statistics
+from .stats import PoolStats, coefficient_design
 
 __all__ = ["fit_model", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
 
@@ -91,7 +91,7 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
     An unidentified model is refused before any iteration, naming the labels at fault.
     """
     check_identified(model)
-    stats = pool_statistics(model)
+    stats = statistics(model)
     values = starting_values(model)
     param = Parametrization(model)
     reml = model.reml
@@ -101,7 +101,7 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
         return param.values(u, values)
 
     def fun(u, want_grad):
-        ev = evaluate(to_values(u), stats, reml, gradient=want_grad, check_psd=check_psd)
+        ev = deviance(to_values(u), stats, reml, gradient=want_grad, check_psd=check_psd)
         if not np.isfinite(ev.deviance):
             return np.inf, None
         return ev.deviance, (param.gradient(u, ev.gradient) if want_grad else None)
@@ -124,7 +124,7 @@ def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
     est = starting_values(model)
     for name, v in values.items():
         est[model.label_index(name)] = float(v)
-    stats = pool_statistics(model)
+    stats = statistics(model)
     record = OptimizationSummary(method="none", message="evaluated at given values")
     check_psd = bool((model.labels["kind"].isin(["cov", "rescov"])).any())
     return _finish(model, stats, est, record, check_psd)
@@ -138,7 +138,7 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     boundary = _boundary_labels(model, est, free, is_var)
     est = est.copy()
     est[model.labels.index.get_indexer(boundary)] = 0.0   # on the boundary: exactly zero
-    final = evaluate(est, stats, model.reml, gradient=True, check_psd=check_psd)
+    final = deviance(est, stats, model.reml, gradient=True, check_psd=check_psd)
     if not np.isfinite(final.deviance):
         raise ValueError("the parameter values are not admissible (a covariance matrix is "
                          "not positive semi-definite)")
@@ -181,7 +181,7 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
     def grad(theta):
         v = est.copy()
         v[idx] = theta
-        ev = evaluate(v, stats, reml, gradient=True, check_psd=False)
+        ev = deviance(v, stats, reml, gradient=True, check_psd=False)
         if not np.isfinite(ev.deviance):
             raise FloatingPointError("inadmissible point")
         return ev.gradient[idx]

@@ -138,6 +138,12 @@ def ram_matrices(model: PathModel, values: np.ndarray, row: int,
     # S: residual variances of the outcomes, (co)variances of the latents
     S = np.zeros((n, n))
     S[np.arange(p), np.arange(p)] = values[model.resid_label[slots]]
+    if len(model.theta):
+        where = {int(s_): i for i, s_ in enumerate(slots)}
+        for s_, t_, lab in model.theta[["s", "t", "label"]].itertuples(index=False):
+            if int(s_) in where and int(t_) in where:
+                i, j = where[int(s_)], where[int(t_)]
+                S[i, j] = S[j, i] = values[int(lab)]
     if q and len(model.phi):
         for a, b, lab in model.phi[["a", "b", "label"]].itertuples(index=False):
             a, b = int(a), int(b)

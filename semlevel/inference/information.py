@@ -36,6 +36,13 @@ def row_derivatives(model: PathModel):
         res = model.resid_label[slots]
         D: dict[int, np.ndarray] = {int(lab): np.diag((res == lab).astype(float))
                                     for lab in np.unique(res)}
+        if len(model.theta):
+            where = {int(s_): i for i, s_ in enumerate(slots)}
+            for s_, t_, lab in model.theta[["s", "t", "label"]].itertuples(index=False):
+                if int(s_) in where and int(t_) in where:
+                    E = np.zeros((n, n))
+                    E[where[int(s_)], where[int(t_)]] = E[where[int(t_)], where[int(s_)]] = 1.0
+                    D[int(lab)] = D.get(int(lab), 0.0) + E
         if model.Z.shape[1]:
             lat = model.effect_latent[slots]                 # (n, E)
             local = np.unique(lat)

@@ -20,10 +20,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from ..engine.deviance import evaluate
+from ..engine.evaluator import deviance, statistics
 from ..engine.fitting import starting_values
 from ..engine.optimize import difference_hessian
-from ..engine.stats import pool_statistics
 from ..model.pathmodel import PathModel
 from ..model.identify import unidentified_labels
 from ..model.relax import member_label
@@ -38,7 +37,7 @@ def _gradient_and_hessian(model: PathModel, reml: bool, information: str = "expe
 
     ``information="expected"`` replaces the Hessian by twice the expected information
     (ML only; REML uses the observed Hessian)."""
-    stats = pool_statistics(model)
+    stats = statistics(model)
     values = starting_values(model)
     labels = model.labels
     var_idx = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
@@ -48,7 +47,7 @@ def _gradient_and_hessian(model: PathModel, reml: bool, information: str = "expe
     def grad(x: np.ndarray) -> np.ndarray:
         v = values.copy()
         v[idx] = x
-        ev = evaluate(v, stats, reml, gradient=True, check_psd=False,
+        ev = deviance(v, stats, reml, gradient=True, check_psd=False,
                       beta=None if reml else v[stats.coef_ids])
         if not np.isfinite(ev.deviance):
             raise FloatingPointError("the constrained point is not admissible in the "
@@ -156,13 +155,15 @@ def _guarded(fit, make: Callable[[PathModel], PathModel], information: str) -> d
     return {"chi2": res["chi2"], "df": res["df"], "p": res["p"], "note": ""}
 
 
-def modification_indices(fit, max_pairs: int = 500, information: str = "expected"
-                         ) -> pd.DataFrame:
-    """Score tests (df 1) of the latent covariances the model fixes at zero.
+def modification_indices(fit, max_pairs: int = 500, information: str = "expected",
+                         errors: bool | None = None) -> pd.DataFrame:
+    """Score tests (df 1) of the covariances the model fixes at zero: between latents,
+    and between errors of two slots (``errors=True``; by default only when there are at
+    most 100 such pairs, each needs the dense evaluation path).
 
-    Only pairs of latents that load on a common wide row can be estimated; at most
-    ``max_pairs`` of them are tested. Columns: ``mi`` (chi2), ``p``, ``epc`` (expected
-    change of the covariance), ``sepc`` (as a correlation, from the fitted variances).
+    Only pairs that occur in a common wide row can be estimated; at most ``max_pairs``
+    latent pairs are tested. Columns: ``lhs``, ``op``, ``rhs``, ``mi`` (chi2), ``p``,
+    ``epc`` (expected change of the covariance), ``sepc`` (the EPC as a correlation).
     """
     model = fit.model
     names = model.latents["name"].to_numpy()
@@ -191,4 +192,30 @@ def modification_indices(fit, max_pairs: int = 500, information: str = "expected
         denom = np.sqrt(var_of.get(a, np.nan) * var_of.get(b, np.nan))
         out.append({"lhs": names[a], "op": "~~", "rhs": names[b], "mi": res["chi2"],
                     "p": res["p"], "epc": epc, "sepc": epc / denom if denom > 0 else np.nan})
+    out.extend(_error_indices(fit, information, errors))
     return pd.DataFrame(out, columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc"])
+
+
+def _error_indices(fit, information: str, errors: bool | None) -> list[dict]:
+    """Modification indices of the residual covariances between slots of one row."""
+    model = fit.model
+    data = model.data
+    pairs = pd.DataFrame({"row": data.row, "slot": data.slot})
+    merged = pairs.merge(pairs, on="row")
+    merged = merged[merged["slot_x"] < merged["slot_y"]][["slot_x", "slot_y"]].drop_duplicates()
+    present = set(zip(model.theta["s"].tolist(), model.theta["t"].tolist()))
+    cand = [(int(a), int(b)) for a, b in merged.itertuples(index=False) if (a, b) not in present]
+    if errors is None:
+        errors = len(cand) <= 100
+    if not errors:
+        return []
+    err = np.array(["e." + n for n in data.slot_names()])
+    var = fit.values[model.resid_label]
+    out = []
+    for a, b in sorted(cand):
+        label = f"cov({err[a]},{err[b]})"
+        res = score_test(fit, model.correlate(err[a], err[b], label=label), information)
+        epc = float(res["epc"].get(label, np.nan))
+        out.append({"lhs": err[a], "op": "~~", "rhs": err[b], "mi": res["chi2"], "p": res["p"],
+                    "epc": epc, "sepc": epc / np.sqrt(var[a] * var[b])})
+    return out

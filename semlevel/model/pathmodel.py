@@ -59,6 +59,9 @@ class PathModel:
         Latent on which effect ``e`` loads in slot ``s``.
     phi : DataFrame
         Latent (co)variances: columns ``a``, ``b`` (latent rows, a <= b), ``label``.
+    theta : DataFrame
+        Residual covariances between slots: columns ``s``, ``t`` (slots, s < t), ``label``
+        (empty for the mixed model: independent errors).
     """
 
     data: WideData
@@ -72,6 +75,8 @@ class PathModel:
     Z: np.ndarray
     effect_latent: np.ndarray
     phi: pd.DataFrame
+    theta: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        {"s": np.zeros(0, np.int64), "t": np.zeros(0, np.int64), "label": np.zeros(0, np.int64)}))
     reml: bool = False
     title: str = "Mixed-effects"
     info: dict = field(default_factory=dict)
@@ -132,6 +137,10 @@ class PathModel:
         err = np.array([f"e.{n}" for n in slot_y])
         rows.append(pd.DataFrame({"lhs": err, "op": "~~", "rhs": err,
                                   "label": names[self.resid_label]}))
+        if len(self.theta):
+            s_, t_ = self.theta["s"].to_numpy(), self.theta["t"].to_numpy()
+            rows.append(pd.DataFrame({"lhs": err[s_], "op": "~~", "rhs": err[t_],
+                                      "label": names[self.theta["label"].to_numpy()]}))
         out = pd.concat(rows, ignore_index=True)
         labelled = out["label"] != ""
         idx = lab.index.get_indexer(out["label"].where(labelled, names[0]))

@@ -5,7 +5,8 @@ A label's *members* are its parameter occurrences:
 * coefficient label (``x``): one path per slot, named ``x[j=1,obs=2]``;
 * latent variance label (``j: var(_cons)``): one variance per latent, named ``j[1]``;
 * latent covariance label: one covariance per latent pair, named ``j[1].week,j[1]``;
-* residual variance label (``var(Residual)``): one per slot, named ``e.y[j=1,obs=2]``.
+* residual variance label (``var(Residual)``): one per slot, named ``e.y[j=1,obs=2]``;
+* residual covariance label: one per pair of errors, named ``e.y[..],e.y[..]``.
 
 Members can be selected by name or by slot-key pattern: ``"j=4"`` selects every member
 whose slot (or latent) keys include ``j=4``; ``"j=4,obs=1"`` both keys.
@@ -55,6 +56,11 @@ def members(model: PathModel, label: str) -> pd.DataFrame:
             name = names[a] if a == b else f"{names[a]},{names[b]}"
             keys = _latent_keys(model, a) if a == b else {}
             rows.append({"name": name, "keys": keys, "where": ("phi", int(i))})
+    elif kind == "rescov":
+        err = np.array(["e." + n for n in model.data.slot_names()])
+        for i in np.flatnonzero(model.theta["label"].to_numpy() == j):
+            s_, t_ = int(model.theta["s"].iloc[i]), int(model.theta["t"].iloc[i])
+            rows.append({"name": f"{err[s_]},{err[t_]}", "keys": {}, "where": ("theta", i)})
     elif kind == "resvar":
         for s in np.flatnonzero(model.resid_label == j):
             keys = model.data.slot_keys(int(s))
@@ -71,7 +77,7 @@ def member_label(model: PathModel, label: str, member: str) -> str:
     kind = model.labels.loc[label, "kind"]
     if kind == "coef":
         return member
-    return f"{'cov' if kind == 'cov' else 'var'}({member})"
+    return f"{'cov' if kind in ('cov', 'rescov') else 'var'}({member})"
 
 
 def _match(mem: pd.DataFrame, pattern: str) -> np.ndarray:
@@ -137,15 +143,19 @@ def _apply(model: PathModel, mem: pd.DataFrame, assign: dict[int, str], labels: 
     path_label = model.path_label.copy()
     resid_label = model.resid_label.copy()
     phi = model.phi.copy()
+    theta = model.theta.copy()
     for i, new in assign.items():
         where = mem["where"].iloc[i]
         if where[0] == "path":
             path_label[where[1], where[2]] = index[new]
         elif where[0] == "phi":
             phi.iloc[where[1], phi.columns.get_loc("label")] = index[new]
+        elif where[0] == "theta":
+            theta.iloc[where[1], theta.columns.get_loc("label")] = index[new]
         else:
             resid_label[where[1]] = index[new]
-    out = model.with_labels(labels, path_label=path_label, resid_label=resid_label, phi=phi)
+    out = model.with_labels(labels, path_label=path_label, resid_label=resid_label, phi=phi,
+                            theta=theta)
     return _drop_unused(out)
 
 
@@ -155,16 +165,18 @@ def _drop_unused(model: PathModel) -> PathModel:
     used = np.zeros(n, dtype=bool)
     used[np.unique(model.path_label)] = True
     used[np.unique(model.resid_label)] = True
-    if len(model.phi):
-        used[np.unique(model.phi["label"].to_numpy())] = True
+    for table in (model.phi, model.theta):
+        if len(table):
+            used[np.unique(table["label"].to_numpy())] = True
     if used.all():
         return model
     new_index = np.cumsum(used) - 1
-    phi = model.phi.copy()
-    if len(phi):
-        phi["label"] = new_index[phi["label"].to_numpy()]
+    phi, theta = model.phi.copy(), model.theta.copy()
+    for table in (phi, theta):
+        if len(table):
+            table["label"] = new_index[table["label"].to_numpy()]
     return model.with_labels(model.labels[used], path_label=new_index[model.path_label],
-                             resid_label=new_index[model.resid_label], phi=phi)
+                             resid_label=new_index[model.resid_label], phi=phi, theta=theta)
 
 
 def relax(model: PathModel, label: str, groups: Mapping | None = None) -> PathModel:
@@ -201,19 +213,48 @@ def _latent_row(model: PathModel, name: str) -> int:
     if not len(hit):
         names = model.latents["name"].tolist()
         more = f", ... ({len(names)} in all)" if len(names) > 10 else ""
-        errors = " Correlated errors (e.y[...]) are not supported yet." \
-            if name.startswith("e.") else ""
         raise ValueError(f"no latent variable {name!r}; latents are "
-                         f"{', '.join(names[:10])}{more}.{errors}")
+                         f"{', '.join(names[:10])}{more} (errors are named e.<outcome>[...];"
+                         " a latent and an error cannot be correlated)")
     return int(hit[0])
 
 
+def _error_slot(model: PathModel, name: str) -> int:
+    names = ["e." + n for n in model.data.slot_names()]
+    if name in names:
+        return names.index(name)
+    more = f", ... ({len(names)} in all)" if len(names) > 10 else ""
+    raise ValueError(f"no error {name!r}; errors are {', '.join(names[:10])}{more}")
+
+
+def _correlate_errors(model: PathModel, a: str, b: str, label: str | None) -> PathModel:
+    sa, sb = _error_slot(model, a), _error_slot(model, b)
+    if sa == sb:
+        raise ValueError("an error's variance is not a covariance: give two errors")
+    lo, hi = min(sa, sb), max(sa, sb)
+    theta = model.theta
+    existing = theta[(theta["s"] == lo) & (theta["t"] == hi)]
+    if len(existing):
+        have = model.labels.index[int(existing["label"].iloc[0])]
+        raise ValueError(f"{a} and {b} already have a covariance, label {have!r}")
+    label = label or f"cov({a},{b})"
+    if label in model.labels.index and model.labels.loc[label, "kind"] != "rescov":
+        raise ValueError(f"label {label!r} exists and is not a residual covariance")
+    labels, index = _with_new_labels(model, [{"name": label, "kind": "rescov", "free": True,
+                                              "value": 0.0, "block": "Residual covariances"}])
+    new = pd.concat([theta, pd.DataFrame({"s": [lo], "t": [hi], "label": [index[label]]})],
+                    ignore_index=True)
+    return model.with_labels(labels, theta=new)
+
+
 def correlate(model: PathModel, a: str, b: str, label: str | None = None) -> PathModel:
-    """Add a free covariance between latents ``a`` and ``b``.
+    """Add a free covariance between two latents or two errors (``e.y[j=1,obs=1]``).
 
     Giving the ``label`` of an existing covariance constrains the new one equal to it
-    (several calls with one label: equally correlated effects).
+    (several calls with one label: equally correlated effects or errors).
     """
+    if a.startswith("e.") and b.startswith("e."):
+        return _correlate_errors(model, a, b, label)
     ia, ib = _latent_row(model, a), _latent_row(model, b)
     if ia == ib:
         raise ValueError("a latent's variance is not a covariance: give two latents")
@@ -251,13 +292,15 @@ def constrain(model: PathModel, *labels: str, name: str | None = None) -> PathMo
     t = index[target]
     path_label = model.path_label.copy()
     resid_label = model.resid_label.copy()
-    phi = model.phi.copy()
+    phi, theta = model.phi.copy(), model.theta.copy()
     for i in idx:
         path_label[path_label == i] = t
         resid_label[resid_label == i] = t
-        if len(phi):
-            phi.loc[phi["label"] == i, "label"] = t
-    out = model.with_labels(new_labels, path_label=path_label, resid_label=resid_label, phi=phi)
+        for table in (phi, theta):
+            if len(table):
+                table.loc[table["label"] == i, "label"] = t
+    out = model.with_labels(new_labels, path_label=path_label, resid_label=resid_label, phi=phi,
+                            theta=theta)
     return _drop_unused(out)
 
 
