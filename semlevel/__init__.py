@@ -9,9 +9,10 @@ Public API::
 from . import datasets
 from .api import mixed, mixed_model
 from .data.pivot import pivot_wide
+from .inference.compare import compare
 from .data.wide import WideData
 from .model.pathmodel import PathModel
 from .results import Fit
 
-__all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData", "pivot_wide"]
+__all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData", "pivot_wide", "compare"]
 __version__ = "0.1.0"

@@ -138,3 +138,18 @@ def test_random_slope_latents_use_definition_variables(pig):
     assert len(slope_loads) == 9 and slope_loads["value"].isna().all()
     assert (slope_loads["definition"] == "week").all()
     assert m.graph.edges["id.week", "weight[obs=3]"]["definition"] == "week"
+
+
+def test_compare_table(pig):
+    a = sl.mixed("weight week || id:", data=pig)
+    b = sl.mixed("weight week || id: week", data=pig)
+    c = sl.mixed("weight week || id: week, cov(un)", data=pig)
+    tab = sl.compare(a, b, c, names=["randint", "randslope", "unstructured"])
+    assert list(tab.index) == ["randint", "randslope", "unstructured"]
+    assert tab.loc["randslope", "delta_aic"] == 0.0
+    assert tab.loc["randslope", "lr"] == pytest.approx(291.78, abs=0.005)
+    assert tab.loc["unstructured", "p"] == pytest.approx(0.6959, abs=5e-5)
+    assert tab["n_params"].tolist() == [4, 5, 6]
+    np.testing.assert_allclose(tab["aic"], [f.aic for f in (a, b, c)])
+    with pytest.raises(ValueError, match="different numbers of observations"):
+        sl.compare(a, sl.mixed("weight week || id:", data=pig.iloc[:-9]))
