@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["two_level", "three_level", "article"]
+__all__ = ["two_level", "three_level", "article", "hetero_three_level"]
 
 
 def _sizes(rng, n, lo, hi, force_ones=3):
@@ -141,4 +141,96 @@ def article(seed, K=100, J=2, I=2):
     y = 2.0 * x + U[k - 1] + V[k - 1, j - 1] + E
     df = pd.DataFrame({"k": k, "j": j, "i": i, "x": x, "y": y})
     df.attrs.update(beta={"x": 2.0, "_cons": 0.0}, var_k=1.0, var_jk=1.0, sigma2=1.0)
+    return df
+
+
+def hetero_three_level(seed=7, K=300, J=4, I=3, missing=0.10):
+    """Three-level data whose school effects break the mixed model's assumptions.
+
+    Counties ``k`` (1..K), schools ``j`` (1..J, the *same* codes in every county,
+    so the wide form has one latent per school position), students ``i`` (1..I
+    per school).  About 8% of the (k, j, i) cells are dropped entirely (no row),
+    so schools have 1..I students and wide rows have fewer slots; ``i`` keeps
+    the student's code (with gaps where cells were dropped; semlevel's wide
+    slot is the observation's order among the used rows of (k, j), not ``i``).  Then a fraction
+    ``missing`` of ``y`` is NaN; ``x`` is never missing.
+
+    Truth: y = 1 + 0.5 x + U_k + V_jk + E with x ~ N(0, 1), U_k ~ N(0, 1),
+    (V_1k, ..., V_Jk) ~ N(0, S): variance 0.3 for the first half of the
+    schools (j <= J // 2) and 0.8 for the others, corr(V_1, V_2) = 0.5 and the
+    other correlations 0; E ~ N(0, 0.5) except in the last school (j = J),
+    where Var(E) = 1.0.  With the defaults: variances (0.3, 0.3, 0.8, 0.8),
+    Cov(V_1, V_2) = 0.15 and Var(E) = 1.0 in school 4.
+
+    Written to tests/data/lavaan/hetero3.csv (NaN as an empty field), the data
+    of the lavaan reference (tests/data/lavaan/reference.R).
+    """
+    rng = np.random.default_rng(seed)
+    var_v = np.where(np.arange(1, J + 1) <= J // 2, 0.3, 0.8)
+    S = np.diag(var_v)
+    if J >= 2:
+        S[0, 1] = S[1, 0] = 0.5 * np.sqrt(var_v[0] * var_v[1])
+    var_e = np.where(np.arange(1, J + 1) == J, 1.0, 0.5)
+    U = rng.normal(0.0, 1.0, size=K)
+    V = rng.standard_normal((K, J)) @ np.linalg.cholesky(S).T
+    # full grid, sorted by k, j, i
+    k = np.repeat(np.arange(1, K + 1), J * I)
+    j = np.tile(np.repeat(np.arange(1, J + 1), I), K)
+    i = np.tile(np.arange(1, I + 1), K * J)
+    x = rng.normal(0.0, 1.0, size=k.size)
+    e = rng.normal(0.0, 1.0, size=k.size) * np.sqrt(var_e[j - 1])
+    y = 1.0 + 0.5 * x + U[k - 1] + V[k - 1, j - 1] + e
+    keep = ~_blank(rng, k.size, 0.08)
+    k, j, i, x, y = k[keep], j[keep], i[keep], x[keep], y[keep]
+    my = _blank(rng, k.size, missing)
+    y[my] = np.nan
+    df = pd.DataFrame({"k": k, "j": j, "i": i, "x": x, "y": y})
+    df.attrs.update(
+        beta={"_cons": 1.0, "x": 0.5},
+        var_k=1.0,
+        V_cov=S.tolist(),
+        var_e=var_e.tolist(),
+        n_dropped_cells=int((~keep).sum()),
+        n_missing_y=int(my.sum()),
+        n_missing_x=0,
+    )
+    return df
+
+
+def slot_three_level(seed, K=120, J=4, I=3, var_k=1.0, V_cov=0.5, var_e=0.5,
+                     beta=(1.0, 0.5), slopes=None, drop=0.08, missing=0.10):
+    """Three-level data (i in j in k) with level-2 effects of any covariance by position.
+
+    Counties ``k`` (1..K) are the wide rows; schools ``j`` carry the *same* codes 1..J in
+    every county (so school j is a slot position with its own latent ``j[j]``); students
+    ``i`` (1..I per school).  A fraction ``drop`` of the (k, j, i) cells is removed
+    (unbalanced: schools have 0..I students), then a fraction ``missing`` of ``y`` is NaN;
+    ``x`` ~ N(0, 1) varies within every slot and is never missing.
+
+    Truth: y = b0 + b_j x + U_k + V_jk + E with (b0, b) = ``beta``, b_j = ``slopes[j-1]``
+    when given (slopes by position) else b; U_k ~ N(0, var_k); (V_1k..V_Jk) ~ N(0, S)
+    with S = ``V_cov`` (a J x J matrix, or a scalar for the homoskedastic, uncorrelated
+    mixed model); E ~ N(0, var_e[j-1]) (``var_e`` scalar or one value per position).
+    """
+    rng = np.random.default_rng(seed)
+    S = np.asarray(V_cov, dtype=float)
+    S = S * np.eye(J) if S.ndim == 0 else S
+    var_e = np.broadcast_to(np.asarray(var_e, dtype=float), (J,))
+    b = np.broadcast_to(np.asarray(beta[1] if slopes is None else slopes, dtype=float), (J,))
+    U = rng.normal(0.0, np.sqrt(var_k), size=K)
+    V = rng.standard_normal((K, J)) @ np.linalg.cholesky(S).T
+    k = np.repeat(np.arange(1, K + 1), J * I)
+    j = np.tile(np.repeat(np.arange(1, J + 1), I), K)
+    i = np.tile(np.arange(1, I + 1), K * J)
+    x = rng.normal(0.0, 1.0, size=k.size)
+    e = rng.normal(0.0, 1.0, size=k.size) * np.sqrt(var_e[j - 1])
+    y = beta[0] + b[j - 1] * x + U[k - 1] + V[k - 1, j - 1] + e
+    keep = ~_blank(rng, k.size, drop)
+    k, j, i, x, y = k[keep], j[keep], i[keep], x[keep], y[keep]
+    my = _blank(rng, k.size, missing)
+    y[my] = np.nan
+    df = pd.DataFrame({"k": k, "j": j, "i": i, "x": x, "y": y})
+    df.attrs.update(beta=dict(zip(("_cons", "x"), beta)), slopes=b.tolist(), var_k=var_k,
+                    V_cov=S.tolist(), var_e=var_e.tolist(), n_dropped_cells=int((~keep).sum()),
+                    n_missing_y=int(my.sum()), n_missing_x=0)
     return df
