@@ -159,14 +159,54 @@ def modification_indices(fit, max_pairs: int = 500, information: str = "expected
                          errors: bool | None = None) -> pd.DataFrame:
     """Score tests (df 1) of the covariances the model fixes at zero: between latents,
     and between errors of two slots (``errors=True``; by default only when there are at
-    most 100 such pairs, each needs the dense evaluation path).
+    most 100 such pairs: they need the dense evaluation path).
 
-    Only pairs that occur in a common wide row can be estimated; at most ``max_pairs``
-    latent pairs are tested. Columns: ``lhs``, ``op``, ``rhs``, ``mi`` (chi2), ``p``,
-    ``epc`` (expected change of the covariance), ``sepc`` (the EPC as a correlation).
+    All candidates are added at zero to one model, whose gradient g and Hessian H are
+    computed once; each candidate's index is then g_j^2 / (2 h_j) with h_j the Schur
+    complement of H_jj given the model's own parameters (the df-1 score test), and its
+    expected parameter change -g_j / h_j. Only pairs that occur in a common wide row can
+    be estimated; at most ``max_pairs`` latent pairs are tested. Columns: ``lhs``, ``op``,
+    ``rhs``, ``mi`` (chi2), ``p``, ``epc``, ``sepc`` (the EPC as a correlation).
     """
     model = fit.model
     names = model.latents["name"].to_numpy()
+    err = np.array(["e." + n for n in model.data.slot_names()])
+    sd = {}
+    for a, b, lab in zip(model.phi["a"], model.phi["b"], model.phi["label"]):
+        if a == b:
+            sd[str(names[int(a)])] = np.sqrt(max(float(fit.values[int(lab)]), 0.0))
+    for s_, lab in enumerate(model.resid_label):
+        sd[str(err[s_])] = np.sqrt(max(float(fit.values[int(lab)]), 0.0))
+    cands = [(str(names[a]), str(names[b])) for a, b in _latent_pairs(model, max_pairs)]
+    cands += [(str(err[a]), str(err[b])) for a, b in _error_pairs(model, errors)]
+    if not cands:
+        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc"])
+    big = model
+    new = []
+    for a, b in cands:
+        label = f"cov({a},{b})"
+        big = big.correlate(a, b, label=label)
+        new.append(label)
+    g, H, par = _gradient_and_hessian(big, fit.reml, information)
+    pos = {n: i for i, n in enumerate(par)}
+    own = np.array([i for i, n in enumerate(par) if n not in set(new)])
+    Hcc = H[np.ix_(own, own)]
+    out = []
+    for (a, b), label in zip(cands, new):
+        j = pos[label]
+        hcj = H[own, j]
+        schur = H[j, j] - hcj @ np.linalg.solve(Hcc, hcj)
+        mi = max(g[j] ** 2 / (2.0 * schur), 0.0) if schur > 0 else np.nan
+        epc = -g[j] / schur if schur > 0 else np.nan
+        denom = sd.get(a, np.nan) * sd.get(b, np.nan)
+        out.append({"lhs": a, "op": "~~", "rhs": b, "mi": mi,
+                    "p": float(st.chi2.sf(mi, 1)) if np.isfinite(mi) else np.nan,
+                    "epc": epc, "sepc": epc / denom if denom > 0 else np.nan})
+    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc"])
+
+
+def _latent_pairs(model: PathModel, max_pairs: int) -> list[tuple[int, int]]:
+    """Pairs of latents without a covariance that load on a common wide row."""
     present = set(zip(model.phi["a"].tolist(), model.phi["b"].tolist()))
     lat_of_obs = model.effect_latent[model.data.slot]
     together: set[tuple[int, int]] = set()
@@ -179,43 +219,18 @@ def modification_indices(fit, max_pairs: int = 500, information: str = "expected
                 together.add((int(lats[i]), int(lats[j])))
         if len(together) > 50 * max_pairs:
             break
-    pairs = sorted(p for p in together if p not in present)[:max_pairs]
-    var_of = {}
-    for a, b, lab in zip(model.phi["a"], model.phi["b"], model.phi["label"]):
-        if a == b:
-            var_of[int(a)] = float(fit.values[int(lab)])
-    out = []
-    for a, b in pairs:
-        label = f"cov({names[a]},{names[b]})"
-        res = score_test(fit, model.correlate(names[a], names[b], label=label), information)
-        epc = float(res["epc"].get(label, np.nan))
-        denom = np.sqrt(var_of.get(a, np.nan) * var_of.get(b, np.nan))
-        out.append({"lhs": names[a], "op": "~~", "rhs": names[b], "mi": res["chi2"],
-                    "p": res["p"], "epc": epc, "sepc": epc / denom if denom > 0 else np.nan})
-    out.extend(_error_indices(fit, information, errors))
-    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc"])
+    return sorted(p for p in together if p not in present)[:max_pairs]
 
 
-def _error_indices(fit, information: str, errors: bool | None) -> list[dict]:
-    """Modification indices of the residual covariances between slots of one row."""
-    model = fit.model
+def _error_pairs(model: PathModel, errors: bool | None) -> list[tuple[int, int]]:
+    """Pairs of slots without a residual covariance observed together in some row."""
     data = model.data
     pairs = pd.DataFrame({"row": data.row, "slot": data.slot})
     merged = pairs.merge(pairs, on="row")
     merged = merged[merged["slot_x"] < merged["slot_y"]][["slot_x", "slot_y"]].drop_duplicates()
     present = set(zip(model.theta["s"].tolist(), model.theta["t"].tolist()))
-    cand = [(int(a), int(b)) for a, b in merged.itertuples(index=False) if (a, b) not in present]
+    cand = sorted((int(a), int(b)) for a, b in merged.itertuples(index=False)
+                  if (a, b) not in present)
     if errors is None:
         errors = len(cand) <= 100
-    if not errors:
-        return []
-    err = np.array(["e." + n for n in data.slot_names()])
-    var = fit.values[model.resid_label]
-    out = []
-    for a, b in sorted(cand):
-        label = f"cov({err[a]},{err[b]})"
-        res = score_test(fit, model.correlate(err[a], err[b], label=label), information)
-        epc = float(res["epc"].get(label, np.nan))
-        out.append({"lhs": err[a], "op": "~~", "rhs": err[b], "mi": res["chi2"], "p": res["p"],
-                    "epc": epc, "sepc": epc / np.sqrt(var[a] * var[b])})
-    return out
+    return cand if errors else []
