@@ -16,6 +16,27 @@ from .model.pathmodel import PathModel
 __all__ = ["Fit", "LRTest"]
 
 
+def _interval(est: float, se: float, z: float, scale: str) -> tuple[float, float]:
+    """Confidence interval on a transformed scale, mapped back (delta-method SE)."""
+    if not np.isfinite(se):
+        return np.nan, np.nan
+    if scale == "log":
+        if est <= 0:
+            return np.nan, np.nan
+        return est * np.exp(-z * se / est), est * np.exp(z * se / est)
+    if scale == "logit":
+        if not 0 < est < 1:
+            return np.nan, np.nan
+        c, s = np.log(est / (1 - est)), se / (est * (1 - est))
+        return 1 / (1 + np.exp(-(c - z * s))), 1 / (1 + np.exp(-(c + z * s)))
+    if scale == "atanh":
+        if not -1 < est < 1:
+            return np.nan, np.nan
+        c, s = np.arctanh(est), se / (1 - est * est)
+        return np.tanh(c - z * s), np.tanh(c + z * s)
+    return est - z * se, est + z * se
+
+
 @dataclass(frozen=True)
 class LRTest:
     """A likelihood-ratio test between two nested fits."""
@@ -124,10 +145,13 @@ class Fit:
 
     @cached_property
     def random_variance(self) -> pd.DataFrame:
-        """Variance components in the variance metric (CIs: log scale for variances,
-        Wald for covariances, as `mixed` prints them)."""
+        """Variance components in the variance metric, as `mixed` prints them: CIs on the
+        log scale for variances, Wald for covariances and AR/MA coefficients, logit for an
+        exponential structure's rho, atanh for Toeplitz correlations. Derived covariances
+        of a residual structure (kind ``lag``) are not parameters and are not listed."""
         lab = self.model.labels
-        idx = np.flatnonzero((lab["kind"] != "coef").to_numpy())
+        idx = np.flatnonzero(~lab["kind"].isin(["coef", "lag"]).to_numpy())
+        structure = self.model.info.get("structure")
         free_pos = {j: i for i, j in enumerate(self._free_var)}
         zc = self._z
         rows = []
@@ -137,13 +161,12 @@ class Fit:
             i = free_pos.get(j)
             se = float(np.sqrt(self.theta_vcov[i, i])) if i is not None and \
                 np.isfinite(self.theta_vcov[i, i]) else np.nan
-            if kind in ("var", "resvar"):
-                if est > 0 and np.isfinite(se):
-                    lo, hi = est * np.exp(-zc * se / est), est * np.exp(zc * se / est)
-                else:
-                    lo = hi = np.nan
-            else:
-                lo, hi = est - zc * se, est + zc * se
+            scale = "wald"
+            if kind in ("var", "resvar") or (kind == "resstruct" and name.endswith("var(e)")):
+                scale = "log"
+            elif kind == "resstruct" and structure is not None and "rho" in name:
+                scale = "logit" if structure.kind == "exponential" else "atanh"
+            lo, hi = _interval(est, se, zc, scale)
             rows.append({"label": name, "estimate": est, "se": se, "ci_lower": lo,
                          "ci_upper": hi, "kind": kind, "block": lab["block"].iloc[j],
                          "boundary": name in self.boundary})
@@ -243,14 +266,19 @@ class Fit:
         lab = self.model.labels
         free = lab["free"].to_numpy()
         kinds = lab["kind"].to_numpy()
-        tested = int((free & np.isin(kinds, ["var", "cov"])).sum())
+        n_re = int((free & np.isin(kinds, ["var", "cov"])).sum())
+        n_res = max(int((free & np.isin(kinds, ["resvar", "rescov", "resstruct"])).sum()) - 1, 0)
+        tested = n_re + n_res
         stat = max(2.0 * (self.loglik - self.linear_loglik), 0.0)
-        if tested == 1 and int((free & (kinds == "var")).sum()) == 1:
+        if n_re == 1 and n_res == 0 and int((free & (kinds == "var")).sum()) == 1:
             return {"kind": "chibar2(01)", "statistic": stat, "df": 1,
                     "p": 0.5 * float(st.chi2.sf(stat, 1)) if stat > 0 else 1.0}
+        note = ("LR test is conservative and provided only for reference." if n_re else
+                "The reported degrees of freedom assumes the null hypothesis is not on the "
+                "boundary of the parameter space. If this is not true, then the reported test "
+                "is conservative.")
         return {"kind": f"chi2({tested})", "statistic": stat, "df": tested,
-                "p": float(st.chi2.sf(stat, tested)) if tested else np.nan,
-                "note": "LR test is conservative and provided only for reference."}
+                "p": float(st.chi2.sf(stat, tested)) if tested else np.nan, "note": note}
 
     def lrtest(self, other: "Fit") -> LRTest:
         """Likelihood-ratio test of two nested fits (either order), as Stata's ``lrtest``."""

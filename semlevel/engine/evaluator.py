@@ -1,6 +1,10 @@
 """Which evaluation a model takes: the pooled Woodbury path, or the dense per-row path
-for structures it does not cover (residual covariances between slots)."""
+for structures it does not cover (residual covariances between slots); and, for a
+nonlinear residual structure (AR, MA, Toeplitz, exponential), the map from its parameters
+to the derived covariance labels with the chain rule for the gradient."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -9,7 +13,59 @@ from .dense import DenseStats, dense_statistics, evaluate_dense
 from .deviance import Evaluation, evaluate
 from .stats import PoolStats, pool_statistics
 
-__all__ = ["statistics", "deviance", "path_of"]
+__all__ = ["statistics", "deviance", "path_of", "Structured", "expand"]
+
+
+@dataclass(frozen=True)
+class Structured:
+    """Statistics of a model with a nonlinear residual structure."""
+
+    core: PoolStats | DenseStats
+    structure: object            # semlevel.model.residuals.ResidualStructure
+    param_ids: np.ndarray        # label rows of the structure's parameters
+    lag_ids: np.ndarray          # label rows of the derived covariances
+
+    @property
+    def n_obs(self) -> int:
+        return self.core.n_obs
+
+    @property
+    def coef_ids(self) -> np.ndarray:
+        return self.core.coef_ids
+
+    @property
+    def n_coef(self) -> int:
+        return self.core.n_coef
+
+    def expand(self, values: np.ndarray) -> np.ndarray:
+        """Label values with the derived covariances filled in."""
+        out = np.array(values, dtype=float, copy=True)
+        out[self.lag_ids] = list(self.structure.covariances(out[self.param_ids]).values())
+        return out
+
+    def chain(self, values: np.ndarray, grad: np.ndarray) -> np.ndarray:
+        """Gradient w.r.t. the structure's parameters from that w.r.t. derived labels."""
+        J = self.structure.jacobian(np.asarray(values, dtype=float)[self.param_ids])
+        g = grad.copy()
+        g[self.param_ids] += J.T @ grad[self.lag_ids]
+        g[self.lag_ids] = 0.0
+        return g
+
+
+def expand(model: PathModel, values: np.ndarray) -> np.ndarray:
+    """``values`` with any derived residual covariances computed from their structure."""
+    structure = model.info.get("structure")
+    if structure is None:
+        return values
+    return _structured(model, None).expand(values)
+
+
+def _structured(model: PathModel, core) -> Structured:
+    structure = model.info["structure"]
+    idx = model.labels.index
+    return Structured(core=core, structure=structure,
+                      param_ids=idx.get_indexer(list(structure.params)),
+                      lag_ids=idx.get_indexer(list(structure.lags)))
 
 
 def path_of(model: PathModel) -> str:
@@ -19,13 +75,21 @@ def path_of(model: PathModel) -> str:
 
 def statistics(model: PathModel) -> PoolStats | DenseStats:
     """The data summary the model's evaluation path needs, computed once per fit."""
-    return dense_statistics(model) if path_of(model) == "dense" else pool_statistics(model)
+    core = dense_statistics(model) if path_of(model) == "dense" else pool_statistics(model)
+    if model.info.get("structure") is not None:
+        return _structured(model, core)
+    return core
 
 
 def deviance(values: np.ndarray, stats: PoolStats | DenseStats, reml: bool,
              gradient: bool = True, check_psd: bool = True,
              beta: np.ndarray | None = None) -> Evaluation:
     """Deviance and gradient by the path ``stats`` belongs to."""
+    if isinstance(stats, Structured):
+        ev = deviance(stats.expand(values), stats.core, reml, gradient, check_psd, beta)
+        if gradient and ev.gradient is not None:
+            ev.gradient = stats.chain(values, ev.gradient)
+        return ev
     if isinstance(stats, DenseStats):
         return evaluate_dense(values, stats, reml, gradient, check_psd, beta)
     return evaluate(values, stats, reml, gradient, check_psd, beta)

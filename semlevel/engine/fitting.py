@@ -8,7 +8,7 @@ import numpy as np
 
 from ..model.identify import check_identified
 from ..model.pathmodel import PathModel
-from .evaluator import deviance, statistics
+from .evaluator import deviance, expand, statistics
 from .optimize import OptimizationSummary, difference_hessian, newton
 from .parametrization import Parametrization
 from .stats import PoolStats, coefficient_design
@@ -59,7 +59,7 @@ def starting_values(model: PathModel) -> np.ndarray:
     for i, (name, row) in enumerate(labels.iterrows()):
         if not need[i]:
             continue
-        if row["kind"] == "resvar":
+        if row["kind"] == "resvar" or (row["kind"] == "resstruct" and name.endswith("var(e)")):
             vals[i] = share
         elif row["kind"] == "var":
             members = model.phi.loc[(model.phi["label"] == i) & (model.phi["a"] == model.phi["b"]),
@@ -135,6 +135,7 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     from ..results import Fit
 
     free, is_var = _free_variance_labels(model)
+    est = expand(model, est)                               # derived residual covariances
     boundary = _boundary_labels(model, est, free, is_var)
     est = est.copy()
     est[model.labels.index.get_indexer(boundary)] = 0.0   # on the boundary: exactly zero

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.pathmodel import PathModel
+from ..model.residuals import coefficients_to_pacf, pacf_to_coefficients
 
 __all__ = ["Parametrization"]
 
@@ -40,9 +41,19 @@ class Parametrization:
                 continue
             self.blocks.append(idx)
             taken |= set(upper.tolist())
+        # a nonlinear residual structure whose parameters are all free: stationary /
+        # invertible / bounded coordinates (partial autocorrelations through tanh, ...)
+        self.structure = None
+        st = model.info.get("structure")
+        if st is not None:
+            ids = labels.index.get_indexer(list(st.params))
+            if (ids >= 0).all() and free[ids].all():
+                self.structure = (st.kind, ids)
+                taken |= set(ids.tolist())
         self.simple = np.array([j for j in self.free if j not in taken], dtype=np.int64)
         self.simple_is_var = np.isin(kinds[self.simple], _VARIANCE_KINDS)
-        self.size = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks)
+        self.size = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks) \
+            + (len(self.structure[1]) if self.structure else 0)
 
     # ---- u -> values ----------------------------------------------------------------
     def _split(self, u: np.ndarray):
@@ -57,6 +68,41 @@ class Parametrization:
             pos += n
         return u[:k], out
 
+    def _structure_values(self, us: np.ndarray) -> np.ndarray:
+        """Structure parameters (coefficients..., var(e)) from their coordinates."""
+        kind, _ = self.structure
+        coef, var = us[:-1], us[-1] ** 2
+        if kind in ("ar", "ma"):
+            coef = pacf_to_coefficients(np.tanh(coef))
+        elif kind == "toeplitz":
+            coef = np.tanh(coef)
+        elif kind == "exponential":
+            coef = 1.0 / (1.0 + np.exp(-coef))
+        return np.r_[coef, var]
+
+    def _structure_coordinates(self, vals: np.ndarray) -> np.ndarray:
+        kind, _ = self.structure
+        coef, var = vals[:-1], vals[-1]
+        if kind in ("ar", "ma"):
+            r = coefficients_to_pacf(coef)
+            coef = np.arctanh(np.clip(r, -0.999, 0.999))
+        elif kind == "toeplitz":
+            coef = np.arctanh(np.clip(coef, -0.999, 0.999))
+        elif kind == "exponential":
+            c = np.clip(coef, 1e-6, 1 - 1e-6)
+            coef = np.log(c / (1 - c))
+        return np.r_[coef, np.sqrt(max(var, 0.0))]
+
+    def _structure_jacobian(self, us: np.ndarray) -> np.ndarray:
+        J = np.zeros((len(us), len(us)))
+        for j in range(len(us)):
+            h = 1e-6 * max(abs(us[j]), 1.0)
+            up, dn = us.copy(), us.copy()
+            up[j] += h
+            dn[j] -= h
+            J[:, j] = (self._structure_values(up) - self._structure_values(dn)) / (2 * h)
+        return J
+
     def values(self, u: np.ndarray, base: np.ndarray) -> np.ndarray:
         """Label values at coordinates ``u`` (other labels from ``base``)."""
         v = base.copy()
@@ -66,6 +112,9 @@ class Parametrization:
             Phi = L @ L.T
             iu = np.triu_indices(len(b))
             v[b[iu]] = Phi[iu]
+        if self.structure:
+            ids = self.structure[1]
+            v[ids] = self._structure_values(u[len(u) - len(ids):])
         return v
 
     def coordinates(self, values: np.ndarray) -> np.ndarray:
@@ -82,6 +131,8 @@ class Parametrization:
                 w = np.maximum(w, 1e-8 * max(w.max(), 1e-300))
                 L = np.linalg.cholesky((V * w) @ V.T)
             parts.append(L[np.tril_indices(m)])
+        if self.structure:
+            parts.append(self._structure_coordinates(values[self.structure[1]]))
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def gradient(self, u: np.ndarray, grad_values: np.ndarray) -> np.ndarray:
@@ -95,6 +146,10 @@ class Parametrization:
             Gs[off] *= 0.5          # a covariance label stands for both (i,j) and (j,i)
             dL = 2.0 * Gs @ L
             parts.append(dL[np.tril_indices(m)])
+        if self.structure:
+            ids = self.structure[1]
+            us = u[len(u) - len(ids):]
+            parts.append(self._structure_jacobian(us).T @ grad_values[ids])
         return np.concatenate(parts) if parts else np.zeros(0)
 
     def scale(self, u: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from ..engine.stats import coefficient_design
 from ..model.pathmodel import PathModel
 
-__all__ = ["expected_information", "row_derivatives"]
+__all__ = ["expected_information", "row_derivatives", "parameter_derivatives"]
 
 
 def row_derivatives(model: PathModel):
@@ -57,6 +57,30 @@ def row_derivatives(model: PathModel):
         yield obs, D
 
 
+def parameter_derivatives(model: PathModel, values: np.ndarray):
+    """Like :func:`row_derivatives`, with a nonlinear residual structure's derived
+    covariances replaced by the derivatives w.r.t. its parameters (chain rule); also
+    yields Sigma_r at ``values``."""
+    from ..engine.evaluator import expand
+    full = expand(model, values)
+    st = model.info.get("structure")
+    if st is not None:
+        idx = model.labels.index
+        pid = idx.get_indexer(list(st.params))
+        lid = idx.get_indexer(list(st.lags))
+        J = st.jacobian(full[pid])
+        where = {int(l): i for i, l in enumerate(lid)}
+    for obs, D in row_derivatives(model):
+        Sigma = sum(full[lab] * Dm for lab, Dm in D.items())
+        if st is not None:
+            out = {lab: Dm for lab, Dm in D.items() if lab not in where}
+            for j, p in enumerate(pid):
+                acc = sum(J[where[lab], j] * Dm for lab, Dm in D.items() if lab in where)
+                out[int(p)] = acc
+            D = out
+        yield obs, D, Sigma
+
+
 def expected_information(model: PathModel, values: np.ndarray, coef_ids: np.ndarray,
                          var_ids: np.ndarray) -> np.ndarray:
     """Expected information (of log L) over ``coef_ids`` then ``var_ids`` at ``values``."""
@@ -64,8 +88,7 @@ def expected_information(model: PathModel, values: np.ndarray, coef_ids: np.ndar
     col = [int(np.flatnonzero(design_ids == c)[0]) for c in coef_ids]
     kc, kv = len(coef_ids), len(var_ids)
     info = np.zeros((kc + kv, kc + kv))
-    for obs, D in row_derivatives(model):
-        Sigma = sum(values[lab] * Dm for lab, Dm in D.items())
+    for obs, D, Sigma in parameter_derivatives(model, values):
         Si = np.linalg.inv(Sigma)
         if kc:
             Xr = Xt[obs][:, col]

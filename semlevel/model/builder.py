@@ -15,6 +15,8 @@ from ..data.wide import build_wide
 from ..syntax.factor import design_matrix, variables_of
 from ..syntax.spec import MixedSpec
 from .pathmodel import PathModel
+from .residual_labels import check_time, residual_labels
+from .residuals import parse_residuals
 
 __all__ = ["build_mixed_model"]
 
@@ -33,10 +35,13 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     """The PathModel (with its wide data) that reproduces the mixed model ``spec``."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    pending = spec.extra.get("pending") or {}
+    pending = dict(spec.extra.get("pending") or {})
+    res_spec = parse_residuals(pending.pop("residuals")) if "residuals" in pending else None
     if pending:
         name = next(iter(pending))
         raise ValueError(f"option {name}() is not supported yet by semlevel")
+    if res_spec is not None and res_spec.by:
+        raise ValueError("residuals(..., by()) is not supported yet by semlevel")
     for eq in spec.equations:
         if eq.level == "_all" or any(t.upper().startswith("R.") for t in eq.terms):
             raise ValueError("crossed random effects (_all: R.var) are not supported yet")
@@ -47,10 +52,16 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     re_vars = [v for eq in spec.equations for v in variables_of(list(eq.terms))]
     check_columns(data, fixed_vars + re_vars)
     _check_numeric(data, spec.depvar, "outcome")
-    covariates = list(dict.fromkeys(fixed_vars + re_vars))
+    time = res_spec.time if res_spec is not None else None
+    if time:
+        check_columns(data, [time], "time variable")
+        _check_numeric(data, time, "time variable")
+    covariates = list(dict.fromkeys(fixed_vars + re_vars + ([time] if time else [])))
     sample = select_sample(data, spec.depvar, covariates, levels)
-    wide = build_wide(data, spec.depvar, levels, sample, covariates, key_by=key_by)
+    wide = build_wide(data, spec.depvar, levels, sample, covariates, time=time, key_by=key_by)
     _check_levels_subdivide(wide, levels)
+    if time:
+        check_time(wide, time, res_spec.kind, levels)
 
     fixed = design_matrix(list(spec.fixed_terms), wide.data, spec.constant)
     terms = list(fixed.labels)
@@ -96,24 +107,32 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
             phi_parts.append(pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b),
                                            "label": lab_id[lab]}))
     resid = len(label_rows)
-    label_rows.append({"name": "var(Residual)", "kind": "resvar", "block": "Residual"})
+    if res_spec is None:
+        label_rows.append({"name": "var(Residual)", "kind": "resvar", "block": "Residual"})
+        theta, structure = None, None
+    else:
+        theta, structure, resid_of_slot = residual_labels(wide, res_spec, label_rows)
     labels = pd.DataFrame(label_rows).set_index("name")
     if labels.index.duplicated().any():
         dup = labels.index[labels.index.duplicated()][0]
         raise ValueError(f"two random-effects equations define the same parameter {dup!r}")
     labels["free"] = True
-    labels["value"] = np.nan
+    labels["value"] = labels["value"] if "value" in labels else np.nan
     phi = (pd.concat(phi_parts, ignore_index=True) if phi_parts
            else pd.DataFrame({"a": [], "b": [], "label": []}, dtype=np.int64))
     p = wide.n_slots
     path_label = np.tile(np.arange(len(terms), dtype=np.int64), (p, 1))
-    resid_label = np.full(p, resid, dtype=np.int64)
+    resid_label = np.full(p, resid, dtype=np.int64) if res_spec is None else resid_of_slot
+    extra = {} if theta is None else {"theta": theta}
+    if res_spec is not None:
+        labels.loc[labels["kind"] == "lag", "free"] = False
     return PathModel(data=wide, labels=labels[["kind", "free", "value", "block"]], terms=terms,
                      X=fixed.matrix, path_label=path_label, resid_label=resid_label,
                      latents=latents, effects=effects, Z=Z, effect_latent=effect_latent,
-                     phi=phi, reml=spec.reml,
+                     phi=phi, reml=spec.reml, **extra,
                      info={"spec": spec, "fixed_base": list(fixed.base), "cov_blocks": cov_blocks,
-                           "factor_levels": dict(fixed.factor_levels)})
+                           "factor_levels": dict(fixed.factor_levels),
+                           "residuals": res_spec, "structure": structure})
 
 
 def _check_levels_subdivide(wide, levels: list[str]) -> None:

@@ -31,8 +31,9 @@ def _dependent_columns(G: np.ndarray, names: np.ndarray, tol: float = 1e-12) -> 
 
 def unidentified_labels(model: PathModel, max_rows: int = 400) -> list[str]:
     """Labels that are not identified (empty when the model is identified)."""
+    from ..engine.fitting import starting_values
     from ..engine.stats import coefficient_design
-    from ..inference.information import row_derivatives
+    from ..inference.information import parameter_derivatives
 
     labels = model.labels
     Xt, coef_ids = coefficient_design(model)
@@ -44,7 +45,7 @@ def unidentified_labels(model: PathModel, max_rows: int = 400) -> list[str]:
         return []
     pos = {int(v): i for i, v in enumerate(var_ids)}
     blocks = []
-    for r, (obs, D) in enumerate(row_derivatives(model)):
+    for r, (obs, D, _) in enumerate(parameter_derivatives(model, starting_values(model))):
         if r >= max_rows:
             break
         n = len(obs)
