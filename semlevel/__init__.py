@@ -11,8 +11,10 @@ from .api import mixed, mixed_model
 from .data.pivot import pivot_wide
 from .inference.compare import compare
 from .data.wide import WideData
+from .diagram import render
 from .model.pathmodel import PathModel
 from .results import Fit
 
-__all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData", "pivot_wide", "compare"]
+__all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData", "pivot_wide", "compare",
+           "render"]
 __version__ = "0.1.0"

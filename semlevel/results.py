@@ -325,6 +325,12 @@ class Fit:
         """Groups and observations per group at every level (nesting taken into account)."""
         return self.model.data.hierarchy.group_summary()
 
+    def diagram(self, **options):
+        """Path diagram with the estimates (a ``graphviz.Digraph``); options:
+        ``semlevel.diagram.DiagramOptions`` (``se=True``, ``stars=True``, ...)."""
+        from .diagram import diagram
+        return diagram(self, **options)
+
     def summary(self) -> str:
         """The Stata-like report: header, group table, fixed and random tables, LR test."""
         from .report import stata_report

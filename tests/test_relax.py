@@ -73,7 +73,8 @@ def small():
 def _snapshot(model):
     return {"labels": model.labels.copy(deep=True), "path_label": model.path_label.copy(),
             "resid_label": model.resid_label.copy(), "phi": model.phi.copy(deep=True),
-            "X": model.X.copy(), "latents": copy.deepcopy(model.latents)}
+            "X": model.X.copy(), "latents": copy.deepcopy(model.latents),
+            "theta": model.theta.copy(deep=True)}
 
 
 def _unchanged(model, snap):
@@ -83,6 +84,7 @@ def _unchanged(model, snap):
     pd.testing.assert_frame_equal(model.phi, snap["phi"])
     np.testing.assert_array_equal(model.X, snap["X"])
     pd.testing.assert_frame_equal(model.latents, snap["latents"])
+    pd.testing.assert_frame_equal(model.theta, snap["theta"])
 
 
 @pytest.mark.parametrize("op", [
@@ -90,12 +92,13 @@ def _unchanged(model, snap):
     lambda m: m.relax("x", groups={"j=1": "x1"}),
     lambda m: m.relax("var(Residual)", groups={"j=4": "var(e4)"}),
     lambda m: m.correlate("j[1]", "j[2]"),
+    lambda m: m.correlate("e.y[j=1,obs=1]", "e.y[j=2,obs=1]"),
     lambda m: m.relax("j: var(_cons)").constrain("var(j[1])", "var(j[2])"),
     lambda m: m.constrain("k: var(_cons)", "j: var(_cons)"),
     lambda m: m.fix("x", 0.5),
     lambda m: m.fix("k: var(_cons)", 1.0).free("k: var(_cons)"),
-], ids=["relax", "relax-groups", "relax-resid", "correlate", "relax-constrain", "constrain",
-        "fix", "fix-free"])
+], ids=["relax", "relax-groups", "relax-resid", "correlate", "correlate-errors",
+        "relax-constrain", "constrain", "fix", "fix-free"])
 def test_relaxations_are_pure(base, op):
     original = base.model
     snap = _snapshot(original)
@@ -106,7 +109,7 @@ def test_relaxations_are_pure(base, op):
     # the new model really differs (labels, their use, or their freedom)
     differs = (not new.labels[["kind", "free"]].equals(original.labels[["kind", "free"]])
                or not new.labels["value"].equals(original.labels["value"])
-               or len(new.phi) != len(original.phi)
+               or len(new.phi) != len(original.phi) or len(new.theta) != len(original.theta)
                or not np.array_equal(new.resid_label, original.resid_label)
                or not np.array_equal(new.path_label, original.path_label))
     assert differs
@@ -255,6 +258,14 @@ def test_correlate_errors(small):
         small.correlate("j[1]", "j[1]")
     with pytest.raises(ValueError, match="not a covariance"):
         small.correlate("j[1]", "j[2]", label="x")
+    # errors: unknown ones are listed, a latent and an error cannot be correlated
+    with pytest.raises(ValueError, match=r"no error 'e.y\[j=1,obs=9\]'.*e.y\[j=1,obs=1\]"):
+        small.correlate("e.y[j=1,obs=9]", "e.y[j=1,obs=1]")
+    with pytest.raises(ValueError, match=r"latents are k, j\[1\]"):
+        small.correlate("e.y[j=1,obs=1]", "j[1]")
+    with pytest.raises(ValueError, match="already have a covariance"):
+        small.correlate("e.y[j=1,obs=1]", "e.y[j=2,obs=1]").correlate("e.y[j=2,obs=1]",
+                                                                      "e.y[j=1,obs=1]")
 
 
 def test_constrain_and_fix_errors(small):
@@ -333,6 +344,18 @@ def _resid(select):
     return lambda a, b: (a["_i"] == b["_i"]) & select(a)
 
 
+def _errors(pairs):
+    """Covariance of the errors of slots (j, obs) and (j', obs') in one county."""
+    def f(a, b):
+        out = 0.0
+        for (j1, o1), (j2, o2) in pairs:
+            one = (a["j"] == j1) & (a["obs"] == o1) & (b["j"] == j2) & (b["obs"] == o2)
+            two = (a["j"] == j2) & (a["obs"] == o2) & (b["j"] == j1) & (b["obs"] == o1)
+            out = out + (one | two)
+        return out
+    return f
+
+
 _ALL = _resid(lambda a: True)
 _MIXED_COV = {"k: var(_cons)": _ones, "j: var(_cons)": _school(range(1, 5)),
               "var(Residual)": _ALL}
@@ -375,6 +398,13 @@ CASES = {
                     lambda c: 0.5 * c["x"]),
     "fixed county variance": (lambda m: m.fix("k: var(_cons)", 1.0), _MIXED_MEAN, _MIXED_COV,
                               {"k: var(_cons)": 1.0}, None),
+    "correlated errors": (
+        lambda m: (m.correlate("e.y[j=1,obs=1]", "e.y[j=2,obs=1]")
+                   .correlate("e.y[j=3,obs=1]", "e.y[j=3,obs=2]", label="rc")
+                   .correlate("e.y[j=3,obs=2]", "e.y[j=3,obs=3]", label="rc")),
+        _MIXED_MEAN, {**_MIXED_COV,
+                      "cov(e.y[j=1,obs=1],e.y[j=2,obs=1])": _errors([((1, 1), (2, 1))]),
+                      "rc": _errors([((3, 1), (3, 2)), ((3, 2), (3, 3))])}, {}, None),
     "story": (
         lambda m: (m.relax("j: var(_cons)", groups={"N": ["j=1", "j=2"], "S": ["j=3", "j=4"]})
                    .correlate("j[1]", "j[2]").relax("var(Residual)", groups={"j=4": "var(e4)"})),
@@ -414,10 +444,10 @@ def test_relaxed_fit_equals_independent_maximum(data, relaxed_fits, name):
     np.testing.assert_allclose(beta_at, [est[n] for n in mean], rtol=1e-7, atol=1e-9)
 
     # an independent maximisation from a neutral start reaches the same maximum
-    theta0 = np.array([fixed.get(n, 0.0 if n.startswith(("cov", "rho")) else 0.5)
+    theta0 = np.array([fixed.get(n, 0.0 if n.startswith(("cov", "rho", "rc")) else 0.5)
                        for n in names])
     free = np.array([n not in fixed for n in names])
-    lower = [None if n.startswith(("cov", "rho")) else 1e-8 for n in names]
+    lower = [None if n.startswith(("cov", "rho", "rc")) else 1e-8 for n in names]
     theta_ref, ll_ref, _ = structured_mle(stack, theta0, free=free, lower=lower)
     assert ll_ref == pytest.approx(fit.loglik, abs=1e-4)
     assert ll_ref <= fit.loglik + 1e-6                  # semlevel did not stop short
@@ -431,7 +461,8 @@ NESTED = [("mixed", "variances by position"), ("variances by position", "correla
           ("mixed", "north/south"), ("north/south", "variances by position"),
           ("mixed", "equal correlation"), ("mixed", "residual of school 4"),
           ("mixed", "slope by slot"), ("fixed slope", "mixed"), ("fixed county variance", "mixed"),
-          ("north/south", "story"), ("residual of school 4", "story")]
+          ("north/south", "story"), ("residual of school 4", "story"),
+          ("mixed", "correlated errors")]
 
 
 @pytest.mark.parametrize("small_name,big_name", NESTED)

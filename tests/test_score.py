@@ -183,6 +183,12 @@ def test_univariate_and_generalized_tests(mid):
            lambda a, b: ((a["j"] == 1) & (b["j"] == 2)) | ((a["j"] == 2) & (b["j"] == 1))}
     want = _reference(d, fit, MEAN, cov, _ident, _ident)
     assert cn["df"] == 1 and cn["chi2"] == pytest.approx(want, rel=1e-6)
+    # an error covariance between the first students of schools 1 and 2
+    res = fit.scoretest(fit.model.correlate("e.y[j=1,obs=1]", "e.y[j=2,obs=1]"))
+    one = lambda c, j: (c["j"] == j) & (c["obs"] == 1)          # noqa: E731
+    cov = {**_mixed_cov(), "cov(e)": lambda a, b: (one(a, 1) & one(b, 2)) | (one(a, 2) & one(b, 1))}
+    want = _reference(d, fit, MEAN, cov, _ident, _ident)
+    assert res["df"] == 1 and res["chi2"] == pytest.approx(want, rel=1e-6)
     # the data were simulated with N/S variances 0.5/1.0 and corr(j1, j2) = 0.5
     assert ns["p"] < 0.01 and cn["p"] < 0.01
 
@@ -203,6 +209,12 @@ def test_modification_indices_are_score_tests(mid):
         va, vb = (est["k: var(_cons)" if n == "k" else "j: var(_cons)"] for n in (a, b))
         assert lat.loc[(a, b), "sepc"] == pytest.approx(lat.loc[(a, b), "epc"] / np.sqrt(va * vb),
                                                         rel=1e-9)
+    # covariances between errors of two slots, when the table has them
+    errs = mi[mi["lhs"].str.startswith("e.")]
+    for _, r in errs.head(3).iterrows():
+        res = fit.scoretest(fit.model.correlate(r["lhs"], r["rhs"], label="c"))
+        assert r["mi"] == pytest.approx(res["chi2"], rel=1e-6, abs=1e-9)
+        assert r["epc"] == pytest.approx(res["epc"]["c"], rel=1e-6, abs=1e-9)
     # the simulated correlation of schools 1 and 2 is the largest index among the schools
     schools = lat.drop(index=[p for p in pairs if p[0] == "k"])
     assert schools["mi"].idxmax() == ("j[1]", "j[2]")

@@ -228,3 +228,8 @@ class PathModel:
         """Evaluate (without optimising) at given variance-parameter values by label."""
         from ..engine.fitting import fit_at
         return fit_at(self, values)
+
+    def diagram(self, **options):
+        """Path diagram (a ``graphviz.Digraph``); options: ``semlevel.diagram.DiagramOptions``."""
+        from ..diagram import diagram
+        return diagram(self, **options)
