@@ -137,18 +137,25 @@ def ram_matrices(model: PathModel, values: np.ndarray, row: int,
 
     # S: residual variances of the outcomes, (co)variances of the latents
     S = np.zeros((n, n))
-    S[np.arange(p), np.arange(p)] = values[model.resid_label[slots]]
+    S[np.arange(p), np.arange(p)] = values[model.resid_of_obs()[obs]]
+    og = model.obs_group[obs] if model.obs_group is not None else np.full(p, -1)
     if len(model.theta):
         where = {int(s_): i for i, s_ in enumerate(slots)}
-        for s_, t_, lab in model.theta[["s", "t", "label"]].itertuples(index=False):
+        for (s_, t_, lab), g in zip(model.theta[["s", "t", "label"]].itertuples(index=False),
+                                    model.group_of(model.theta)):
             if int(s_) in where and int(t_) in where:
                 i, j = where[int(s_)], where[int(t_)]
-                S[i, j] = S[j, i] = values[int(lab)]
+                if g == -1 or (og[i] == g and og[j] == g):
+                    S[i, j] = S[j, i] = values[int(lab)]
     if q and len(model.phi):
-        for a, b, lab in model.phi[["a", "b", "label"]].itertuples(index=False):
-            a, b = int(a), int(b)
-            if a in pos and b in pos:
-                S[pos[a], pos[b]] = S[pos[b], pos[a]] = values[int(lab)]
+        # group-specific entries override the common ones for rows of their group
+        groups = model.group_of(model.phi)
+        order = np.argsort(groups != -1, kind="stable")
+        for k in order:
+            a, b, lab, g = (int(model.phi["a"].iloc[k]), int(model.phi["b"].iloc[k]),
+                            int(model.phi["label"].iloc[k]), int(groups[k]))
+            if a in pos and b in pos and (g == -1 or og[0] == g):
+                S[pos[a], pos[b]] = S[pos[b], pos[a]] = values[lab]
 
     F = np.zeros((p, n))
     F[np.arange(p), np.arange(p)] = 1.0

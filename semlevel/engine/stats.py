@@ -91,6 +91,25 @@ def _fixed_offset(model: PathModel) -> np.ndarray:
     return (model.X * np.where(mask, values[per_obs], 0.0)).sum(axis=1)
 
 
+def _fill_phi(phi_idx: np.ndarray, lat_local: np.ndarray, rows_in: np.ndarray,
+              a_: np.ndarray, b_: np.ndarray, lab_: np.ndarray, n_lat: int) -> None:
+    """Write the labels of latent pairs (a, b) into the rows' local covariance patterns."""
+    if not len(a_) or not rows_in.any():
+        return
+    code = a_ * n_lat + b_
+    order = np.argsort(code)
+    code, lab = code[order], lab_[order]
+    q = lat_local.shape[1]
+    for i in range(q):
+        for j in range(q):
+            a, b = lat_local[:, i], lat_local[:, j]
+            ok = (a >= 0) & (b >= 0) & rows_in
+            c = np.minimum(a, b) * n_lat + np.maximum(a, b)
+            pos = np.clip(np.searchsorted(code, c), 0, len(code) - 1)
+            hit = ok & (code[pos] == c)
+            phi_idx[hit, i, j] = lab[pos[hit]]
+
+
 def pool_statistics(model: PathModel) -> PoolStats:
     """Compute (once per fit) the pooled sufficient statistics of a model's rows."""
     data = model.data
@@ -104,7 +123,7 @@ def pool_statistics(model: PathModel) -> PoolStats:
     K1 = W.shape[1]
 
     # residual label of each observation -> g axis
-    res_lab = model.resid_label[data.slot]
+    res_lab = model.resid_of_obs()
     resid_ids, g_of_obs = np.unique(res_lab, return_inverse=True)
     G = len(resid_ids)
 
@@ -160,18 +179,18 @@ def pool_statistics(model: PathModel) -> PoolStats:
         lat_local[u_row, local] = u_lat
         n_lat = len(model.latents)
         phi = model.phi
-        code = phi["a"].to_numpy() * n_lat + phi["b"].to_numpy()
-        order = np.argsort(code)
-        code, lab = code[order], phi["label"].to_numpy()[order]
-        for i in range(q):
-            for j in range(q):
-                a, b = lat_local[:, i], lat_local[:, j]
-                ok = (a >= 0) & (b >= 0)
-                c = np.minimum(a, b) * n_lat + np.maximum(a, b)
-                pos = np.clip(np.searchsorted(code, c), 0, max(len(code) - 1, 0))
-                hit = ok & (len(code) > 0) & (code[pos] == c if len(code) else False)
-                phi_idx[hit, i, j] = lab[pos[hit]]
-                phi_idx[ok & ~hit, i, j] = const0
+        ok_pair = (lat_local[:, :, None] >= 0) & (lat_local[:, None, :] >= 0)
+        phi_idx[ok_pair] = const0
+        phi_idx[:, np.arange(q), np.arange(q)] = np.where(lat_local >= 0, const0, const1)
+        groups = model.group_of(phi)
+        row_group = (model.obs_group[np.flatnonzero(np.r_[True, row[1:] != row[:-1]])]
+                     if model.obs_group is not None else np.full(n_rows, -1))
+        # entries for every group first, then those of each row's own group
+        for g in [-1] + sorted(set(groups.tolist()) - {-1}):
+            sel = groups == g
+            rows_in = np.ones(n_rows, dtype=bool) if g == -1 else row_group == g
+            _fill_phi(phi_idx, lat_local, rows_in, phi["a"].to_numpy()[sel],
+                      phi["b"].to_numpy()[sel], phi["label"].to_numpy()[sel], n_lat)
     # pools: identical pattern, cross-products and counts
     signature = np.concatenate([phi_idx.reshape(n_rows, -1).astype(float),
                                 ZZ.reshape(n_rows, -1), nrg], axis=1)

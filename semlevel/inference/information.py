@@ -29,19 +29,26 @@ def row_derivatives(model: PathModel):
     ends = np.r_[starts[1:], data.n_obs]
     phi = model.phi
     pa, pb, pl = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
+    pg, tg = model.group_of(phi), model.group_of(model.theta)
+    res_all = model.resid_of_obs()
     for lo, hi in zip(starts, ends):
         obs = np.arange(lo, hi)
         slots = data.slot[obs]
         n = len(obs)
-        res = model.resid_label[slots]
+        res = res_all[obs]
+        og = model.obs_group[obs] if model.obs_group is not None else np.full(n, -1)
         D: dict[int, np.ndarray] = {int(lab): np.diag((res == lab).astype(float))
                                     for lab in np.unique(res)}
         if len(model.theta):
             where = {int(s_): i for i, s_ in enumerate(slots)}
-            for s_, t_, lab in model.theta[["s", "t", "label"]].itertuples(index=False):
+            for (s_, t_, lab), g in zip(model.theta[["s", "t", "label"]].itertuples(index=False),
+                                        tg):
                 if int(s_) in where and int(t_) in where:
+                    i, j = where[int(s_)], where[int(t_)]
+                    if g != -1 and not (og[i] == g and og[j] == g):
+                        continue
                     E = np.zeros((n, n))
-                    E[where[int(s_)], where[int(t_)]] = E[where[int(t_)], where[int(s_)]] = 1.0
+                    E[i, j] = E[j, i] = 1.0
                     D[int(lab)] = D.get(int(lab), 0.0) + E
         if model.Z.shape[1]:
             lat = model.effect_latent[slots]                 # (n, E)
@@ -49,7 +56,7 @@ def row_derivatives(model: PathModel):
             Zl = np.zeros((n, len(local)))
             np.add.at(Zl, (np.repeat(np.arange(n), lat.shape[1]),
                            np.searchsorted(local, lat).ravel()), model.Z[obs].ravel())
-            inside = np.isin(pa, local) & np.isin(pb, local)
+            inside = np.isin(pa, local) & np.isin(pb, local) & ((pg == -1) | (pg == og[0]))
             for a, b, lab in zip(pa[inside], pb[inside], pl[inside]):
                 za, zb = Zl[:, np.searchsorted(local, a)], Zl[:, np.searchsorted(local, b)]
                 piece = np.outer(za, za) if a == b else np.outer(za, zb) + np.outer(zb, za)

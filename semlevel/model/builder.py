@@ -40,8 +40,10 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     if pending:
         name = next(iter(pending))
         raise ValueError(f"option {name}() is not supported yet by semlevel")
-    if res_spec is not None and res_spec.by:
-        raise ValueError("residuals(..., by()) is not supported yet by semlevel")
+    if res_spec is not None and res_spec.by and \
+            res_spec.kind in ("ar", "ma", "toeplitz", "exponential"):
+        raise ValueError(f"residuals({res_spec.kind}, by()) is not supported yet by semlevel "
+                         "(by() works with independent, exchangeable, unstructured, banded)")
     for eq in spec.equations:
         if eq.level == "_all" or any(t.upper().startswith("R.") for t in eq.terms):
             raise ValueError("crossed random effects (_all: R.var) are not supported yet")
@@ -53,10 +55,14 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     check_columns(data, fixed_vars + re_vars)
     _check_numeric(data, spec.depvar, "outcome")
     time = res_spec.time if res_spec is not None else None
+    by = res_spec.by if res_spec is not None else None
     if time:
         check_columns(data, [time], "time variable")
         _check_numeric(data, time, "time variable")
-    covariates = list(dict.fromkeys(fixed_vars + re_vars + ([time] if time else [])))
+    if by:
+        check_columns(data, [by], "by() variable")
+    extra_cols = ([time] if time else []) + ([by] if by else [])
+    covariates = list(dict.fromkeys(fixed_vars + re_vars + extra_cols))
     sample = select_sample(data, spec.depvar, covariates, levels)
     wide = build_wide(data, spec.depvar, levels, sample, covariates, time=time, key_by=key_by)
     _check_levels_subdivide(wide, levels)
@@ -126,13 +132,22 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     extra = {} if theta is None else {"theta": theta}
     if res_spec is not None:
         labels.loc[labels["kind"] == "lag", "free"] = False
-    return PathModel(data=wide, labels=labels[["kind", "free", "value", "block"]], terms=terms,
+    model = PathModel(data=wide, labels=labels[["kind", "free", "value", "block"]], terms=terms,
                      X=fixed.matrix, path_label=path_label, resid_label=resid_label,
                      latents=latents, effects=effects, Z=Z, effect_latent=effect_latent,
                      phi=phi, reml=spec.reml, **extra,
                      info={"spec": spec, "fixed_base": list(fixed.base), "cov_blocks": cov_blocks,
                            "factor_levels": dict(fixed.factor_levels),
                            "residuals": res_spec, "structure": structure})
+    if by:
+        from .relax import relax_by
+        block = labels["block"].iloc[resid]
+        for name in [n for n in model.labels.index if model.labels.loc[n, "block"] == block]:
+            model = relax_by(model, name, by)
+        labels_ = model.labels.copy()
+        labels_.loc[labels_["block"] == block, "block"] = f"{block}, by {by}"
+        model = model.with_labels(labels_)
+    return model
 
 
 def _check_levels_subdivide(wide, levels: list[str]) -> None:

@@ -62,6 +62,13 @@ class PathModel:
     theta : DataFrame
         Residual covariances between slots: columns ``s``, ``t`` (slots, s < t), ``label``
         (empty for the mixed model: independent errors).
+    obs_resid_label : ndarray (n_obs,) of int, optional
+        Residual-variance label of each observation, when it depends on more than the slot
+        (labels by a grouping variable: ``relax(..., by=)``, ``residuals(..., by())``).
+    obs_group : ndarray (n_obs,) of int, optional
+        Code of each observation's group of that variable (``info["by"]`` names it);
+        ``phi`` and ``theta`` rows with a ``group`` column apply only within that group
+        (-1: every group).
     """
 
     data: WideData
@@ -77,6 +84,8 @@ class PathModel:
     phi: pd.DataFrame
     theta: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         {"s": np.zeros(0, np.int64), "t": np.zeros(0, np.int64), "label": np.zeros(0, np.int64)}))
+    obs_resid_label: np.ndarray | None = None
+    obs_group: np.ndarray | None = None
     reml: bool = False
     title: str = "Mixed-effects"
     info: dict = field(default_factory=dict)
@@ -90,6 +99,18 @@ class PathModel:
     def n_free(self) -> int:
         """Number of free parameters (what AIC and BIC count)."""
         return int(self.labels["free"].sum())
+
+    def resid_of_obs(self) -> np.ndarray:
+        """Residual-variance label of every observation."""
+        if self.obs_resid_label is not None:
+            return self.obs_resid_label
+        return self.resid_label[self.data.slot]
+
+    def group_of(self, table: pd.DataFrame) -> np.ndarray:
+        """The ``group`` column of a phi/theta table (-1, every group, when absent)."""
+        if "group" in table:
+            return table["group"].to_numpy(dtype=np.int64)
+        return np.full(len(table), -1, dtype=np.int64)
 
     def label_index(self, name: str) -> int:
         """Row of a label in ``labels``; a clear error names unknown labels."""
@@ -194,10 +215,12 @@ class PathModel:
         from .relax import members
         return members(self, label)
 
-    def relax(self, label: str, groups: dict | None = None) -> "PathModel":
-        """New model with ``label`` released: one free parameter per member (or group)."""
+    def relax(self, label: str, groups: dict | None = None, by: str | None = None
+              ) -> "PathModel":
+        """New model with ``label`` released: one free parameter per member (or group of
+        members, or value of the variable ``by``)."""
         from .relax import relax
-        return relax(self, label, groups)
+        return relax(self, label, groups, by)
 
     def correlate(self, a: str, b: str, label: str | None = None) -> "PathModel":
         """New model with a free (or ``label``-shared) covariance between latents a and b."""

@@ -21,7 +21,7 @@ import pandas as pd
 from ..data.wide import slot_name
 from .pathmodel import PathModel
 
-__all__ = ["members", "member_label", "relax", "correlate", "constrain", "fix", "free"]
+__all__ = ["members", "member_label", "relax", "relax_by", "correlate", "constrain", "fix", "free"]
 
 
 def _key_text(keys: dict) -> str:
@@ -62,6 +62,9 @@ def members(model: PathModel, label: str) -> pd.DataFrame:
             s_, t_ = int(model.theta["s"].iloc[i]), int(model.theta["t"].iloc[i])
             rows.append({"name": f"{err[s_]},{err[t_]}", "keys": {}, "where": ("theta", i)})
     elif kind == "resvar":
+        if model.obs_resid_label is not None:
+            raise ValueError(f"the residual variances were relaxed by {model.info.get('by')!r}: "
+                             f"their members by slot cannot be relaxed further")
         for s in np.flatnonzero(model.resid_label == j):
             keys = model.data.slot_keys(int(s))
             rows.append({"name": "e." + slot_name(model.outcome, keys), "keys": keys,
@@ -164,10 +167,17 @@ def _drop_unused(model: PathModel) -> PathModel:
     n = len(model.labels)
     used = np.zeros(n, dtype=bool)
     used[np.unique(model.path_label)] = True
-    used[np.unique(model.resid_label)] = True
+    if model.obs_resid_label is None:          # else the slot labels are superseded
+        used[np.unique(model.resid_label)] = True
     for table in (model.phi, model.theta):
         if len(table):
             used[np.unique(table["label"].to_numpy())] = True
+    obs_res = model.obs_resid_label
+    if obs_res is not None:
+        used[np.unique(obs_res)] = True
+    structure = model.info.get("structure")
+    if structure is not None:            # a structure's parameters are used through it
+        used[model.labels.index.get_indexer(list(structure.params))] = True
     if used.all():
         return model
     new_index = np.cumsum(used) - 1
@@ -175,17 +185,28 @@ def _drop_unused(model: PathModel) -> PathModel:
     for table in (phi, theta):
         if len(table):
             table["label"] = new_index[table["label"].to_numpy()]
+    resid = (new_index[model.resid_label] if obs_res is None
+             else np.where(used[model.resid_label], new_index[model.resid_label], -1))
     return model.with_labels(model.labels[used], path_label=new_index[model.path_label],
-                             resid_label=new_index[model.resid_label], phi=phi, theta=theta)
+                             resid_label=resid, phi=phi, theta=theta,
+                             obs_resid_label=None if obs_res is None else new_index[obs_res])
 
 
-def relax(model: PathModel, label: str, groups: Mapping | None = None) -> PathModel:
+def relax(model: PathModel, label: str, groups: Mapping | None = None,
+          by: str | None = None) -> PathModel:
     """Release an equality label: one free parameter per member, or per group of members.
 
     ``groups`` maps members (names or slot-key patterns such as ``"j=1"``) to new labels,
     or new labels to lists of members; members not named keep ``label``. Without
-    ``groups`` every member gets its own label (:func:`member_label`).
+    ``groups`` every member gets its own label (:func:`member_label`). ``by`` instead
+    releases the label by the values of a variable of the data (``label [girl=1]``):
+    heteroskedastic residuals by group, or latent (co)variances that differ between
+    top-level units of different groups (the variable must then be constant within them).
     """
+    if by is not None:
+        if groups is not None:
+            raise ValueError("give either groups= or by=, not both")
+        return relax_by(model, label, by)
     mem = members(model, label)
     j = model.label_index(label)
     if len(mem) < 2:
@@ -206,6 +227,78 @@ def relax(model: PathModel, label: str, groups: Mapping | None = None) -> PathMo
         raise ValueError(f"label {clash[0]!r} already exists with another kind")
     labels, index = _with_new_labels(model, rows)
     return _apply(model, mem, assign, labels, index)
+
+
+def _by_codes(model: PathModel, by: str) -> tuple[np.ndarray, list]:
+    """Group code of every observation for variable ``by`` (from the model's data)."""
+    data = model.data.data
+    if by not in data.columns:
+        cols = [c for c in data.columns]
+        raise ValueError(f"variable {by!r} is not in the model's data (its columns are "
+                         f"{', '.join(map(str, cols))}); use it in the model, e.g. as a "
+                         "covariate, or in residuals(..., by())")
+    codes, values = pd.factorize(data[by], sort=True)
+    if (codes < 0).any():
+        raise ValueError(f"variable {by!r} has missing values")
+    if model.obs_group is not None:
+        if model.info.get("by") != by:
+            raise ValueError(f"the model already has labels by {model.info.get('by')!r}; "
+                             "one grouping variable per model")
+    return codes.astype(np.int64), [v.item() if hasattr(v, "item") else v for v in values]
+
+
+def _constant_within(model: PathModel, codes: np.ndarray, level: int) -> bool:
+    groups = model.data.hierarchy.codes[:, level]
+    frame = pd.DataFrame({"g": groups, "c": codes})
+    return bool((frame.groupby("g")["c"].nunique() <= 1).all())
+
+
+def relax_by(model: PathModel, label: str, by: str) -> PathModel:
+    """Release ``label`` by the values of variable ``by`` (see :func:`relax`)."""
+    j = model.label_index(label)
+    kind = model.labels["kind"].iloc[j]
+    codes, values = _by_codes(model, by)
+    if len(values) < 2:
+        raise ValueError(f"variable {by!r} takes a single value: nothing to relax")
+    levels = model.data.hierarchy.levels
+    old = model.labels.iloc[j]
+    names = [f"{label} [{by}={v}]" for v in values]
+    rows = [{"name": n, "kind": kind, "free": bool(old["free"]), "value": _start_of(model, j),
+             "block": old["block"]} for n in names]
+    labels, index = _with_new_labels(model, rows)
+    new_id = np.array([index[n] for n in names])
+    info = dict(model.info, by=by, by_values=values)
+    changes: dict = {"obs_group": codes}
+    if kind in ("var", "cov"):
+        if levels and not _constant_within(model, codes, 0):
+            raise ValueError(f"variable {by!r} varies within {levels[0]!r} units: latent "
+                             "(co)variances can only differ between whole top-level units")
+        phi = model.phi.assign(group=model.group_of(model.phi))
+        hit = (phi["label"] == j).to_numpy()
+        parts = [phi[~hit]]
+        for g, lab in enumerate(new_id):
+            parts.append(phi[hit].assign(label=lab, group=g))
+        changes["phi"] = pd.concat(parts, ignore_index=True)
+    elif kind == "resvar":
+        obs_res = model.resid_of_obs().copy()
+        hit = obs_res == j
+        obs_res[hit] = new_id[codes[hit]]
+        changes["obs_resid_label"] = obs_res
+    elif kind == "rescov":
+        if len(levels) and not _constant_within(model, codes, len(levels) - 1):
+            raise ValueError(f"variable {by!r} varies within {levels[-1]!r} groups: residual "
+                             "covariances can only differ between whole groups")
+        theta = model.theta.assign(group=model.group_of(model.theta))
+        hit = (theta["label"] == j).to_numpy()
+        parts = [theta[~hit]]
+        for g, lab in enumerate(new_id):
+            parts.append(theta[hit].assign(label=lab, group=g))
+        changes["theta"] = pd.concat(parts, ignore_index=True)
+    else:
+        raise ValueError(f"label {label!r} ({kind}) cannot be relaxed by a variable; for "
+                         "coefficients that differ by group add the interaction to the model")
+    out = model.with_labels(labels, info=info, **changes)
+    return _drop_unused(out)
 
 
 def _latent_row(model: PathModel, name: str) -> int:
