@@ -97,6 +97,19 @@ class WideData:
     data: pd.DataFrame
     source: np.ndarray
     sample: Sample
+    original: pd.DataFrame | None = None   # the input data (not copied): other variables
+
+    def column(self, name: str) -> np.ndarray:
+        """A variable of the input data at the used observations (sorted as here)."""
+        if name in self.data.columns:
+            return self.data[name].to_numpy()
+        if self.original is not None and name in self.original.columns:
+            return self.original[name].to_numpy()[self.source]
+        cols = list(self.data.columns) + ([c for c in self.original.columns
+                                           if c not in self.data.columns]
+                                          if self.original is not None else [])
+        raise ValueError(f"variable {name!r} is not in the data (columns: "
+                         f"{', '.join(map(str, cols))})")
 
     @property
     def n_obs(self) -> int:
@@ -158,4 +171,5 @@ def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Samp
     keep = list(dict.fromkeys([outcome, *columns]))
     frame = sub[keep].iloc[order].reset_index(drop=True)
     return WideData(outcome=outcome, hierarchy=sorted_hier, row=row, slot=slot, slots=slots,
-                    row_ids=row_ids, data=frame, source=used[order], sample=sample)
+                    row_ids=row_ids, data=frame, source=used[order], sample=sample,
+                    original=data)

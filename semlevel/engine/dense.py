@@ -1,50 +1,115 @@
 """Dense per-row FIML evaluation, for covariance structures the pooled Woodbury path
 does not take (residual covariances between slots).
 
-Each row's covariance is linear in the variance labels, Sigma_r = sum_l theta_l D_lr
-(the derivative matrices of :func:`semlevel.inference.information.row_derivatives`), so
-the deviance and its analytic gradient are
+Each row's covariance is Sigma_r = Z_r Phi_r Z_r' + Theta_r, with every entry of Phi_r and
+Theta_r a label (or zero): the rows keep label-index matrices, so Sigma_r is built by
+indexing the parameter vector, and the gradient
 
-    dev = sum_r [log|Sigma_r| + e_r' Sigma_r^-1 e_r] (+ REML terms),
     d dev / d theta_l = sum_r tr(G_r D_lr),  G_r = Sigma_r^-1 - Sigma_r^-1 W_r Gamma W_r' Sigma_r^-1,
 
-with beta profiled by GLS (or given, under ML) and Gamma as in :mod:`.deviance`. Rows are
-factored one by one (n_r x n_r Cholesky): exact and general, slower than the pooled path.
+is a sum of the entries of G_r (residual labels) and of Z_r' G_r Z_r (latent labels) over
+the positions holding label l. beta is profiled by GLS (or given, under ML), Gamma as in
+:mod:`.deviance`. Rows of equal size are factored together (batched n_r x n_r Cholesky):
+exact and general, slower than the pooled path for large rows.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
 
 from ..model.pathmodel import PathModel
 from .deviance import LOG2PI, Evaluation
-from .stats import _fixed_offset, coefficient_design
+from .stats import _fill_phi, _fixed_offset, coefficient_design
 
 __all__ = ["DenseStats", "dense_statistics", "evaluate_dense"]
 
 
 @dataclass(frozen=True)
-class DenseStats:
-    """Per-row data of the dense path: W_r = [X_r, y_r] and the matrices D_lr."""
+class DenseBatch:
+    """Rows with the same number of observations n."""
 
-    rows: list[tuple[np.ndarray, dict[int, np.ndarray]]]
+    W: np.ndarray        # (R, n, K1)
+    Z: np.ndarray        # (R, n, q) loadings on the row's latents (zero-padded)
+    phi_lab: np.ndarray  # (R, q, q) label index of each latent (co)variance (const0: none)
+    th_lab: np.ndarray   # (R, n, n) label index of each residual (co)variance
+
+
+@dataclass(frozen=True)
+class DenseStats:
+    """Per-row data of the dense path, batched by row size."""
+
+    batches: list[DenseBatch]
     coef_ids: np.ndarray
     n_coef: int
     n_obs: int
     n_rows: int
+    n_labels: int
 
 
 def dense_statistics(model: PathModel) -> DenseStats:
-    """Collect, once per fit, each row's W and derivative matrices."""
-    from ..inference.information import row_derivatives
-
+    """Collect, once per fit, each row's W, loadings and label-index matrices."""
+    data = model.data
+    n_lab = len(model.labels)
+    const0, const1 = n_lab, n_lab + 1
     Xt, coef_ids = coefficient_design(model)
-    W = np.column_stack([Xt, model.data.y - _fixed_offset(model)])
-    rows = [(W[obs], D) for obs, D in row_derivatives(model)]
-    return DenseStats(rows=rows, coef_ids=coef_ids, n_coef=Xt.shape[1],
-                      n_obs=model.data.n_obs, n_rows=len(rows))
+    W = np.column_stack([Xt, data.y - _fixed_offset(model)])
+    starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
+    ends = np.r_[starts[1:], data.n_obs]
+    res = model.resid_of_obs()
+    og = model.obs_group if model.obs_group is not None else np.full(data.n_obs, -1)
+    theta = model.theta
+    tg = model.group_of(theta)
+    t_s, t_t, t_l = (theta["s"].to_numpy(), theta["t"].to_numpy(), theta["label"].to_numpy())
+    lat_all = model.effect_latent[data.slot] if model.Z.shape[1] else None
+    rows: dict[int, list] = {}
+    for lo, hi in zip(starts, ends):
+        obs = np.arange(lo, hi)
+        n = len(obs)
+        slots = data.slot[obs]
+        th = np.full((n, n), const0, dtype=np.int64)
+        th[np.arange(n), np.arange(n)] = res[obs]
+        if len(theta):
+            where = {int(s): i for i, s in enumerate(slots)}
+            for s_, t_, lab, g in zip(t_s, t_t, t_l, tg):
+                i, j = where.get(int(s_)), where.get(int(t_))
+                if i is None or j is None or (g != -1 and not (og[obs[i]] == g == og[obs[j]])):
+                    continue
+                th[i, j] = th[j, i] = lab
+        if lat_all is not None:
+            lat = lat_all[obs]
+            local = np.unique(lat)
+            Zl = np.zeros((n, len(local)))
+            np.add.at(Zl, (np.repeat(np.arange(n), lat.shape[1]),
+                           np.searchsorted(local, lat).ravel()), model.Z[obs].ravel())
+        else:
+            local, Zl = np.zeros(0, dtype=np.int64), np.zeros((n, 0))
+        rows.setdefault(n, []).append((W[obs], Zl, local, th, og[lo]))
+    batches = []
+    n_lat = len(model.latents)
+    phi = model.phi
+    pg = model.group_of(phi)
+    for n, items in sorted(rows.items()):
+        R = len(items)
+        q = max(max(len(it[2]) for it in items), 1)
+        Wb = np.stack([it[0] for it in items])
+        Zb = np.zeros((R, n, q))
+        lat_local = np.full((R, q), -1, dtype=np.int64)
+        for r, it in enumerate(items):
+            Zb[r, :, :it[1].shape[1]] = it[1]
+            lat_local[r, :len(it[2])] = it[2]
+        phi_lab = np.full((R, q, q), const0, dtype=np.int64)
+        row_group = np.array([it[4] for it in items])
+        for g in [-1] + sorted(set(pg.tolist()) - {-1}):
+            sel = pg == g
+            rows_in = np.ones(R, dtype=bool) if g == -1 else row_group == g
+            _fill_phi(phi_lab, lat_local, rows_in, phi["a"].to_numpy()[sel],
+                      phi["b"].to_numpy()[sel], phi["label"].to_numpy()[sel], n_lat)
+        batches.append(DenseBatch(W=Wb, Z=Zb, phi_lab=phi_lab,
+                                  th_lab=np.stack([it[3] for it in items])))
+    del const1
+    return DenseStats(batches=batches, coef_ids=coef_ids, n_coef=Xt.shape[1],
+                      n_obs=data.n_obs, n_rows=len(starts), n_labels=n_lab)
 
 
 def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: bool = True,
@@ -53,23 +118,25 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
     del check_psd  # Sigma_r positive definite is the admissibility condition here
     if beta is not None and reml:
         raise ValueError("the REML criterion has beta profiled; give beta only under ML")
+    ext = np.concatenate([np.asarray(values, dtype=float), [0.0, 1.0]])
     k = stats.n_coef
     K1 = k + 1
     S = np.zeros((K1, K1))
     logdet = 0.0
     factors = []
-    for W, D in stats.rows:
-        Sigma = sum(values[lab] * Dm for lab, Dm in D.items())
+    for b in stats.batches:
+        Sigma = b.Z @ ext[b.phi_lab] @ np.swapaxes(b.Z, 1, 2) + ext[b.th_lab]
         try:
-            cf = cho_factor(Sigma, lower=True, check_finite=False)
+            L = np.linalg.cholesky(Sigma)
         except np.linalg.LinAlgError:
             return Evaluation(deviance=np.inf)
-        if not np.all(np.diag(cf[0]) > 0):
+        diag = np.diagonal(L, axis1=1, axis2=2)
+        if not np.all(np.isfinite(diag)) or np.any(diag <= 0):
             return Evaluation(deviance=np.inf)
-        SiW = cho_solve(cf, W, check_finite=False)
-        S += W.T @ SiW
-        logdet += 2.0 * float(np.log(np.diag(cf[0])).sum())
-        factors.append((cf, SiW))
+        logdet += 2.0 * float(np.log(diag).sum())
+        SiW = np.linalg.solve(Sigma, b.W)
+        S += np.einsum("rni,rnj->ij", b.W, SiW)
+        factors.append((Sigma, SiW))
     S = 0.5 * (S + S.T)
     Sxx, Sxy, syy = S[:k, :k], S[:k, k], S[k, k]
     given_beta = beta is not None
@@ -97,12 +164,13 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
     Gam = np.outer(gamma, gamma)
     if reml and k:
         Gam[:k, :k] += np.linalg.inv(Sxx)
-    grad = np.zeros(len(values))
-    for (W, D), (cf, SiW) in zip(stats.rows, factors):
-        Si = cho_solve(cf, np.eye(W.shape[0]), check_finite=False)
-        G = Si - SiW @ Gam @ SiW.T
-        for lab, Dm in D.items():
-            grad[lab] += float(np.sum(G * Dm))
+    grad = np.zeros(len(ext))
+    for b, (Sigma, SiW) in zip(stats.batches, factors):
+        G = np.linalg.inv(Sigma) - SiW @ Gam @ np.swapaxes(SiW, 1, 2)
+        grad += np.bincount(b.th_lab.ravel(), weights=G.ravel(), minlength=len(ext))
+        ZGZ = np.swapaxes(b.Z, 1, 2) @ G @ b.Z
+        grad += np.bincount(b.phi_lab.ravel(), weights=ZGZ.ravel(), minlength=len(ext))
+    grad = grad[:len(values)]
     if k and given_beta:
         grad[stats.coef_ids] = -2.0 * (Sxy - Sxx @ beta)
     out.gradient = grad

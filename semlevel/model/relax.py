@@ -231,15 +231,10 @@ def relax(model: PathModel, label: str, groups: Mapping | None = None,
 
 def _by_codes(model: PathModel, by: str) -> tuple[np.ndarray, list]:
     """Group code of every observation for variable ``by`` (from the model's data)."""
-    data = model.data.data
-    if by not in data.columns:
-        cols = [c for c in data.columns]
-        raise ValueError(f"variable {by!r} is not in the model's data (its columns are "
-                         f"{', '.join(map(str, cols))}); use it in the model, e.g. as a "
-                         "covariate, or in residuals(..., by())")
-    codes, values = pd.factorize(data[by], sort=True)
+    column = model.data.column(by)
+    codes, values = pd.factorize(pd.Series(column), sort=True)
     if (codes < 0).any():
-        raise ValueError(f"variable {by!r} has missing values")
+        raise ValueError(f"variable {by!r} has missing values in the estimation sample")
     if model.obs_group is not None:
         if model.info.get("by") != by:
             raise ValueError(f"the model already has labels by {model.info.get('by')!r}; "
