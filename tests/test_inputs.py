@@ -189,3 +189,35 @@ def test_optimizer_record_attached(pig):
     assert rec.converged and rec.iterations > 0 and rec.evaluations > rec.iterations
     assert rec.gradient_norm < 1e-3 and rec.hessian_pd and rec.min_hessian_eigenvalue > 0
     assert "converged" in str(rec)
+
+
+def test_correlated_pair_heading_to_the_boundary_converges_and_is_reported():
+    # a school's variance heads to zero inside a correlated pair (this used to raise a
+    # bare FloatingPointError from the difference Hessian)
+    from simulate import slot_three_level
+    S = np.diag([.3, .3, .8, .8])
+    S[0, 1] = S[1, 0] = .15
+    df = slot_three_level(3, K=120, V_cov=S, var_e=[.5, .5, .5, 1.])
+    m = sl.mixed("y x || k: || j:", data=df).model.relax("j: var(_cons)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = m.correlate("j[1]", "j[2]").fit()
+    assert fit.converged
+    assert any("singular covariance matrix" in b for b in fit.boundary)
+    assert any(issubclass(w.category, BoundaryWarning) for w in caught)
+    r = fit.random
+    rho = r.loc["cov(j[1],j[2])", "estimate"] / np.sqrt(
+        r.loc["var(j[1])", "estimate"] * r.loc["var(j[2])", "estimate"])
+    assert rho == pytest.approx(1.0, abs=1e-3)
+
+
+def test_wide_relaxations_take_the_dense_path_instead_of_huge_pools():
+    from semlevel.engine.evaluator import path_of
+    from semlevel.engine.ram import ram_deviance
+    df = three_level(8, n_top=150, mid_range=(4, 5), low_range=(5, 6))
+    m = sl.mixed("y x || k: || j:", data=df).model
+    assert path_of(m) == "pooled"
+    wide = m.relax("var(Residual)").relax("x")
+    assert path_of(wide) == "dense"
+    fit = wide.fit()
+    assert fit.evaluation.deviance == pytest.approx(ram_deviance(fit.model, fit.values), rel=1e-9)

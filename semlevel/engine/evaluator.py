@@ -68,9 +68,26 @@ def _structured(model: PathModel, core) -> Structured:
                       lag_ids=idx.get_indexer(list(structure.lags)))
 
 
+#: largest pooled outer-product array (floats) before the dense path is taken instead
+POOLED_LIMIT = 2e7
+
+
 def path_of(model: PathModel) -> str:
-    """``"pooled"`` (factor form: latent covariances, independent errors) or ``"dense"``."""
-    return "dense" if len(model.theta) else "pooled"
+    """``"pooled"`` (factor form: latent covariances, independent errors) or ``"dense"``
+    (residual covariances; or when the pooled statistics would be too large: their outer
+    products grow with the square of residual labels x latents x coefficients per row)."""
+    if len(model.theta):
+        return "dense"
+    data = model.data
+    G = len(np.unique(model.resid_of_obs()))
+    K1 = int(((model.labels["kind"] == "coef") & model.labels["free"]).sum()) + 1
+    if model.Z.shape[1]:
+        lat = model.effect_latent[data.slot]
+        pairs = np.unique(np.repeat(data.row, lat.shape[1]) * (lat.max() + 1) + lat.ravel())
+        q = int(np.bincount(pairs // (lat.max() + 1)).max())
+    else:
+        q = 1
+    return "dense" if data.n_rows * float(G * q * K1) ** 2 > POOLED_LIMIT else "pooled"
 
 
 def statistics(model: PathModel) -> PoolStats | DenseStats:

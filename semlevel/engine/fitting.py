@@ -138,7 +138,8 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     est = expand(model, est)                               # derived residual covariances
     boundary = _boundary_labels(model, est, free, is_var)
     est = est.copy()
-    est[model.labels.index.get_indexer(boundary)] = 0.0   # on the boundary: exactly zero
+    at_zero = model.labels.index.get_indexer([b for b in boundary if b in model.labels.index])
+    est[at_zero] = 0.0                                    # on the boundary: exactly zero
     final = deviance(est, stats, model.reml, gradient=True, check_psd=check_psd)
     if not np.isfinite(final.deviance):
         raise ValueError("the parameter values are not admissible (a covariance matrix is "
@@ -148,20 +149,31 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     theta_vcov = _variance_vcov(est, stats, model.reml, free, np.isin(names, boundary),
                                 check_psd)
     if boundary:
-        warnings.warn("variance estimated at the boundary (zero): " + ", ".join(boundary),
-                      BoundaryWarning, stacklevel=4)
+        warnings.warn("estimated at the boundary of the parameter space: "
+                      + "; ".join(boundary), BoundaryWarning, stacklevel=4)
     fitted = model.with_labels(model.labels.assign(estimate=est))
     return Fit(model=fitted, stats=stats, values=est, evaluation=final,
                theta_vcov=theta_vcov, optimization=record, boundary=boundary)
 
 
 def _boundary_labels(model, est, free, is_var) -> list[str]:
+    """Variances estimated at zero, and latent covariance blocks estimated singular
+    (a correlation of +-1), named by their labels."""
     if not is_var.any():
         return []
     var_vals = est[free[is_var]]
     top = max(float(np.max(var_vals)), 1e-300)
     names = model.labels.index.to_numpy()
-    return [str(names[i]) for i in free[is_var] if est[i] <= 1e-10 * top]
+    out = [str(names[i]) for i in free[is_var] if est[i] <= 1e-10 * top]
+    for idx in Parametrization(model).blocks:
+        block = est[idx]
+        ev = np.linalg.eigvalsh(block)
+        if ev.min() <= 1e-8 * max(ev.max(), 1e-300) and not any(est[i] == 0 or
+                                                               str(names[i]) in out
+                                                               for i in np.diag(idx)):
+            out.append("singular covariance matrix of " + ", ".join(
+                str(names[i]) for i in idx[np.triu_indices(len(idx))]))
+    return out
 
 
 def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarray,

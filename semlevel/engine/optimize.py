@@ -91,7 +91,12 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         try:
             H = difference_hessian(grad, u, g, steps, central=False)
         except FloatingPointError:
-            H = difference_hessian(grad, u, g, -steps, central=False)
+            try:
+                H = difference_hessian(grad, u, g, -steps, central=False)
+            except FloatingPointError:
+                # both difference directions leave the admissible region: take a
+                # scaled gradient step for this iteration
+                H = np.diag(np.maximum(np.abs(g) / np.maximum(np.abs(u), scale), 1e-8))
         lam, vec = np.linalg.eigh(H)
         big = max(np.abs(lam).max(), 1e-300)
         lam_mod = np.maximum(np.abs(lam), 1e-10 * big)
@@ -123,10 +128,19 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
             break
     # final check of the point
     steps = 1e-5 * np.maximum(np.abs(u), 1e-2 * scale)
-    try:
-        H = difference_hessian(grad, u, g, steps, central=True)
-    except FloatingPointError:
-        H = difference_hessian(grad, u, g, steps, central=False)
+    H = None
+    for central, sign in ((True, 1.0), (False, 1.0), (False, -1.0)):
+        try:
+            H = difference_hessian(grad, u, g, sign * steps, central=central)
+            break
+        except FloatingPointError:
+            continue
+    if H is None:
+        rec.converged = False
+        rec.message = "the curvature cannot be evaluated: the optimum is on the edge of " \
+            "the admissible region"
+        rec.gradient_norm = float(np.abs(g).max())
+        return u, rec
     lam = np.linalg.eigvalsh(H)
     rec.min_hessian_eigenvalue = float(lam.min())
     rec.hessian_pd = bool(lam.min() > 1e-10 * max(np.abs(lam).max(), 1e-300))

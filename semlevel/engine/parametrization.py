@@ -20,6 +20,47 @@ __all__ = ["Parametrization"]
 _VARIANCE_KINDS = ("var", "resvar")
 
 
+def _complete_blocks(model: PathModel, free: np.ndarray, taken: set[int]) -> list[np.ndarray]:
+    """Sets of latents whose covariance matrix is fully free with one label per entry, used
+    nowhere else (e.g. two latents joined by ``correlate``): optimised through a Cholesky
+    factor too, so a variance can reach zero without leaving the PSD cone."""
+    phi = model.phi
+    if not len(phi) or "group" in phi:
+        return []
+    a, b, lab = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
+    count = np.bincount(lab, minlength=len(free))
+    if len(model.theta):
+        count[np.unique(model.theta["label"].to_numpy())] += 1
+    parent = {int(x): int(x) for x in np.r_[a, b]}
+
+    def root(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for x, y in zip(a[a != b], b[a != b]):
+        parent[root(int(x))] = root(int(y))
+    comps: dict[int, list[int]] = {}
+    for x in parent:
+        comps.setdefault(root(x), []).append(x)
+    entry = {(int(x), int(y)): int(l) for x, y, l in zip(a, b, lab)}
+    out = []
+    for members in comps.values():
+        m = len(members)
+        if m < 2:
+            continue
+        members.sort()
+        try:
+            idx = np.array([[entry[(min(u, v), max(u, v))] for v in members] for u in members])
+        except KeyError:
+            continue                      # not every pair has a covariance
+        upper = idx[np.triu_indices(m)]
+        if (len(set(upper.tolist())) == len(upper) and free[upper].all()
+                and (count[upper] == 1).all() and not taken & set(upper.tolist())):
+            out.append(idx)
+    return out
+
+
 class Parametrization:
     """Map between optimiser coordinates ``u`` and the values of the free variance labels."""
 
@@ -41,6 +82,9 @@ class Parametrization:
                 continue
             self.blocks.append(idx)
             taken |= set(upper.tolist())
+        for idx in _complete_blocks(model, free, taken):
+            self.blocks.append(idx)
+            taken |= set(idx[np.triu_indices(len(idx))].tolist())
         # a nonlinear residual structure whose parameters are all free: stationary /
         # invertible / bounded coordinates (partial autocorrelations through tanh, ...)
         self.structure = None
