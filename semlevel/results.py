@@ -162,7 +162,7 @@ class Fit:
             se = float(np.sqrt(self.theta_vcov[i, i])) if i is not None and \
                 np.isfinite(self.theta_vcov[i, i]) else np.nan
             scale = "wald"
-            if kind in ("var", "resvar") or (kind == "resstruct" and name.endswith("var(e)")):
+            if kind in ("var", "resvar") or (kind == "resstruct" and "var(e)" in name):
                 scale = "log"
             elif kind == "resstruct" and structure is not None and "rho" in name:
                 scale = "logit" if structure.kind == "exponential" else "atanh"

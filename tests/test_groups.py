@@ -100,8 +100,31 @@ def test_grouping_errors(kids):
     with pytest.raises(ValueError, match=r"varies within 'id' groups"):
         sl.mixed("weight week || id:, noconstant residuals(exchangeable, t(week) by(late))",
                  data=pig)
-    with pytest.raises(ValueError, match=r"residuals\(ar, by\(\)\) is not supported yet"):
+    with pytest.raises(ValueError, match=r"'late' varies within 'id' groups: "
+                                         r"residuals\(ar, by\(\)\) needs it constant"):
         sl.mixed("weight week || id:, residuals(ar 1, t(week) by(late))", data=pig)
+    with pytest.raises(ValueError, match=r"cannot be equated"):
+        sl.mixed_model("weight week || id:, residuals(ar 1, t(week))", data=pig).constrain(
+            "Residual: phi1", "Residual: var(e)")
     # a random intercept and exchangeable errors are one covariance model: refused
     with pytest.raises(ValueError, match=r"not identified.*id: var\(_cons\)"):
         sl.mixed("weight week || id:, residuals(exchangeable, t(week))", data=pig)
+
+
+def test_nonlinear_structure_by_group():
+    ov = sl.datasets.load("ovary").assign(half=lambda d: (d.mare > 6).astype(int))
+    one = sl.mixed("follicles sin1 cos1 || mare:, residuals(ar 1, t(time))", data=ov)
+    fit = sl.mixed("follicles sin1 cos1 || mare:, residuals(ar 1, t(time) by(half))", data=ov)
+    names = ["Residual: phi1 [half=0]", "Residual: var(e) [half=0]",
+             "Residual: phi1 [half=1]", "Residual: var(e) [half=1]"]
+    assert list(fit.random.index[-4:]) == names
+    assert fit.loglik >= one.loglik - 1e-8 and fit.n_params == one.n_params + 2
+    assert fit.evaluation.deviance == pytest.approx(ram_deviance(fit.model, fit.values),
+                                                    rel=1e-10)
+    # AR(1) against AR(2) by a score test on the structure's parameter
+    ar2 = sl.mixed("follicles sin1 cos1 || mare:, residuals(ar 2, t(time))", data=ov)
+    ar1 = ar2.model.fix("Residual: phi2", 0.0).fit()
+    assert ar1.loglik == pytest.approx(one.loglik, abs=1e-6)
+    score = ar1.scoretest(ar1.model.free("Residual: phi2"))
+    lr = 2 * (ar2.loglik - ar1.loglik)
+    assert score["df"] == 1 and abs(score["chi2"] - lr) < 0.15 * lr

@@ -59,7 +59,7 @@ def starting_values(model: PathModel) -> np.ndarray:
     for i, (name, row) in enumerate(labels.iterrows()):
         if not need[i]:
             continue
-        if row["kind"] == "resvar" or (row["kind"] == "resstruct" and name.endswith("var(e)")):
+        if row["kind"] == "resvar" or (row["kind"] == "resstruct" and "var(e)" in name):
             vals[i] = share
         elif row["kind"] == "var":
             members = model.phi.loc[(model.phi["label"] == i) & (model.phi["a"] == model.phi["b"]),

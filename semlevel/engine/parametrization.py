@@ -92,7 +92,8 @@ class Parametrization:
         if st is not None:
             ids = labels.index.get_indexer(list(st.params))
             if (ids >= 0).all() and free[ids].all():
-                self.structure = (st.kind, ids)
+                sizes = [len(p.params) for p in getattr(st, "parts", (st,))]
+                self.structure = (st.kind, ids, sizes)
                 taken |= set(ids.tolist())
         self.simple = np.array([j for j in self.free if j not in taken], dtype=np.int64)
         self.simple_is_var = np.isin(kinds[self.simple], _VARIANCE_KINDS)
@@ -112,9 +113,22 @@ class Parametrization:
             pos += n
         return u[:k], out
 
+    def _pieces(self, x: np.ndarray) -> list[np.ndarray]:
+        out, pos = [], 0
+        for n in self.structure[2]:
+            out.append(x[pos:pos + n])
+            pos += n
+        return out
+
     def _structure_values(self, us: np.ndarray) -> np.ndarray:
-        """Structure parameters (coefficients..., var(e)) from their coordinates."""
-        kind, _ = self.structure
+        """Structure parameters from their coordinates (each part: coefficients, var(e))."""
+        return np.concatenate([self._part_values(p) for p in self._pieces(us)])
+
+    def _structure_coordinates(self, vals: np.ndarray) -> np.ndarray:
+        return np.concatenate([self._part_coordinates(p) for p in self._pieces(vals)])
+
+    def _part_values(self, us: np.ndarray) -> np.ndarray:
+        kind = self.structure[0]
         coef, var = us[:-1], us[-1] ** 2
         if kind in ("ar", "ma"):
             coef = pacf_to_coefficients(np.tanh(coef))
@@ -124,8 +138,8 @@ class Parametrization:
             coef = 1.0 / (1.0 + np.exp(-coef))
         return np.r_[coef, var]
 
-    def _structure_coordinates(self, vals: np.ndarray) -> np.ndarray:
-        kind, _ = self.structure
+    def _part_coordinates(self, vals: np.ndarray) -> np.ndarray:
+        kind = self.structure[0]
         coef, var = vals[:-1], vals[-1]
         if kind in ("ar", "ma"):
             r = coefficients_to_pacf(coef)

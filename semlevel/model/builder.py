@@ -15,8 +15,8 @@ from ..data.wide import build_wide
 from ..syntax.factor import design_matrix, variables_of
 from ..syntax.spec import MixedSpec
 from .pathmodel import PathModel
-from .residual_labels import check_time, residual_labels
-from .residuals import parse_residuals
+from .residual_labels import check_order, check_time, residual_labels
+from .residuals import CompositeStructure, parse_residuals
 
 __all__ = ["build_mixed_model"]
 
@@ -40,10 +40,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     if pending:
         name = next(iter(pending))
         raise ValueError(f"option {name}() is not supported yet by semlevel")
-    if res_spec is not None and res_spec.by and \
-            res_spec.kind in ("ar", "ma", "toeplitz", "exponential"):
-        raise ValueError(f"residuals({res_spec.kind}, by()) is not supported yet by semlevel "
-                         "(by() works with independent, exchangeable, unstructured, banded)")
+
     for eq in spec.equations:
         if eq.level == "_all" or any(t.upper().startswith("R.") for t in eq.terms):
             raise ValueError("crossed random effects (_all: R.var) are not supported yet")
@@ -68,6 +65,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     _check_levels_subdivide(wide, levels)
     if time:
         check_time(wide, time, res_spec.kind, levels)
+        check_order(wide, res_spec)
 
     fixed = design_matrix(list(spec.fixed_terms), wide.data, spec.constant)
     terms = list(fixed.labels)
@@ -116,6 +114,9 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     if res_spec is None:
         label_rows.append({"name": "var(Residual)", "kind": "resvar", "block": "Residual"})
         theta, structure = None, None
+    elif res_spec.by and res_spec.kind in NONLINEAR:
+        theta, structure, resid_of_slot, obs_group, obs_resid = _nonlinear_by(
+            wide, res_spec, label_rows, levels)
     else:
         theta, structure, resid_of_slot = residual_labels(wide, res_spec, label_rows)
     labels = pd.DataFrame(label_rows).set_index("name")
@@ -130,6 +131,8 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     path_label = np.tile(np.arange(len(terms), dtype=np.int64), (p, 1))
     resid_label = np.full(p, resid, dtype=np.int64) if res_spec is None else resid_of_slot
     extra = {} if theta is None else {"theta": theta}
+    if res_spec is not None and res_spec.by and res_spec.kind in NONLINEAR:
+        extra.update(obs_group=obs_group, obs_resid_label=obs_resid)
     if res_spec is not None:
         labels.loc[labels["kind"] == "lag", "free"] = False
     model = PathModel(data=wide, labels=labels[["kind", "free", "value", "block"]], terms=terms,
@@ -139,7 +142,10 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
                      info={"spec": spec, "fixed_base": list(fixed.base), "cov_blocks": cov_blocks,
                            "factor_levels": dict(fixed.factor_levels),
                            "residuals": res_spec, "structure": structure})
-    if by:
+    if by and res_spec.kind in NONLINEAR:
+        model = model.with_labels(model.labels, info=dict(
+            model.info, by=by, by_values=_by_values(wide, by)[1]))
+    elif by:
         from .relax import relax_by
         block = labels["block"].iloc[resid]
         for name in [n for n in model.labels.index if model.labels.loc[n, "block"] == block]:
@@ -148,6 +154,37 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         labels_.loc[labels_["block"] == block, "block"] = f"{block}, by {by}"
         model = model.with_labels(labels_)
     return model
+
+
+NONLINEAR = ("ar", "ma", "toeplitz", "exponential")
+
+
+def _by_values(wide, by: str):
+    codes, values = pd.factorize(wide.data[by], sort=True)
+    return codes.astype(np.int64), [v.item() if hasattr(v, "item") else v for v in values]
+
+
+def _nonlinear_by(wide, spec, label_rows: list[dict], levels: list[str]):
+    """One nonlinear residual structure per value of the ``by()`` variable, which must be
+    constant within lowest-level groups."""
+    codes, values = _by_values(wide, spec.by)
+    lowest = wide.hierarchy.codes[:, -1]
+    if (pd.DataFrame({"g": lowest, "c": codes}).groupby("g")["c"].nunique() > 1).any():
+        raise ValueError(f"by() variable {spec.by!r} varies within {levels[-1]!r} groups: "
+                         f"residuals({spec.kind}, by()) needs it constant within them")
+    thetas, parts = [], []
+    obs_resid = np.zeros(wide.n_obs, dtype=np.int64)
+    resid_of_slot = None
+    for g, v in enumerate(values):
+        th, st, res = residual_labels(wide, spec, label_rows, suffix=f" [{spec.by}={v}]",
+                                      block_suffix=f", by {spec.by}")
+        thetas.append(th.assign(group=g))
+        parts.append(st)
+        sel = codes == g
+        obs_resid[sel] = res[wide.slot[sel]]
+        resid_of_slot = res if resid_of_slot is None else resid_of_slot
+    return (pd.concat(thetas, ignore_index=True), CompositeStructure(tuple(parts)),
+            resid_of_slot, codes, obs_resid)
 
 
 def _check_levels_subdivide(wide, levels: list[str]) -> None:

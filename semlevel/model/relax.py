@@ -370,6 +370,9 @@ def constrain(model: PathModel, *labels: str, name: str | None = None) -> PathMo
     kinds = {model.labels["kind"].iloc[i] for i in idx}
     if len(kinds) > 1:
         raise ValueError(f"cannot equate labels of different kinds: {sorted(kinds)}")
+    if kinds & {"resstruct", "lag"}:
+        raise ValueError("the parameters of an AR/MA/Toeplitz/exponential residual structure "
+                         "cannot be equated with other labels (fix() and free() work on them)")
     target = name or labels[0]
     assign_rows = []
     if target not in model.labels.index:

@@ -7,7 +7,7 @@ import pandas as pd
 from ..data.wide import OBS_KEY
 from .residuals import ResidualSpec, ResidualStructure
 
-__all__ = ["residual_labels", "check_time"]
+__all__ = ["residual_labels", "check_time", "check_order"]
 
 _TITLE = {"independent": "Independent", "exchangeable": "Exchangeable", "ar": "AR",
           "ma": "MA", "unstructured": "Unstructured", "banded": "Banded",
@@ -33,9 +33,23 @@ def check_time(wide, time: str, kind: str, levels: list[str]) -> None:
                          "residuals(exponential) for real-valued times")
 
 
-def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict]):
+def check_order(wide, spec: ResidualSpec) -> None:
+    """An order must leave the structure identifiable from the occasions observed."""
+    if spec.order is None:
+        return
+    t = np.unique(wide.slots[OBS_KEY].to_numpy(dtype=float))
+    max_lag = int(t.max() - t.min()) if len(t) else 0
+    if spec.kind in ("ar", "ma", "toeplitz") and spec.order > max_lag:
+        raise ValueError(f"residuals({spec.kind} {spec.order}) is larger than the longest "
+                         f"time distance in t({spec.time}) ({max_lag}, {len(t)} distinct "
+                         "times): lower the order")
+
+
+def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict], suffix: str = "",
+                    block_suffix: str = ""):
     """Append the structure's labels to ``label_rows``; return the residual covariances
     (slot pairs and labels), the nonlinear structure (or None) and each slot's variance label.
+    ``suffix`` is appended to every label name (one parameter set per ``by()`` group).
     """
     slots = wide.slots
     t = slots[OBS_KEY].to_numpy(dtype=float)
@@ -45,10 +59,11 @@ def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict]):
     kind, order = spec.kind, spec.order
     title = _TITLE[kind] + (f"({order})" if order is not None and kind in
                             ("ar", "ma", "toeplitz", "banded") else "")
-    block = f"Residual: {title}"
+    block = f"Residual: {title}{block_suffix}"
     index: dict[str, int] = {}
 
     def add(name: str, kind_: str, value=np.nan) -> int:
+        name = name + suffix
         if name not in index:
             index[name] = len(label_rows)
             label_rows.append({"name": name, "kind": kind_, "block": block, "value": value})
@@ -89,7 +104,7 @@ def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict]):
         coefs = ["Residual: rho"] if kind == "exponential" else \
             [f"Residual: {names[kind]}{i}" for i in range(1, n_coef + 1)]
         start = 0.5 if kind == "exponential" else 0.0
-        params = [c for c in coefs] + ["Residual: var(e)"]
+        params = [c + suffix for c in coefs] + ["Residual: var(e)" + suffix]
         for c in coefs:
             add(c, "resstruct", start)
         add("Residual: var(e)", "resstruct")
@@ -99,7 +114,7 @@ def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict]):
 
         def lag_label(d: float) -> int:
             name = f"Residual: lag({_fmt(d)})"
-            lags[name] = float(d)
+            lags[name + suffix] = float(d)
             return add(name, "lag")
 
         resid = np.full(len(slots), lag_label(0.0), dtype=np.int64)

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["ResidualSpec", "parse_residuals", "ResidualStructure", "ar_autocorrelation",
+__all__ = ["ResidualSpec", "parse_residuals", "ResidualStructure", "CompositeStructure",
+           "ar_autocorrelation",
            "ma_autocovariance", "RESTYPES"]
 
 RESTYPES = ("independent", "exchangeable", "ar", "ma", "unstructured", "banded", "toeplitz",
@@ -177,4 +178,50 @@ class ResidualStructure:
             dn[j] -= h
             J[:, j] = (np.array(list(self.covariances(up).values()))
                        - np.array(list(self.covariances(dn).values()))) / (2 * h)
+        return J
+
+
+@dataclass(frozen=True)
+class CompositeStructure:
+    """Several structures of one kind side by side (``by()``: one per group), used like
+    one: parameters and derived labels concatenated, Jacobian block-diagonal."""
+
+    parts: tuple[ResidualStructure, ...]
+
+    @property
+    def kind(self) -> str:
+        return self.parts[0].kind
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(p for part in self.parts for p in part.params)
+
+    @property
+    def lags(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for part in self.parts:
+            out.update(part.lags)
+        return out
+
+    def split(self, theta: np.ndarray) -> list[np.ndarray]:
+        """The parameter vector of each part."""
+        out, pos = [], 0
+        for part in self.parts:
+            out.append(theta[pos:pos + len(part.params)])
+            pos += len(part.params)
+        return out
+
+    def covariances(self, theta: np.ndarray) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for part, th in zip(self.parts, self.split(theta)):
+            out.update(part.covariances(th))
+        return out
+
+    def jacobian(self, theta: np.ndarray) -> np.ndarray:
+        J = np.zeros((len(self.lags), len(self.params)))
+        r = c = 0
+        for part, th in zip(self.parts, self.split(theta)):
+            Jp = part.jacobian(th)
+            J[r:r + Jp.shape[0], c:c + Jp.shape[1]] = Jp
+            r, c = r + Jp.shape[0], c + Jp.shape[1]
         return J
