@@ -46,6 +46,12 @@ __all__ = [
     "structured_observed_information",
     "structured_mle",
     "structured_score_test",
+    "repeated_stack",
+    "ar_autocovariance",
+    "residual_covariance",
+    "repeated_loglik",
+    "repeated_mle",
+    "repeated_score_test",
 ]
 
 
@@ -428,3 +434,308 @@ def structured_score_test(stack, theta, beta=None, coef_free=None, theta_free=No
     if ct.any():
         lm += float(gt[ct] @ np.linalg.solve(I_theta[np.ix_(ct, ct)], gt[ct]))
     return lm
+
+
+
+# ----------------------------------------------------------------------------
+# Residual-error structures of repeated measures (Stata mixed's residuals())
+# ----------------------------------------------------------------------------
+#
+# Subject i (the lowest-level group) has observations at times t_i1..t_in and
+#
+#   y_i = X_i beta + u_i 1 + e_i,   u_i ~ N(0, var_u),   e_i ~ N(0, R(t_i)),
+#
+# so V_i = var_u 11' + R(t_i), with R written down from each structure's definition
+# (Stata's manual, "Other residual-error structures"):
+#
+#   independent   var I
+#   exchangeable  var on the diagonal, cov off it
+#   ar p          the autocovariance of e_t = phi_1 e_{t-1} + ... + phi_p e_{t-p} + a_t at
+#                 lag |t_s - t_t| (gaps in time are lags), ``var`` = Var(e_t) the process
+#                 (overall) variance, as Stata reports it
+#   ma q          e_t = a_t + theta_1 a_{t-1} + ... + theta_q a_{t-q}; ``var_a`` = Var(a_t)
+#                 the innovation variance (the overall one is var_a (1 + sum theta_j^2))
+#   toeplitz q    var on the diagonal, var rho_k at lag k <= q, 0 beyond
+#   exponential   var rho^|t_s - t_t| (real-valued times)
+#   unstructured  Sigma[t_s, t_t], one row/column per distinct time (``levels``)
+#   banded q      unstructured with Sigma[s, t] = 0 when |s - t| > q (in time units)
+#
+# The AR autocovariance is computed from the state-space (companion) form by a discrete
+# Lyapunov equation, not from the Yule-Walker recursion: Gamma = A Gamma A' + Q, and
+# Cov(x_{t+h}, x_t) = A^h Gamma.  The log likelihood (ML, or REML with the same
+# convention as ``dense_loglik``) is evaluated with the subjects stacked by size.
+
+
+def repeated_stack(d, outcome="y", covariates=("x",), group="id", time="t"):
+    """Complete cases of long data ``d`` as stacks by subject size: a list of
+    ``(Y (B, n), X (B, n, p), T (B, n))``; X is [1, covariates...]."""
+    d = d.dropna(subset=[outcome, *covariates])
+    by_size = {}
+    for _, g in d.sort_values([group, time]).groupby(group, sort=True):
+        X = np.column_stack([np.ones(len(g))] + [g[c].to_numpy(float) for c in covariates])
+        by_size.setdefault(len(g), []).append((g[outcome].to_numpy(float), X,
+                                               g[time].to_numpy(float)))
+    return [(np.stack([i[0] for i in items]), np.stack([i[1] for i in items]),
+             np.stack([i[2] for i in items])) for _, items in sorted(by_size.items())]
+
+
+def ar_autocovariance(phi, var, max_lag):
+    """gamma(0..max_lag) of a stationary AR(p) with Var(e_t) = ``var``."""
+    from scipy.linalg import solve_discrete_lyapunov
+
+    phi = np.asarray(phi, dtype=float)
+    p = len(phi)
+    A = np.zeros((p, p))
+    A[0] = phi
+    A[1:, :-1] = np.eye(p - 1)
+    Q = np.zeros((p, p))
+    Q[0, 0] = 1.0
+    G = solve_discrete_lyapunov(A, Q)        # state covariance for unit innovations
+    out = np.empty(max_lag + 1)
+    M = G.copy()
+    for h in range(max_lag + 1):
+        out[h] = M[0, 0]                     # Cov(e_{t+h}, e_t) = (A^h G)[0, 0]
+        M = A @ M
+    return var * out / out[0]
+
+
+def residual_covariance(kind, par, T):
+    """R for stacked times ``T`` (B, n): (B, n, n), from the structure's definition.
+
+    ``par``: independent {var}; exchangeable {var, cov}; ar {phi, var}; ma {theta, var_a};
+    toeplitz {rho (list), var}; exponential {rho, var}; unstructured/banded {levels,
+    Sigma} (banded: entries beyond the band must be 0 in Sigma, see ``repeated_mle``).
+    """
+    T = np.asarray(T, dtype=float)
+    n = T.shape[-1]
+    eye = np.eye(n)
+    D = np.abs(T[..., :, None] - T[..., None, :])
+    if kind == "independent":
+        return par["var"] * np.broadcast_to(eye, D.shape)
+    if kind == "exchangeable":
+        return par["var"] * eye + par["cov"] * (1.0 - eye) + 0.0 * D
+    if kind in ("unstructured", "banded"):
+        idx = np.searchsorted(np.asarray(par["levels"], float), T)
+        S = np.asarray(par["Sigma"], float)
+        return S[idx[..., :, None], idx[..., None, :]]
+    if kind == "exponential":
+        return par["var"] * np.power(par["rho"], D)
+    H = np.rint(D).astype(np.int64)
+    max_lag = int(H.max()) if H.size else 0
+    if kind == "ar":
+        gam = ar_autocovariance(par["phi"], par["var"], max_lag)
+    elif kind == "ma":
+        c = np.r_[1.0, np.asarray(par["theta"], float)]
+        gam = np.zeros(max_lag + 1)
+        for h in range(min(len(c) - 1, max_lag) + 1):
+            gam[h] = par["var_a"] * float(c[:len(c) - h] @ c[h:])
+    elif kind == "toeplitz":
+        rho = np.r_[1.0, np.asarray(par["rho"], float)]
+        gam = np.zeros(max_lag + 1)
+        k = min(len(rho), max_lag + 1)
+        gam[:k] = par["var"] * rho[:k]
+    else:
+        raise ValueError(kind)
+    return gam[H]
+
+
+def repeated_loglik(stack, kind, par, var_u=0.0, reml=False):
+    """Log likelihood (ML) or log restricted likelihood (REML, Stata/lme4 convention) of
+    the repeated-measures model, beta at its GLS value; -inf if some V_i is not positive
+    definite.  Returns ``(loglik, beta)``."""
+    k = stack[0][1].shape[2]
+    parts = []
+    XtVX = np.zeros((k, k))
+    XtVy = np.zeros(k)
+    for Y, X, T in stack:
+        V = residual_covariance(kind, par, T) + var_u
+        try:
+            L = np.linalg.cholesky(V)
+        except np.linalg.LinAlgError:
+            return -np.inf, None
+        W = np.concatenate([X, Y[..., None]], axis=2)
+        LiW = np.linalg.solve(L, W)                           # L^-1 [X y]
+        C = np.einsum("bia,bic->ac", LiW, LiW)                # [X y]' V^-1 [X y]
+        XtVX += C[:k, :k]
+        XtVy += C[:k, k]
+        parts.append((LiW, 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()))
+    beta = np.linalg.solve(XtVX, XtVy)
+    N = sum(Y.size for Y, _, _ in stack)
+    quad = 0.0
+    logdet = 0.0
+    for LiW, ld in parts:
+        r = LiW[..., k] - LiW[..., :k] @ beta
+        quad += float(np.sum(r * r))
+        logdet += float(ld)
+    if not reml:
+        return -0.5 * (N * LOG2PI + logdet + quad), beta
+    sign, ldx = np.linalg.slogdet(XtVX)
+    return -0.5 * ((N - k) * LOG2PI + logdet + ldx + quad), beta
+
+
+def _open_interval_map(p, sign):
+    """Coefficients of a stationary AR (sign=+1) or invertible MA (sign=-1) polynomial of
+    order p <= 2 from unconstrained a (the triangle: c2 in (-1, 1), |c1| < 1 - sign c2)."""
+    def f(a):
+        if p == 1:
+            return np.array([np.tanh(a[0])])
+        c2 = np.tanh(a[1])
+        return np.array([(1.0 - sign * c2) * np.tanh(a[0]), c2])
+    return f
+
+
+def repeated_mle(stack, kind, order=None, levels=None, intercept=True, reml=False):
+    """Maximise :func:`repeated_loglik` over the structure's parameters (and var_u when
+    ``intercept``) with scipy (BFGS on unconstrained coordinates of its own: log
+    variances, a triangle map for AR(<=2)/MA(<=2) coefficients, tanh correlations, a
+    log-Cholesky factor for unstructured), restarted until the log likelihood stops
+    moving.  Returns ``(par, var_u, loglik)``."""
+    from scipy import optimize
+
+    Y = np.concatenate([s[0].ravel() for s in stack])
+    v0 = float(np.var(Y - Y.mean())) * (0.7 if intercept else 1.0)   # residual part
+    levels = None if levels is None else np.asarray(levels, float)
+    L_ = 0 if levels is None else len(levels)
+
+    if kind == "independent":
+        n_s, start = 1, [np.log(v0)]
+        unpack = lambda a: {"var": np.exp(a[0])}
+    elif kind == "exchangeable":
+        n_s, start = 2, [np.log(v0), 0.0]
+        unpack = lambda a: {"var": np.exp(a[0]), "cov": np.exp(a[0]) * np.tanh(a[1])}
+    elif kind in ("ar", "ma"):
+        coef = _open_interval_map(order, 1 if kind == "ar" else -1)
+        n_s, start = order + 1, [0.0] * order + [np.log(v0)]
+        if kind == "ar":
+            unpack = lambda a: {"phi": coef(a[:-1]), "var": np.exp(a[-1])}
+        else:
+            unpack = lambda a: {"theta": coef(a[:-1]), "var_a": np.exp(a[-1])}
+    elif kind == "toeplitz":
+        n_s, start = order + 1, [0.0] * order + [np.log(v0)]
+        unpack = lambda a: {"rho": np.tanh(a[:-1]), "var": np.exp(a[-1])}
+    elif kind == "exponential":
+        n_s, start = 2, [0.0, np.log(v0)]
+        unpack = lambda a: {"rho": 1.0 / (1.0 + np.exp(-a[0])), "var": np.exp(a[1])}
+    elif kind == "unstructured":
+        tri = np.tril_indices(L_)
+        n_s = len(tri[0])
+        L0 = np.diag(np.full(L_, 0.5 * np.log(v0)))
+        start = list(L0[tri])
+
+        def unpack(a):
+            L = np.zeros((L_, L_))
+            L[tri] = a
+            L[np.diag_indices(L_)] = np.exp(np.diag(L))
+            return {"levels": levels, "Sigma": L @ L.T}
+    elif kind == "banded":
+        band = [(i, j) for i in range(L_) for j in range(i)
+                if abs(levels[i] - levels[j]) <= order]
+        n_s = L_ + len(band)
+        start = [np.log(v0)] * L_ + [0.0] * len(band)
+
+        def unpack(a):
+            sd = np.exp(0.5 * np.asarray(a[:L_]))
+            S = np.diag(sd ** 2)
+            for (i, j), c in zip(band, a[L_:]):
+                S[i, j] = S[j, i] = sd[i] * sd[j] * np.tanh(c)
+            return {"levels": levels, "Sigma": S}
+    else:
+        raise ValueError(kind)
+
+    def split(a):
+        a = np.asarray(a, float)
+        return unpack(a[:n_s]), (np.exp(a[n_s]) if intercept else 0.0)
+
+    def f(a):
+        par, vu = split(a)
+        ll, _ = repeated_loglik(stack, kind, par, vu, reml)
+        return -ll if np.isfinite(ll) else 1e30
+
+    a = np.r_[start, [np.log(0.3 / 0.7 * v0)] if intercept else []]
+    best = f(a)
+    for _ in range(8):
+        res = optimize.minimize(f, a, method="BFGS", options={"gtol": 1e-9, "maxiter": 5000})
+        if res.fun > best - 1e-10 and _ > 0:
+            a = res.x if res.fun < best else a
+            break
+        a, best = res.x, min(best, res.fun)
+    par, vu = split(a)
+    return par, vu, -f(a)
+
+
+
+def repeated_score_test(stack, kind, unpack, v, reml=False, information="observed",
+                        rel_step=1e-5):
+    """Score (LM) statistic g' I^-1 g of the variance parameters ``v`` (a flat vector;
+    ``unpack(v)`` gives ``(par, var_u)`` for :func:`residual_covariance`) at a constrained
+    estimate, beta at its GLS value (profiled: under ML this equals the joint test over
+    beta and v, the score of beta being 0 there).
+
+    Score, from the textbook formula with dV_j = dV/dv_j by central differences:
+      ML   g_j = -1/2 sum_i tr(V_i^-1 dV_ij) + 1/2 sum_i r_i' V_i^-1 dV_ij V_i^-1 r_i
+      REML g_j = the same + 1/2 tr((X'V^-1X)^-1 sum_i X_i' V_i^-1 dV_ij V_i^-1 X_i).
+    Information: ``"observed"`` = minus the derivative of g (central differences),
+    ``"expected"`` (ML) = 1/2 sum_i tr(V_i^-1 dV_ij V_i^-1 dV_ik).
+    """
+    v = np.asarray(v, dtype=float)
+
+    def V_of(w):
+        par, vu = unpack(w)
+        return [residual_covariance(kind, par, T) + vu for _, _, T in stack]
+
+    def dV_of(w):
+        out = []
+        for j in range(len(w)):
+            h = rel_step * max(abs(w[j]), 0.1)
+            up, dn = w.copy(), w.copy()
+            up[j] += h
+            dn[j] -= h
+            out.append([(a - b) / (2 * h) for a, b in zip(V_of(up), V_of(dn))])
+        return out                                    # [param][size] (B, n, n)
+
+    def pieces(w):
+        Vs = V_of(w)
+        Si = [np.linalg.inv(V) for V in Vs]
+        k = stack[0][1].shape[2]
+        XtSX = sum(np.einsum("bia,bij,bjc->ac", X, S, X) for (Y, X, T), S in zip(stack, Si))
+        XtSy = sum(np.einsum("bia,bij,bj->a", X, S, Y) for (Y, X, T), S in zip(stack, Si))
+        beta = np.linalg.solve(XtSX, XtSy)
+        a = [np.einsum("bij,bj->bi", S, Y - X @ beta) for (Y, X, T), S in zip(stack, Si)]
+        return Si, a, XtSX, k
+
+    def score(w):
+        Si, a, XtSX, k = pieces(w)
+        dV = dV_of(w)
+        g = np.zeros(len(w))
+        for j in range(len(w)):
+            for s, ((Y, X, T), S, aa) in enumerate(zip(stack, Si, a)):
+                D = dV[j][s]
+                g[j] += -0.5 * np.einsum("bij,bji->", S, D) + 0.5 * np.einsum(
+                    "bi,bij,bj->", aa, D, aa)
+                if reml:
+                    SX = S @ X
+                    g[j] += 0.5 * np.trace(np.linalg.solve(
+                        XtSX, np.einsum("bia,bij,bjc->ac", SX, D, SX)))
+        return g
+
+    g = score(v)
+    if information == "observed":
+        H = np.zeros((len(v), len(v)))
+        for j in range(len(v)):
+            h = rel_step * max(abs(v[j]), 0.1)
+            up, dn = v.copy(), v.copy()
+            up[j] += h
+            dn[j] -= h
+            H[:, j] = (score(up) - score(dn)) / (2 * h)
+        info = -0.5 * (H + H.T)
+    elif information == "expected":
+        if reml:
+            raise ValueError("expected information: ML only")
+        Si, _, _, _ = pieces(v)
+        dV = dV_of(v)
+        M = [[S @ D for S, D in zip(Si, dV[j])] for j in range(len(v))]
+        info = np.array([[0.5 * sum(np.einsum("bij,bji->", A, B) for A, B in zip(M[j], M[l]))
+                          for l in range(len(v))] for j in range(len(v))])
+    else:
+        raise ValueError(information)
+    return float(g @ np.linalg.solve(info, g)), g

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["two_level", "three_level", "article", "hetero_three_level"]
+__all__ = ["two_level", "three_level", "article", "hetero_three_level", "slot_three_level",
+           "repeated_measures"]
 
 
 def _sizes(rng, n, lo, hi, force_ones=3):
@@ -233,4 +234,87 @@ def slot_three_level(seed, K=120, J=4, I=3, var_k=1.0, V_cov=0.5, var_e=0.5,
     df.attrs.update(beta=dict(zip(("_cons", "x"), beta)), slopes=b.tolist(), var_k=var_k,
                     V_cov=S.tolist(), var_e=var_e.tolist(), n_dropped_cells=int((~keep).sum()),
                     n_missing_y=int(my.sum()), n_missing_x=0)
+    return df
+
+
+def repeated_measures(seed, n_subjects=80, n_occasions=6, errors="iid", coef=(), var=1.0,
+                      scales=None, shared=0.0, var_u=1.0, drop=0.20, singletons=3,
+                      missing_y=0.03, real_times=False, time_digits=None):
+    """Longitudinal data with serially correlated errors, unbalanced in time.
+
+    Subjects ``id`` (1..n_subjects) are observed at occasions ``t`` = 0..n_occasions-1
+    (integers) or, with ``real_times``, at ``t`` = occasion + U(-0.35, 0.35) (real-valued,
+    still increasing within a subject; rounded to ``time_digits`` decimals when given, so
+    that subjects share time values).  A fraction ``drop`` of the (id, occasion) rows is
+    removed (missing occasions: gaps in time), then ``singletons`` subjects keep only one
+    randomly chosen row, then a fraction ``missing_y`` of y is NaN.  ``x`` ~ N(0, 1).
+
+    Truth: y = 1 + 0.5 x + u_id + e with u ~ N(0, var_u) (``var_u=0``: no subject
+    effect) and the errors of one subject over the full occasion grid generated in time
+    (not from a covariance formula), by ``errors``:
+
+    * ``"iid"``: e_t ~ N(0, var);
+    * ``"arma"``: e_t = sum_i phi_i e_{t-i} + a_t + sum_j theta_j a_{t-j}, a_t ~ N(0, var),
+      ``coef = (phi, theta)`` as two tuples, run from a 200-step burn-in (stationary);
+    * ``"exp"``: a Gaussian process with Cov(e_s, e_t) = var * rho^|t_s - t_t|,
+      ``coef = (rho,)`` (Cholesky of that matrix at the subject's real times).
+
+    ``shared`` adds w_id ~ N(0, shared) to every error of a subject (compound symmetry);
+    ``scales`` (one per occasion) multiplies e_t by scales[t] (heteroskedastic).
+    """
+    rng = np.random.default_rng(seed)
+    T = n_occasions
+    ids = np.repeat(np.arange(1, n_subjects + 1), T)
+    occ = np.tile(np.arange(T), n_subjects)
+    t = occ.astype(float)
+    if real_times:
+        t = t + rng.uniform(-0.35, 0.35, size=t.size)
+        if time_digits is not None:
+            t = np.round(t, time_digits)
+    if errors == "iid":
+        e = rng.normal(0.0, np.sqrt(var), size=(n_subjects, T))
+    elif errors == "arma":
+        phi, theta = (np.asarray(c, dtype=float) for c in coef)
+        burn = 200
+        a = rng.normal(0.0, np.sqrt(var), size=(n_subjects, burn + T))
+        z = np.zeros_like(a)
+        for s in range(burn + T):
+            z[:, s] = a[:, s]
+            for j, th in enumerate(theta, start=1):
+                if s - j >= 0:
+                    z[:, s] += th * a[:, s - j]
+            for i, ph in enumerate(phi, start=1):
+                if s - i >= 0:
+                    z[:, s] += ph * z[:, s - i]
+        e = z[:, burn:]
+    elif errors == "exp":
+        rho = float(coef[0])
+        e = np.empty((n_subjects, T))
+        tt = t.reshape(n_subjects, T)
+        for i in range(n_subjects):
+            C = var * rho ** np.abs(tt[i][:, None] - tt[i][None, :])
+            e[i] = np.linalg.cholesky(C) @ rng.standard_normal(T)
+    else:
+        raise ValueError(errors)
+    if shared:
+        e = e + rng.normal(0.0, np.sqrt(shared), size=(n_subjects, 1))
+    if scales is not None:
+        e = e * np.asarray(scales, dtype=float)[None, :]
+    u = rng.normal(0.0, np.sqrt(var_u), size=n_subjects) if var_u else np.zeros(n_subjects)
+    x = rng.normal(0.0, 1.0, size=ids.size)
+    y = 1.0 + 0.5 * x + u[ids - 1] + e.reshape(-1)
+    keep = ~_blank(rng, ids.size, drop)
+    for i in rng.choice(n_subjects, size=singletons, replace=False):
+        rows = np.flatnonzero((ids == i + 1) & keep)
+        if len(rows) > 1:
+            keep[rng.choice(rows, size=len(rows) - 1, replace=False)] = False
+    ids, t, x, y = ids[keep], t[keep], x[keep], y[keep]
+    my = _blank(rng, ids.size, missing_y)
+    y[my] = np.nan
+    df = pd.DataFrame({"id": ids, "t": t if real_times else t.astype(np.int64), "x": x,
+                       "y": y})
+    df.attrs.update(beta={"_cons": 1.0, "x": 0.5}, var_u=var_u, errors=errors,
+                    coef=[list(c) if np.ndim(c) else c for c in coef], var=var,
+                    shared=shared, scales=None if scales is None else list(scales),
+                    n_dropped=int((~keep).sum()), n_missing_y=int(my.sum()))
     return df
