@@ -165,7 +165,8 @@ class Fit:
             if kind in ("var", "resvar") or (kind == "resstruct" and "var(e)" in name):
                 scale = "log"
             elif kind == "resstruct" and structure is not None and "rho" in name:
-                scale = "logit" if structure.kind == "exponential" else "atanh"
+                scale = {"exponential": "logit", "toeplitz": "atanh"}.get(structure.kind,
+                                                                          "wald")
             lo, hi = _interval(est, se, zc, scale)
             rows.append({"label": name, "estimate": est, "se": se, "ci_lower": lo,
                          "ci_upper": hi, "kind": kind, "block": lab["block"].iloc[j],

@@ -105,7 +105,7 @@ def test_grouping_errors(kids):
         sl.mixed("weight week || id:, residuals(ar 1, t(week) by(late))", data=pig)
     with pytest.raises(ValueError, match=r"cannot be equated"):
         sl.mixed_model("weight week || id:, residuals(ar 1, t(week))", data=pig).constrain(
-            "Residual: phi1", "Residual: var(e)")
+            "Residual: rho", "Residual: var(e)")
     # a random intercept and exchangeable errors are one covariance model: refused
     with pytest.raises(ValueError, match=r"not identified.*id: var\(_cons\)"):
         sl.mixed("weight week || id:, residuals(exchangeable, t(week))", data=pig)
@@ -115,8 +115,8 @@ def test_nonlinear_structure_by_group():
     ov = sl.datasets.load("ovary").assign(half=lambda d: (d.mare > 6).astype(int))
     one = sl.mixed("follicles sin1 cos1 || mare:, residuals(ar 1, t(time))", data=ov)
     fit = sl.mixed("follicles sin1 cos1 || mare:, residuals(ar 1, t(time) by(half))", data=ov)
-    names = ["Residual: phi1 [half=0]", "Residual: var(e) [half=0]",
-             "Residual: phi1 [half=1]", "Residual: var(e) [half=1]"]
+    names = ["Residual: rho [half=0]", "Residual: var(e) [half=0]",
+             "Residual: rho [half=1]", "Residual: var(e) [half=1]"]
     assert list(fit.random.index[-4:]) == names
     assert fit.loglik >= one.loglik - 1e-8 and fit.n_params == one.n_params + 2
     assert fit.evaluation.deviance == pytest.approx(ram_deviance(fit.model, fit.values),

@@ -130,8 +130,10 @@ class Parametrization:
     def _part_values(self, us: np.ndarray) -> np.ndarray:
         kind = self.structure[0]
         coef, var = us[:-1], us[-1] ** 2
-        if kind in ("ar", "ma"):
+        if kind == "ar":                       # stationary: partial autocorrelations
             coef = pacf_to_coefficients(np.tanh(coef))
+        elif kind == "ma":                     # invertible: the mirror of the AR region
+            coef = -pacf_to_coefficients(np.tanh(coef))
         elif kind == "toeplitz":
             coef = np.tanh(coef)
         elif kind == "exponential":
@@ -142,7 +144,7 @@ class Parametrization:
         kind = self.structure[0]
         coef, var = vals[:-1], vals[-1]
         if kind in ("ar", "ma"):
-            r = coefficients_to_pacf(coef)
+            r = coefficients_to_pacf(coef if kind == "ar" else -coef)
             coef = np.arctanh(np.clip(r, -0.999, 0.999))
         elif kind == "toeplitz":
             coef = np.arctanh(np.clip(coef, -0.999, 0.999))

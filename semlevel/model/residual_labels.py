@@ -43,6 +43,9 @@ def check_order(wide, spec: ResidualSpec) -> None:
         raise ValueError(f"residuals({spec.kind} {spec.order}) is larger than the longest "
                          f"time distance in t({spec.time}) ({max_lag}, {len(t)} distinct "
                          "times): lower the order")
+    if spec.kind == "banded" and spec.order > len(t) - 1:
+        raise ValueError(f"residuals(banded {spec.order}): the order must be between 0 and "
+                         f"{len(t) - 1} (t({spec.time}) has {len(t)} distinct values)")
 
 
 def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict], suffix: str = "",
@@ -57,6 +60,12 @@ def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict], suffix: st
     group = (slots.groupby(prefix_cols, sort=False).ngroup().to_numpy() if prefix_cols
              else np.zeros(len(slots), dtype=np.int64))
     kind, order = spec.kind, spec.order
+    levels_t = np.unique(t)
+    rank = np.searchsorted(levels_t, t)               # position of each slot's time
+    if order is None and kind == "banded":            # manual: banded = unstructured
+        order = len(levels_t) - 1
+    if order is None and kind == "toeplitz":          # all observed lags
+        order = int(levels_t.max() - levels_t.min()) if len(levels_t) else 0
     title = _TITLE[kind] + (f"({order})" if order is not None and kind in
                             ("ar", "ma", "toeplitz", "banded") else "")
     block = f"Residual: {title}{block_suffix}"
@@ -69,15 +78,14 @@ def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict], suffix: st
             label_rows.append({"name": name, "kind": kind_, "block": block, "value": value})
         return index[name]
 
-    # pairs of slots of one lowest-level group
-    s_idx, t_idx = [], []
-    for g in np.unique(group):
-        members = np.flatnonzero(group == g)
-        for i in range(len(members)):
-            for j in range(i + 1, len(members)):
-                s_idx.append(members[i])
-                t_idx.append(members[j])
-    s_idx, t_idx = np.array(s_idx, dtype=np.int64), np.array(t_idx, dtype=np.int64)
+    # pairs of slots of one lowest-level group that are observed together in some row
+    cells = pd.DataFrame({"row": wide.row, "slot": wide.slot})
+    pairs = cells.merge(cells, on="row")
+    pairs = pairs[(pairs["slot_x"] < pairs["slot_y"])
+                  & (group[pairs["slot_x"].to_numpy()] == group[pairs["slot_y"].to_numpy()])]
+    pairs = pairs[["slot_x", "slot_y"]].drop_duplicates().sort_values(["slot_x", "slot_y"])
+    s_idx = pairs["slot_x"].to_numpy(dtype=np.int64)
+    t_idx = pairs["slot_y"].to_numpy(dtype=np.int64)
     dist = np.abs(t[s_idx] - t[t_idx])
     structure = None
     keep = np.ones(len(s_idx), dtype=bool)
@@ -93,16 +101,18 @@ def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict], suffix: st
     elif kind in ("unstructured", "banded"):
         resid = np.array([add(f"Residual: var(e{_fmt(v)})", "resvar") for v in t],
                          dtype=np.int64)
-        if kind == "banded":
-            keep = dist <= order
+        if kind == "banded":                          # bands by position in t's order
+            keep = np.abs(rank[s_idx] - rank[t_idx]) <= order
         pair_label = np.array([add(f"Residual: cov(e{_fmt(min(t[a], t[b]))},"
                                    f"e{_fmt(max(t[a], t[b]))})", "rescov") if k else 0
                                for a, b, k in zip(s_idx, t_idx, keep)], dtype=np.int64)
     else:
         names = {"ar": "phi", "ma": "theta", "toeplitz": "rho"}
         n_coef = 1 if kind == "exponential" else order
-        coefs = ["Residual: rho"] if kind == "exponential" else \
-            [f"Residual: {names[kind]}{i}" for i in range(1, n_coef + 1)]
+        if kind == "exponential" or (kind == "ar" and order == 1):
+            coefs = ["Residual: rho"]          # mixed reports AR(1)'s phi1 as rho
+        else:
+            coefs = [f"Residual: {names[kind]}{i}" for i in range(1, n_coef + 1)]
         start = 0.5 if kind == "exponential" else 0.0
         params = [c + suffix for c in coefs] + ["Residual: var(e)" + suffix]
         for c in coefs:

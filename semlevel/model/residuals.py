@@ -13,8 +13,9 @@ The others are nonlinear: their parameters (``Residual: phi1``, ``Residual: thet
 covariance at each time distance is a *derived* label (kind ``lag``, not free) whose value
 the structure computes (:meth:`ResidualStructure.expand`) with its Jacobian:
 
-* ``ar p``: autoregressive, var(e) the process variance, phi_1..phi_p;
-* ``ma q``: moving average, var(e) the innovation variance, theta_1..theta_q;
+* ``ar p``: autoregressive, var(e) the process variance, phi_1..phi_p (``rho`` for p = 1,
+  the correlation of successive errors, as mixed reports it);
+* ``ma q``: moving average, var(e) the overall error variance, theta_1..theta_q;
 * ``toeplitz #``: var(e) and correlations rho_1..rho_# by distance;
 * ``exponential``: var(e) rho^|t_s - t_t| (real-valued times).
 """
@@ -60,9 +61,11 @@ def parse_residuals(text: str) -> ResidualSpec:
                          + ", ".join(RESTYPES))
     order = None
     if kind in _ORDERED:
+        if len(words) > 2:
+            raise ValueError(f"residuals({kind} #) takes one order; got "
+                             f"{' '.join(words[1:])!r}")
         if len(words) < 2 and kind in ("ar", "ma"):
-            raise ValueError(f"residuals({kind} #) needs an order, e.g. residuals({kind} 1, "
-                             "t(time))")
+            order = 1                      # Stata: ar 1 / ma 1 are the defaults
         if len(words) >= 2:
             if not words[1].isdigit() or int(words[1]) < (1 if kind in ("ar", "ma") else 0):
                 raise ValueError(f"residuals({kind} #): the order must be a whole number, "
@@ -70,7 +73,12 @@ def parse_residuals(text: str) -> ResidualSpec:
             order = int(words[1])
     elif len(words) > 1:
         raise ValueError(f"residuals({kind}) takes no order; got {' '.join(words[1:])!r}")
-    sub = dict((k.lower(), v.strip()) for k, v in re.findall(r"(\w+)\(([^)]*)\)", opts))
+    found = [(k.lower(), v.strip()) for k, v in re.findall(r"(\w+)\(([^)]*)\)", opts)]
+    names = [k for k, _ in found]
+    if len(set(names)) < len(names):
+        dup = next(k for k in names if names.count(k) > 1)
+        raise ValueError(f"suboption {dup}() is given twice in residuals()")
+    sub = dict(found)
     unknown = [k for k in sub if k not in ("t", "by")]
     if unknown:
         raise ValueError(f"unknown suboption {unknown[0]}() in residuals(); allowed: t(), by()")
@@ -154,9 +162,10 @@ class ResidualStructure:
             rho = ar_autocorrelation(coef, int(h.max()) if len(h) else 0)
             vals = var * rho[h]
         elif self.kind == "ma":
+            # var(e) is the overall error variance, as mixed reports it
             h = dist.astype(int)
             g = ma_autocovariance(coef, int(h.max()) if len(h) else 0)
-            vals = var * g[h]
+            vals = var * g[h] / g[0]
         elif self.kind == "toeplitz":
             h = dist.astype(int)
             rho = np.r_[1.0, coef]
@@ -167,7 +176,7 @@ class ResidualStructure:
             raise ValueError(self.kind)
         return dict(zip(self.lags, vals))
 
-    def jacobian(self, theta: np.ndarray, step: float = 1e-7) -> np.ndarray:
+    def jacobian(self, theta: np.ndarray, step: float = 6e-6) -> np.ndarray:
         """d derived / d params (len(lags) x len(params)), by central differences of the
         closed forms above (smooth, cheap, and exact to ~1e-9)."""
         J = np.zeros((len(self.lags), len(self.params)))
