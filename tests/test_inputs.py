@@ -221,3 +221,20 @@ def test_wide_relaxations_take_the_dense_path_instead_of_huge_pools():
     assert path_of(wide) == "dense"
     fit = wide.fit()
     assert fit.evaluation.deviance == pytest.approx(ram_deviance(fit.model, fit.values), rel=1e-9)
+
+
+def test_identification_check_from_pooled_statistics_equals_row_by_row():
+    from semlevel.engine.evaluator import statistics
+    from semlevel.model.identify import unidentified_labels
+    df = three_level(4, n_top=60, mid_range=(2, 4), low_range=(1, 1))  # one pupil a school
+    df = df.dropna(subset=["y", "x"])
+    m = sl.mixed_model("y x || k:", data=df.assign(kj=df.k * 10 + df.j))
+    cases = [m, sl.mixed_model("y x || k: || j:", data=df)]
+    cases.append(cases[1].relax("j: var(_cons)"))
+    for model in cases:
+        fast = unidentified_labels(model, stats=statistics(model))
+        assert fast == unidentified_labels(model)
+    # school and residual variances are one variance when every school has one pupil
+    assert set(unidentified_labels(cases[1])) == {"j: var(_cons)", "var(Residual)"}
+    with pytest.raises(ValueError, match="not identified"):
+        cases[1].fit()

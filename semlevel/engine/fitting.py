@@ -52,26 +52,23 @@ def starting_values(model: PathModel) -> np.ndarray:
     s2 = float(np.mean(resid ** 2)) or 1.0
     n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
     share = s2 / (n_levels + 1)
-    zscale = {}
-    for e, eff in model.effects.iterrows():
-        z2 = float(np.mean(model.Z[:, e] ** 2))
-        zscale.setdefault(eff["equation"], []).append(z2 if z2 > 0 else 1.0)
-    for i, (name, row) in enumerate(labels.iterrows()):
-        if not need[i]:
-            continue
-        if row["kind"] == "resvar" or (row["kind"] == "resstruct" and "var(e)" in name):
+    # mean square of each latent's loading variable (1 for intercepts)
+    lat_eff = {(eq, ef): float(np.mean(model.Z[:, e] ** 2)) or 1.0
+               for e, (eq, ef) in enumerate(zip(model.effects["equation"],
+                                                model.effects["effect"]))}
+    lat_z2 = np.array([lat_eff.get((eq, ef), 1.0) for eq, ef in
+                       zip(model.latents["equation"], model.latents["effect"])])
+    diag = model.phi[model.phi["a"] == model.phi["b"]]
+    first_latent = dict(zip(diag["label"].to_numpy()[::-1], diag["a"].to_numpy()[::-1]))
+    kinds = labels["kind"].to_numpy()
+    names = labels.index
+    for i in np.flatnonzero(need):
+        kind = kinds[i]
+        if kind == "resvar" or (kind == "resstruct" and "var(e)" in names[i]):
             vals[i] = share
-        elif row["kind"] == "var":
-            members = model.phi.loc[(model.phi["label"] == i) & (model.phi["a"] == model.phi["b"]),
-                                    "a"].to_numpy()
-            if len(members):
-                lat = model.latents.iloc[members[0]]
-                eff = model.effects[(model.effects["equation"] == lat["equation"])
-                                    & (model.effects["effect"] == lat["effect"])].index[0]
-                z2 = float(np.mean(model.Z[:, eff] ** 2)) or 1.0
-                vals[i] = share / z2
-            else:
-                vals[i] = share
+        elif kind == "var":
+            a = first_latent.get(i)
+            vals[i] = share / lat_z2[a] if a is not None else share
         else:
             vals[i] = 0.0
     return vals
@@ -90,8 +87,8 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
 
     An unidentified model is refused before any iteration, naming the labels at fault.
     """
-    check_identified(model)
     stats = statistics(model)
+    check_identified(model, stats)
     values = starting_values(model)
     param = Parametrization(model)
     reml = model.reml
