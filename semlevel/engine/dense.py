@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.pathmodel import PathModel
-from .deviance import LOG2PI, Evaluation
+from .deviance import Evaluation, profile
 from .stats import _fill_phi, _fixed_offset, coefficient_design
 
 __all__ = ["DenseStats", "dense_statistics", "evaluate_dense"]
@@ -51,7 +51,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
     """Collect, once per fit, each row's W, loadings and label-index matrices."""
     data = model.data
     n_lab = len(model.labels)
-    const0, const1 = n_lab, n_lab + 1
+    const0 = n_lab                       # index of the constant 0 (the extended vector)
     Xt, coef_ids = coefficient_design(model)
     W = np.column_stack([Xt, data.y - _fixed_offset(model)])
     starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
@@ -107,7 +107,6 @@ def dense_statistics(model: PathModel) -> DenseStats:
                       phi["b"].to_numpy()[sel], phi["label"].to_numpy()[sel], n_lat)
         batches.append(DenseBatch(W=Wb, Z=Zb, phi_lab=phi_lab,
                                   th_lab=np.stack([it[3] for it in items])))
-    del const1
     return DenseStats(batches=batches, coef_ids=coef_ids, n_coef=Xt.shape[1],
                       n_obs=data.n_obs, n_rows=len(starts), n_labels=n_lab)
 
@@ -137,33 +136,11 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
         SiW = np.linalg.solve(Sigma, b.W)
         S += np.einsum("rni,rnj->ij", b.W, SiW)
         factors.append((Sigma, SiW))
-    S = 0.5 * (S + S.T)
-    Sxx, Sxy, syy = S[:k, :k], S[:k, k], S[k, k]
     given_beta = beta is not None
-    if k:
-        try:
-            cfx = np.linalg.cholesky(Sxx)
-        except np.linalg.LinAlgError:
-            return Evaluation(deviance=np.inf)
-        logdet_xx = 2.0 * float(np.log(np.diag(cfx)).sum())
-        if beta is None:
-            beta = np.linalg.solve(Sxx, Sxy)
-            quad = float(syy - Sxy @ beta)
-        else:
-            beta = np.asarray(beta, dtype=float)
-            quad = float(syy - 2.0 * Sxy @ beta + beta @ Sxx @ beta)
-    else:
-        beta, quad, logdet_xx = np.zeros(0), float(syy), 0.0
-    n = stats.n_obs
-    dev = ((n - k) * LOG2PI + logdet + logdet_xx + quad) if reml else \
-        (n * LOG2PI + logdet + quad)
-    out = Evaluation(deviance=float(dev), beta=beta, xtvx=Sxx)
-    if not gradient:
+    out, Gam = profile(S, k, stats.n_obs, logdet, reml, beta, gradient)
+    if Gam is None:
         return out
-    gamma = np.r_[-beta, 1.0]
-    Gam = np.outer(gamma, gamma)
-    if reml and k:
-        Gam[:k, :k] += np.linalg.inv(Sxx)
+    beta, Sxx, Sxy = out.beta, S[:k, :k], S[:k, k]
     grad = np.zeros(len(ext))
     for b, (Sigma, SiW) in zip(stats.batches, factors):
         G = np.linalg.inv(Sigma) - SiW @ Gam @ np.swapaxes(SiW, 1, 2)

@@ -17,7 +17,7 @@ import numpy as np
 
 from .stats import PoolStats
 
-__all__ = ["Evaluation", "evaluate", "LOG2PI"]
+__all__ = ["Evaluation", "evaluate", "profile", "LOG2PI"]
 
 LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -34,6 +34,41 @@ class Evaluation:
 
 def _inadmissible() -> Evaluation:
     return Evaluation(deviance=np.inf)
+
+
+def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
+            beta: np.ndarray | None, gradient: bool) -> tuple[Evaluation, np.ndarray | None]:
+    """The deviance from the summed cross-products S = sum_r W_r' Sigma_r^-1 W_r
+    (W = [X, y]) and sum_r log|Sigma_r|: beta by GLS unless given, ML or REML; with
+    ``gradient`` also Gamma = gamma gamma' (+ (X'V^-1X)^-1 in the X block under REML),
+    gamma = [-beta, 1], through which every path's gradient is written. Gamma is None
+    when no gradient is wanted or the point is inadmissible."""
+    S = 0.5 * (S + S.T)
+    Sxx, Sxy, syy = S[:k, :k], S[:k, k], S[k, k]
+    if k:
+        try:
+            cf = np.linalg.cholesky(Sxx)
+        except np.linalg.LinAlgError:
+            return _inadmissible(), None
+        logdet_xx = 2.0 * float(np.log(np.diag(cf)).sum())
+        if beta is None:
+            beta = np.linalg.solve(Sxx, Sxy)
+            quad = float(syy - Sxy @ beta)
+        else:
+            beta = np.asarray(beta, dtype=float)
+            quad = float(syy - 2.0 * Sxy @ beta + beta @ Sxx @ beta)
+    else:
+        beta, quad, logdet_xx = np.zeros(0), float(syy), 0.0
+    dev = ((n_obs - k) * LOG2PI + logdet + logdet_xx + quad) if reml else \
+        (n_obs * LOG2PI + logdet + quad)
+    out = Evaluation(deviance=float(dev), beta=beta, xtvx=Sxx)
+    if not gradient:
+        return out, None
+    gamma = np.r_[-beta, 1.0]
+    Gam = np.outer(gamma, gamma)
+    if reml and k:
+        Gam[:k, :k] += np.linalg.inv(Sxx)
+    return out, Gam
 
 
 def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = True,
@@ -80,39 +115,11 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     Tw = np.einsum("g,h,pgaihbj->paibj", w, w, T) if G > 1 else (w[0] * w[0]) * T[:, 0, :, :, 0]
     S = np.einsum("g,pgij->ij", w, stats.C)
     S = S - np.einsum("pab,paibj->ij", N, Tw)
-    S = 0.5 * (S + S.T)
     logdet = float(cnt @ (stats.n @ np.log(theta) + logdet_m))
-    Sxx, Sxy, syy = S[:k, :k], S[:k, k], S[k, k]
-    if k:
-        try:
-            cf = np.linalg.cholesky(Sxx)
-        except np.linalg.LinAlgError:
-            return _inadmissible()
-        logdet_xx = 2.0 * float(np.log(np.diag(cf)).sum())
-        if beta is None:
-            beta = np.linalg.solve(Sxx, Sxy)
-            quad = float(syy - Sxy @ beta)
-        else:
-            beta = np.asarray(beta, dtype=float)
-            quad = float(syy - 2.0 * Sxy @ beta + beta @ Sxx @ beta)
-    else:
-        beta = np.zeros(0)
-        quad = float(syy)
-        logdet_xx = 0.0
-    n_obs = stats.n_obs
-    if reml:
-        dev = (n_obs - k) * LOG2PI + logdet + logdet_xx + quad
-    else:
-        dev = n_obs * LOG2PI + logdet + quad
-    out = Evaluation(deviance=float(dev), beta=beta, xtvx=Sxx)
-    if not gradient:
+    out, Gam = profile(S, k, stats.n_obs, logdet, reml, beta, gradient)
+    if Gam is None:
         return out
-
-    # Gamma: e e' from the profiled residual, plus X H X' under REML (H = (X'V^-1X)^-1)
-    gamma = np.r_[-beta, 1.0]
-    Gam = np.outer(gamma, gamma)
-    if reml and k:
-        Gam[:k, :k] += np.linalg.inv(Sxx)
+    beta, Sxx, Sxy = out.beta, S[:k, :k], S[:k, k]
     # U[p,g,a,h,b] = sum_ij T[p,g,a,i,h,b,j] Gam[i,j]
     U = np.einsum("pgaihbj,ij->pgahb", T, Gam)
     TG = np.einsum("g,h,pgahb->pab", w, w, U)                   # sum_r B_r Gam B_r'

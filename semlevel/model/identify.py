@@ -36,7 +36,6 @@ def _pooled_gram(stats, var_ids: np.ndarray) -> np.ndarray:
     k = len(var_ids)
     pos = {int(v): i for i, v in enumerate(var_ids)}
     G = np.zeros((k, k))
-    P = stats.count.shape[0]
     A = stats.ZZ.sum(axis=1)                                   # (P, q, q) = Z'Z
     phi_labels = [v for v in var_ids if np.any(stats.phi_idx == v)]
     if phi_labels:
@@ -53,7 +52,6 @@ def _pooled_gram(stats, var_ids: np.ndarray) -> np.ndarray:
         if phi_labels:
             G[ii, j] += cross[:, g]
             G[j, ii] += cross[:, g]
-    del P
     return G
 
 

@@ -315,24 +315,27 @@ def _error_slot(model: PathModel, name: str) -> int:
     raise ValueError(f"no error {name!r}; errors are {', '.join(names[:10])}{more}")
 
 
-def _correlate_errors(model: PathModel, a: str, b: str, label: str | None) -> PathModel:
-    sa, sb = _error_slot(model, a), _error_slot(model, b)
-    if sa == sb:
-        raise ValueError("an error's variance is not a covariance: give two errors")
-    lo, hi = min(sa, sb), max(sa, sb)
-    theta = model.theta
-    existing = theta[(theta["s"] == lo) & (theta["t"] == hi)]
+def _add_covariance(model: PathModel, table: str, i: int, j: int, a: str, b: str,
+                    label: str | None, kind: str, block: str) -> PathModel:
+    """A new model with a free covariance between rows/slots i and j of ``model.phi``
+    (latents) or ``model.theta`` (errors), under ``label`` (shared if it exists)."""
+    if i == j:
+        raise ValueError("a variance is not a covariance: give two different variables")
+    lo, hi = min(i, j), max(i, j)
+    cols = ("a", "b") if table == "phi" else ("s", "t")
+    frame = getattr(model, table)
+    existing = frame[(frame[cols[0]] == lo) & (frame[cols[1]] == hi)]
     if len(existing):
         have = model.labels.index[int(existing["label"].iloc[0])]
         raise ValueError(f"{a} and {b} already have a covariance, label {have!r}")
     label = label or f"cov({a},{b})"
-    if label in model.labels.index and model.labels.loc[label, "kind"] != "rescov":
-        raise ValueError(f"label {label!r} exists and is not a residual covariance")
-    labels, index = _with_new_labels(model, [{"name": label, "kind": "rescov", "free": True,
-                                              "value": 0.0, "block": "Residual covariances"}])
-    new = pd.concat([theta, pd.DataFrame({"s": [lo], "t": [hi], "label": [index[label]]})],
-                    ignore_index=True)
-    return model.with_labels(labels, theta=new)
+    if label in model.labels.index and model.labels.loc[label, "kind"] != kind:
+        raise ValueError(f"label {label!r} exists and is not a "
+                         f"{'residual ' if kind == 'rescov' else ''}covariance")
+    labels, index = _with_new_labels(model, [{"name": label, "kind": kind, "free": True,
+                                              "value": 0.0, "block": block}])
+    row = pd.DataFrame({cols[0]: [lo], cols[1]: [hi], "label": [index[label]]})
+    return model.with_labels(labels, **{table: pd.concat([frame, row], ignore_index=True)})
 
 
 def correlate(model: PathModel, a: str, b: str, label: str | None = None) -> PathModel:
@@ -342,24 +345,10 @@ def correlate(model: PathModel, a: str, b: str, label: str | None = None) -> Pat
     (several calls with one label: equally correlated effects or errors).
     """
     if a.startswith("e.") and b.startswith("e."):
-        return _correlate_errors(model, a, b, label)
-    ia, ib = _latent_row(model, a), _latent_row(model, b)
-    if ia == ib:
-        raise ValueError("a latent's variance is not a covariance: give two latents")
-    lo, hi = min(ia, ib), max(ia, ib)
-    phi = model.phi
-    existing = phi[(phi["a"] == lo) & (phi["b"] == hi)]
-    if len(existing):
-        have = model.labels.index[int(existing["label"].iloc[0])]
-        raise ValueError(f"{a} and {b} already have a covariance, label {have!r}")
-    label = label or f"cov({a},{b})"
-    if label in model.labels.index and model.labels.loc[label, "kind"] != "cov":
-        raise ValueError(f"label {label!r} exists and is not a covariance")
-    labels, index = _with_new_labels(model, [{"name": label, "kind": "cov", "free": True,
-                                              "value": 0.0, "block": "covariances"}])
-    new_phi = pd.concat([phi, pd.DataFrame({"a": [lo], "b": [hi], "label": [index[label]]})],
-                        ignore_index=True)
-    return model.with_labels(labels, phi=new_phi)
+        return _add_covariance(model, "theta", _error_slot(model, a), _error_slot(model, b),
+                               a, b, label, "rescov", "Residual covariances")
+    return _add_covariance(model, "phi", _latent_row(model, a), _latent_row(model, b),
+                           a, b, label, "cov", "covariances")
 
 
 def constrain(model: PathModel, *labels: str, name: str | None = None) -> PathModel:
