@@ -739,3 +739,246 @@ def repeated_score_test(stack, kind, unpack, v, reml=False, information="observe
     else:
         raise ValueError(information)
     return float(g @ np.linalg.solve(info, g)), g
+
+
+# ----------------------------------------------------------------------------
+# Residual-error structures by group (Stata mixed's residuals(..., by(var)))
+# ----------------------------------------------------------------------------
+#
+# Each value g of the by() variable has its own structure parameters par_g; the fixed
+# effects beta and the subject-intercept variance var_u are shared:
+#
+#   V_i = var_u 11' + R_g(i)(t_i)      (the structure of subject i's group; every
+#                                       restype but independent needs g constant in i)
+#   independent: R_i = diag(var_g(ij))  (g may vary within a subject: heteroskedastic)
+#
+# and the likelihood is the one of ``repeated_loglik`` with these V_i.
+
+
+def repeated_stack_by(d, by, outcome="y", covariates=("x",), group="id", time="t"):
+    """Complete cases of long data ``d`` stacked by subject size, as ``repeated_stack``
+    with a fourth array: ``(Y, X, T, G)``, G (B, n) the code 0, 1, ... of each
+    observation's value of ``by`` (the sorted distinct values among the complete cases).
+    Returns ``(stack, values)``."""
+    d = d.dropna(subset=[outcome, *covariates])
+    values = sorted(d[by].unique().tolist())
+    code = {v: i for i, v in enumerate(values)}
+    by_size = {}
+    for _, g in d.sort_values([group, time]).groupby(group, sort=True):
+        X = np.column_stack([np.ones(len(g))] + [g[c].to_numpy(float) for c in covariates])
+        by_size.setdefault(len(g), []).append((
+            g[outcome].to_numpy(float), X, g[time].to_numpy(float),
+            np.array([code[v] for v in g[by]], dtype=np.int64)))
+    stack = [tuple(np.stack([i[k] for i in items]) for k in range(4))
+             for _, items in sorted(by_size.items())]
+    return stack, values
+
+
+def residual_covariance_by(kind, pars, T, G):
+    """R (B, n, n) for stacked times T and group codes G (B, n); ``pars[g]`` is group g's
+    parameter dict as in :func:`residual_covariance`."""
+    T = np.asarray(T, float)
+    G = np.asarray(G)
+    if kind == "independent":
+        var = np.array([p["var"] for p in pars], float)[G]
+        return var[..., :, None] * np.eye(T.shape[-1])
+    if (G != G[..., :1]).any():
+        raise ValueError(f"{kind}: the group must be constant within a subject")
+    R = np.zeros(T.shape + (T.shape[-1],))
+    for g, par in enumerate(pars):
+        hit = G[:, 0] == g
+        if hit.any():
+            R[hit] = residual_covariance(kind, par, T[hit])
+    return R
+
+
+def repeated_loglik_by(stack, kind, pars, var_u=0.0, reml=False):
+    """Log (restricted) likelihood with one structure per group (see above), beta at its
+    GLS value over all groups; -inf if some V_i is not positive definite.  Returns
+    ``(loglik, beta)``."""
+    k = stack[0][1].shape[2]
+    XtVX = np.zeros((k, k))
+    XtVy = np.zeros(k)
+    parts = []
+    for Y, X, T, G in stack:
+        V = residual_covariance_by(kind, pars, T, G) + var_u
+        try:
+            L = np.linalg.cholesky(V)
+        except np.linalg.LinAlgError:
+            return -np.inf, None
+        W = np.concatenate([X, Y[..., None]], axis=2)
+        LiW = np.linalg.solve(L, W)
+        C = np.einsum("bia,bic->ac", LiW, LiW)
+        XtVX += C[:k, :k]
+        XtVy += C[:k, k]
+        parts.append((LiW, 2.0 * np.log(np.diagonal(L, axis1=1, axis2=2)).sum()))
+    beta = np.linalg.solve(XtVX, XtVy)
+    N = sum(s[0].size for s in stack)
+    quad = sum(float(np.sum((LiW[..., k] - LiW[..., :k] @ beta) ** 2)) for LiW, _ in parts)
+    logdet = sum(float(ld) for _, ld in parts)
+    if not reml:
+        return -0.5 * (N * LOG2PI + logdet + quad), beta
+    _, ldx = np.linalg.slogdet(XtVX)
+    return -0.5 * ((N - k) * LOG2PI + logdet + ldx + quad), beta
+
+
+def _structure_map(kind, order, levels, v0):
+    """``(n, start, unpack)``: unconstrained coordinates of one structure (the same maps
+    as :func:`repeated_mle`: log variances, the AR/MA triangle, tanh correlations, a
+    log-Cholesky factor for unstructured, tanh correlations within the band)."""
+    levels = None if levels is None else np.asarray(levels, float)
+    L_ = 0 if levels is None else len(levels)
+    if kind == "independent":
+        return 1, [np.log(v0)], lambda a: {"var": np.exp(a[0])}
+    if kind == "exchangeable":
+        return 2, [np.log(v0), 0.0], lambda a: {"var": np.exp(a[0]),
+                                                 "cov": np.exp(a[0]) * np.tanh(a[1])}
+    if kind in ("ar", "ma"):
+        coef = _open_interval_map(order, 1 if kind == "ar" else -1)
+        if kind == "ar":
+            return order + 1, [0.0] * order + [np.log(v0)], \
+                lambda a: {"phi": coef(a[:-1]), "var": np.exp(a[-1])}
+        return order + 1, [0.0] * order + [np.log(v0)], \
+            lambda a: {"theta": coef(a[:-1]), "var_a": np.exp(a[-1])}
+    if kind == "toeplitz":
+        return order + 1, [0.0] * order + [np.log(v0)], \
+            lambda a: {"rho": np.tanh(a[:-1]), "var": np.exp(a[-1])}
+    if kind == "exponential":
+        return 2, [0.0, np.log(v0)], lambda a: {"rho": 1.0 / (1.0 + np.exp(-a[0])),
+                                                "var": np.exp(a[1])}
+    if kind == "unstructured":
+        tri = np.tril_indices(L_)
+
+        def unpack(a):
+            L = np.zeros((L_, L_))
+            L[tri] = a
+            L[np.diag_indices(L_)] = np.exp(np.diag(L))
+            return {"levels": levels, "Sigma": L @ L.T}
+        return len(tri[0]), list(np.diag(np.full(L_, 0.5 * np.log(v0)))[tri]), unpack
+    if kind == "banded":
+        band = [(i, j) for i in range(L_) for j in range(i) if i - j <= order]  # positions
+
+        def unpack(a):
+            sd = np.exp(0.5 * np.asarray(a[:L_]))
+            S = np.diag(sd ** 2)
+            for (i, j), c in zip(band, a[L_:]):
+                S[i, j] = S[j, i] = sd[i] * sd[j] * np.tanh(c)
+            return {"levels": levels, "Sigma": S}
+        return L_ + len(band), [np.log(v0)] * L_ + [0.0] * len(band), unpack
+    raise ValueError(kind)
+
+
+def repeated_mle_by(stack, kind, n_groups, order=None, levels=None, intercept=True,
+                    reml=False):
+    """Maximise :func:`repeated_loglik_by` over every group's structure parameters (and
+    the shared var_u when ``intercept``) with scipy BFGS on the coordinates of
+    :func:`_structure_map`, restarted until the log likelihood stops moving.  ``levels``
+    is one array of distinct times per group (unstructured, banded: bands count
+    positions in that array).  Returns ``(pars, var_u, loglik)``."""
+    from scipy import optimize
+
+    Y = np.concatenate([s[0].ravel() for s in stack])
+    v0 = float(np.var(Y - Y.mean())) * (0.7 if intercept else 1.0)
+    maps = [_structure_map(kind, order, None if levels is None else levels[g], v0)
+            for g in range(n_groups)]
+    cuts = np.cumsum([0] + [m[0] for m in maps])
+
+    def split(a):
+        a = np.asarray(a, float)
+        pars = [m[2](a[cuts[g]:cuts[g + 1]]) for g, m in enumerate(maps)]
+        return pars, (np.exp(a[cuts[-1]]) if intercept else 0.0)
+
+    def f(a):
+        pars, vu = split(a)
+        ll, _ = repeated_loglik_by(stack, kind, pars, vu, reml)
+        return -ll if np.isfinite(ll) else 1e30
+
+    a = np.r_[np.concatenate([m[1] for m in maps]),
+              [np.log(0.3 / 0.7 * v0)] if intercept else []]
+    best = f(a)
+    # BFGS can stall against the non-positive-definite wall (f = 1e30, e.g. a Toeplitz
+    # rho1 near 1 / (2 cos(pi / (n + 1)))): alternate it with derivative-free Powell
+    # until neither moves the log likelihood
+    quiet = 0
+    for it in range(12):
+        method = "BFGS" if it % 2 == 0 else "Powell"
+        opts = ({"gtol": 1e-9, "maxiter": 20000} if method == "BFGS" else
+                {"xtol": 1e-10, "ftol": 1e-14, "maxfev": 200000})
+        res = optimize.minimize(f, a, method=method, options=opts)
+        gain = best - res.fun
+        if gain > 0:
+            a, best = res.x, res.fun
+        quiet = quiet + 1 if gain < 1e-10 else 0
+        if quiet == 2:
+            break
+    pars, vu = split(a)
+    return pars, vu, -f(a)
+
+
+def independent_by_score_test(stack, var, var_u=0.0, intercept=True, reml=False,
+                              information="expected"):
+    """Textbook score test of ``var`` (one residual variance per group, R_i =
+    diag(var_g(ij))) at a constrained estimate, e.g. all equal (the homoskedastic fit).
+
+    Dense over all N observations (V block diagonal by subject), covariance parameters
+    v = (var_u if ``intercept``, var_0, var_1, ...), linear in V: dV/dvar_u = 1 within a
+    subject, dV/dvar_g = diag(1[g(ij) = g]).  With P = V^-1 - V^-1 X (X'V^-1X)^-1 X'V^-1:
+
+      ML    g_j = -1/2 tr(V^-1 dV_j) + 1/2 r'V^-1 dV_j V^-1 r,  r = y - X beta_GLS
+            expected  I_jk = 1/2 tr(V^-1 dV_j V^-1 dV_k)   (beta block orthogonal)
+            observed  over (beta, v) jointly: I_bb = X'V^-1X, I_bj = X'V^-1 dV_j V^-1 r,
+                      I_jk = -1/2 tr(V^-1 dV_j V^-1 dV_k) + r'V^-1 dV_j V^-1 dV_k V^-1 r
+      REML  g_j = -1/2 tr(P dV_j) + 1/2 y'P dV_j P y
+            expected  I_jk = 1/2 tr(P dV_j P dV_k)
+            observed  I_jk = -1/2 tr(P dV_j P dV_k) + y'P dV_j P dV_k P y
+
+    Returns ``(statistic g'I^-1 g, g)``."""
+    from scipy.linalg import block_diag
+
+    Ys, Xs, Gs, blocks = [], [], [], []
+    for Y, X, T, G in stack:
+        for b in range(Y.shape[0]):
+            Ys.append(Y[b])
+            Xs.append(X[b])
+            Gs.append(G[b])
+            blocks.append(np.ones((Y.shape[1], Y.shape[1])))
+    y = np.concatenate(Ys)
+    X = np.concatenate(Xs)
+    G = np.concatenate(Gs)
+    J = block_diag(*blocks)
+    var = np.asarray(var, float)
+    dV = ([J] if intercept else []) + [np.diag((G == g).astype(float))
+                                       for g in range(len(var))]
+    V = var_u * J + np.diag(var[G])
+    Vi = np.linalg.inv(V)
+    XtVX = X.T @ Vi @ X
+    beta = np.linalg.solve(XtVX, X.T @ Vi @ y)
+    r = y - X @ beta
+    if reml:
+        P = Vi - Vi @ X @ np.linalg.solve(XtVX, X.T @ Vi)
+        a = P @ y
+        W = P
+    else:
+        a = Vi @ r
+        W = Vi
+    WD = [W @ D for D in dV]
+    g = np.array([-0.5 * np.trace(M) + 0.5 * a @ D @ a for M, D in zip(WD, dV)])
+    m = len(dV)
+    tr = np.array([[np.sum(WD[j] * WD[k].T) for k in range(m)] for j in range(m)])
+    if information == "expected":
+        info = 0.5 * tr
+        return float(g @ np.linalg.solve(info, g)), g
+    if information != "observed":
+        raise ValueError(information)
+    quad = np.array([[a @ dV[j] @ W @ dV[k] @ a for k in range(m)] for j in range(m)])
+    info = -0.5 * tr + 0.5 * (quad + quad.T)
+    if reml:
+        return float(g @ np.linalg.solve(info, g)), g
+    Ibv = np.column_stack([X.T @ Vi @ D @ a for D in dV])
+    full = np.block([[XtVX, Ibv], [Ibv.T, info]])
+    gg = np.r_[np.zeros(X.shape[1]), g]
+    return float(gg @ np.linalg.solve(full, gg)), g
+
+
+__all__ += ["repeated_stack_by", "residual_covariance_by", "repeated_loglik_by",
+            "repeated_mle_by", "independent_by_score_test"]

@@ -318,3 +318,29 @@ def repeated_measures(seed, n_subjects=80, n_occasions=6, errors="iid", coef=(),
                     shared=shared, scales=None if scales is None else list(scales),
                     n_dropped=int((~keep).sum()), n_missing_y=int(my.sum()))
     return df
+
+
+def repeated_measures_by(seed, groups, n_subjects=40, by="grp", interleave=True, **common):
+    """Repeated measures whose error process differs between subject groups (``by()``).
+
+    ``groups`` is a list of keyword dicts for :func:`repeated_measures` (``errors``,
+    ``coef``, ``var``, ``scales``, ``shared``, ...), one per group; group ``g`` is
+    ``repeated_measures(seed + 1000 g, n_subjects, **common, **groups[g])`` with column
+    ``by`` = g (0, 1, ...), so the fixed effects (1 + 0.5 x) and the subject-intercept
+    variance (``var_u`` in ``common``, default 1) are shared, the errors are not.  Subject
+    ids are renumbered so that groups interleave (``interleave``: subject k of group g gets
+    id k * len(groups) + g + 1) or follow one another; rows are sorted by id and t.
+    """
+    parts = []
+    G = len(groups)
+    for g, kw in enumerate(groups):
+        d = repeated_measures(seed + 1000 * g, n_subjects=n_subjects, **{**common, **kw})
+        k = d["id"].to_numpy() - 1
+        d["id"] = k * G + g + 1 if interleave else k + g * n_subjects + 1
+        d[by] = g
+        parts.append(d)
+    out = pd.concat(parts, ignore_index=True).sort_values(["id", "t"], kind="stable")
+    out = out.reset_index(drop=True)
+    out.attrs.update(groups=[dict(kw) for kw in groups], by=by, n_subjects=n_subjects,
+                     common=dict(common))
+    return out
