@@ -424,17 +424,7 @@ def test_by_variable_not_in_data(restype):
                        data=data_of("ar 1"))
 
 
-_SINGLE_VALUE_BUG = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="semlevel bug: residuals(ar|ma|toeplitz|exponential, by()) with a single by() "
-           "value is accepted (labels 'Residual: rho [one=1]'); the other restypes refuse "
-           "it (semlevel/model/builder.py _nonlinear_by has no len(values) < 2 check)")
-
-
-@pytest.mark.parametrize("restype", [
-    pytest.param(r, marks=_SINGLE_VALUE_BUG if r.split()[0] in
-                 ("ar", "ma", "toeplitz", "exponential") else ())
-    for r in ["independent"] + CORRELATED])
+@pytest.mark.parametrize("restype", ["independent"] + CORRELATED)
 def test_by_single_value(restype):
     """A by() variable with one value in the estimation sample (here: a second value only
     on rows with a missing y) is an error naming it, for every restype."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..model.pathmodel import PathModel
 from .deviance import Evaluation, profile
-from .stats import _fill_phi, _fixed_offset, coefficient_design
+from .stats import _fill_phi, _fixed_offset, centred_outcome, coefficient_design
 
 __all__ = ["DenseStats", "dense_statistics", "evaluate_dense"]
 
@@ -45,6 +45,7 @@ class DenseStats:
     n_obs: int
     n_rows: int
     n_labels: int
+    beta_shift: np.ndarray    # OLS coefficients taken out of y (stats.centred_outcome)
 
 
 def dense_statistics(model: PathModel) -> DenseStats:
@@ -53,7 +54,8 @@ def dense_statistics(model: PathModel) -> DenseStats:
     n_lab = len(model.labels)
     const0 = n_lab                       # index of the constant 0 (the extended vector)
     Xt, coef_ids = coefficient_design(model)
-    W = np.column_stack([Xt, data.y - _fixed_offset(model)])
+    y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
+    W = np.column_stack([Xt, y])
     starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
     ends = np.r_[starts[1:], data.n_obs]
     res = model.resid_of_obs()
@@ -108,7 +110,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
         batches.append(DenseBatch(W=Wb, Z=Zb, phi_lab=phi_lab,
                                   th_lab=np.stack([it[3] for it in items])))
     return DenseStats(batches=batches, coef_ids=coef_ids, n_coef=Xt.shape[1],
-                      n_obs=data.n_obs, n_rows=len(starts), n_labels=n_lab)
+                      n_obs=data.n_obs, n_rows=len(starts), n_labels=n_lab, beta_shift=shift)
 
 
 def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: bool = True,
@@ -137,10 +139,10 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
         S += np.einsum("rni,rnj->ij", b.W, SiW)
         factors.append((Sigma, SiW))
     given_beta = beta is not None
-    out, Gam = profile(S, k, stats.n_obs, logdet, reml, beta, gradient)
+    out, Gam = profile(S, k, stats.n_obs, logdet, reml, beta, gradient, stats.beta_shift)
     if Gam is None:
         return out
-    beta, Sxx, Sxy = out.beta, S[:k, :k], S[:k, k]
+    beta, Sxx, Sxy = out.beta - stats.beta_shift, S[:k, :k], S[:k, k]
     grad = np.zeros(len(ext))
     for b, (Sigma, SiW) in zip(stats.batches, factors):
         G = np.linalg.inv(Sigma) - SiW @ Gam @ np.swapaxes(SiW, 1, 2)

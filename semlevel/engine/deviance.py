@@ -37,12 +37,17 @@ def _inadmissible() -> Evaluation:
 
 
 def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
-            beta: np.ndarray | None, gradient: bool) -> tuple[Evaluation, np.ndarray | None]:
+            beta: np.ndarray | None, gradient: bool, shift: np.ndarray | None = None
+            ) -> tuple[Evaluation, np.ndarray | None]:
     """The deviance from the summed cross-products S = sum_r W_r' Sigma_r^-1 W_r
     (W = [X, y]) and sum_r log|Sigma_r|: beta by GLS unless given, ML or REML; with
     ``gradient`` also Gamma = gamma gamma' (+ (X'V^-1X)^-1 in the X block under REML),
     gamma = [-beta, 1], through which every path's gradient is written. Gamma is None
-    when no gradient is wanted or the point is inadmissible."""
+    when no gradient is wanted or the point is inadmissible. ``shift`` is the part of beta
+    already taken out of y (the returned and the given beta include it)."""
+    shift = np.zeros(k) if shift is None or not len(shift) else shift
+    if beta is not None:
+        beta = np.asarray(beta, dtype=float) - shift
     S = 0.5 * (S + S.T)
     Sxx, Sxy, syy = S[:k, :k], S[:k, k], S[k, k]
     if k:
@@ -61,7 +66,7 @@ def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
         beta, quad, logdet_xx = np.zeros(0), float(syy), 0.0
     dev = ((n_obs - k) * LOG2PI + logdet + logdet_xx + quad) if reml else \
         (n_obs * LOG2PI + logdet + quad)
-    out = Evaluation(deviance=float(dev), beta=beta, xtvx=Sxx)
+    out = Evaluation(deviance=float(dev), beta=beta + shift, xtvx=Sxx)
     if not gradient:
         return out, None
     gamma = np.r_[-beta, 1.0]
@@ -112,16 +117,25 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
     # weighted outer products: Tw = sum_r B_r (x) B_r with B_r = sum_g w_g B_{g,r}
     T = stats.T
-    Tw = np.einsum("g,h,pgaihbj->paibj", w, w, T) if G > 1 else (w[0] * w[0]) * T[:, 0, :, :, 0]
+    P, K1 = T.shape[0], T.shape[3]
     S = np.einsum("g,pgij->ij", w, stats.C)
-    S = S - np.einsum("pab,paibj->ij", N, Tw)
+    if G == 1:
+        # one residual label: the contractions are matrix products over (p, a, b)
+        Tqq = stats.T_by_latent_pair                             # (P*q*q, K1*K1)
+        S = S - (w[0] * w[0]) * (N.reshape(1, -1) @ Tqq).reshape(K1, K1)
+    else:
+        Tw = np.einsum("g,h,pgaihbj->paibj", w, w, T)
+        S = S - np.einsum("pab,paibj->ij", N, Tw)
     logdet = float(cnt @ (stats.n @ np.log(theta) + logdet_m))
-    out, Gam = profile(S, k, stats.n_obs, logdet, reml, beta, gradient)
+    out, Gam = profile(S, k, stats.n_obs, logdet, reml, beta, gradient, stats.beta_shift)
     if Gam is None:
         return out
-    beta, Sxx, Sxy = out.beta, S[:k, :k], S[:k, k]
+    beta, Sxx, Sxy = out.beta - stats.beta_shift, S[:k, :k], S[:k, k]
     # U[p,g,a,h,b] = sum_ij T[p,g,a,i,h,b,j] Gam[i,j]
-    U = np.einsum("pgaihbj,ij->pgahb", T, Gam)
+    if G == 1:
+        U = (Tqq @ Gam.ravel()).reshape(P, 1, q, 1, q)
+    else:
+        U = np.einsum("pgaihbj,ij->pgahb", T, Gam)
     TG = np.einsum("g,h,pgahb->pab", w, w, U)                   # sum_r B_r Gam B_r'
     AN = A @ N
     MM = eye - AN

@@ -15,13 +15,14 @@ covariates differ are pools of one and are evaluated in batches.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
 from ..model.pathmodel import PathModel
 
-__all__ = ["PoolStats", "pool_statistics", "coefficient_design"]
+__all__ = ["PoolStats", "pool_statistics", "coefficient_design", "centred_outcome"]
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,18 @@ class PoolStats:
     n_rows: int
     const0: int              # index of the constant 0 in the extended parameter vector
     const1: int
+    beta_shift: np.ndarray   # OLS coefficients taken out of y (see centred_outcome)
 
     @property
     def n_pools(self) -> int:
         return int(self.count.shape[0])
+
+    @cached_property
+    def T_by_latent_pair(self) -> np.ndarray:
+        """With one residual label: T as a (P*q*q) x (K1*K1) matrix, rows (p, a, b)."""
+        P, _, q, K1 = self.T.shape[:4]
+        return np.ascontiguousarray(self.T[:, 0, :, :, 0].transpose(0, 1, 3, 2, 4)) \
+            .reshape(P * q * q, K1 * K1)
 
 
 def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
@@ -77,6 +86,18 @@ def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
             m = labs == lab
             Xt[m, col_of[lab]] += model.X[m, t]
     return Xt, coef_ids
+
+
+def centred_outcome(Xt: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``y`` less its OLS fit on the coefficient design, and those OLS coefficients.
+
+    Subtracting a vector of the design's column space leaves the profiled likelihood
+    unchanged (beta shifts by the OLS coefficients), and removes the large means whose
+    cancellation in y'V^-1y - y'V^-1X beta otherwise costs digits of the deviance."""
+    if not Xt.shape[1]:
+        return y, np.zeros(0)
+    shift, *_ = np.linalg.lstsq(Xt, y, rcond=None)
+    return y - Xt @ shift, shift
 
 
 def _fixed_offset(model: PathModel) -> np.ndarray:
@@ -118,7 +139,7 @@ def pool_statistics(model: PathModel) -> PoolStats:
     n_lab = len(labels)
     const0, const1 = n_lab, n_lab + 1
     Xt, coef_ids = coefficient_design(model)
-    y = data.y - _fixed_offset(model)
+    y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
     W = np.column_stack([Xt, y])
     K1 = W.shape[1]
 
@@ -214,4 +235,5 @@ def pool_statistics(model: PathModel) -> PoolStats:
     Tp = Tp.reshape(P, G, q, K1, G, q, K1)
     return PoolStats(phi_idx=phi_idx[first], ZZ=ZZ[first], n=nrg[first], C=Cp, T=Tp,
                      count=count, resid_ids=resid_ids, n_coef=K1 - 1, coef_ids=coef_ids,
-                     n_obs=n_obs, n_rows=n_rows, const0=const0, const1=const1)
+                     n_obs=n_obs, n_rows=n_rows, const0=const0, const1=const1,
+                     beta_shift=shift)

@@ -168,6 +168,8 @@ def _nonlinear_by(wide, spec, label_rows: list[dict], levels: list[str]):
     """One nonlinear residual structure per value of the ``by()`` variable, which must be
     constant within lowest-level groups."""
     codes, values = _by_values(wide, spec.by)
+    if len(values) < 2:
+        raise ValueError(f"variable {spec.by!r} takes a single value: nothing to relax")
     lowest = wide.hierarchy.codes[:, -1]
     if (pd.DataFrame({"g": lowest, "c": codes}).groupby("g")["c"].nunique() > 1).any():
         raise ValueError(f"by() variable {spec.by!r} varies within {levels[-1]!r} groups: "
