@@ -344,3 +344,83 @@ def repeated_measures_by(seed, groups, n_subjects=40, by="grp", interleave=True,
     out.attrs.update(groups=[dict(kw) for kw in groups], by=by, n_subjects=n_subjects,
                      common=dict(common))
     return out
+
+
+def endogenous_two_level(seed=5, K=300):
+    """Two-level data with an endogenous covariate and an instrument.
+
+    Ids ``id`` (1..K), each with exactly 4 rows ``obs`` (1..4).  Columns ``id``,
+    ``obs``, ``z``, ``x``, ``y``, sorted by id and obs.
+
+    Truth: z ~ N(0, 1); x = 0.5 + 0.8 z + zeta; y = 1 + 0.6 x + u_id + e with
+    u_id ~ N(0, 0.5) and (zeta, e) bivariate normal, Var(zeta) = Var(e) = 1,
+    Cov(e, zeta) = 0.4 (x is endogenous; z is a valid instrument).  Then 10% of
+    y (round(0.1 n)) and, independently, 10% of x are NaN; z is never missing.
+
+    Written to tests/data/sem_paths/endogenous.csv (the lavaan reference
+    tests/data/sem_paths/reference.R, models A and B).
+    """
+    rng = np.random.default_rng(seed)
+    T = 4
+    ids = np.repeat(np.arange(1, K + 1), T)
+    obs = np.tile(np.arange(1, T + 1), K)
+    n = ids.size
+    var_u = 0.5
+    S = np.array([[1.0, 0.4], [0.4, 1.0]])          # Cov(zeta, e)
+    u = rng.normal(0.0, np.sqrt(var_u), size=K)
+    z = rng.normal(0.0, 1.0, size=n)
+    ze = rng.standard_normal((n, 2)) @ np.linalg.cholesky(S).T
+    zeta, e = ze[:, 0], ze[:, 1]
+    x = 0.5 + 0.8 * z + zeta
+    y = 1.0 + 0.6 * x + u[ids - 1] + e
+    my = _blank(rng, n, 0.10)
+    mx = _blank(rng, n, 0.10)
+    y[my] = np.nan
+    x[mx] = np.nan
+    df = pd.DataFrame({"id": ids, "obs": obs, "z": z, "x": x, "y": y})
+    df.attrs.update(beta={"_cons": 1.0, "x": 0.6}, first_stage={"_cons": 0.5, "z": 0.8},
+                    var_u=var_u, var_e=1.0, var_zeta=1.0, cov_e_zeta=0.4,
+                    n_missing_y=int(my.sum()), n_missing_x=int(mx.sum()))
+    return df
+
+
+def lagged_two_level(seed=6, K=300):
+    """Two-level data with a lagged outcome (dynamic panel with a random intercept).
+
+    Ids ``id`` (1..K), each with exactly 4 rows ``obs`` (1..4).  Columns ``id``,
+    ``obs``, ``z``, ``x``, ``y``, sorted by id and obs.
+
+    Truth: z ~ N(0, 1); x = 0.5 + 0.8 z + zeta, zeta ~ N(0, 1) independent of
+    everything else (x exogenous); u_id ~ N(0, 0.5), e_t ~ N(0, 1);
+    y_1 = 1 + 0.6 x_1 + u + e_1 and y_t = 1 + 0.6 x_t + 0.3 y_{t-1} + u + e_t for
+    t = 2..4 (built from the complete y's).  Then 10% of y (round(0.1 n)) is NaN;
+    x and z are never missing.
+
+    Written to tests/data/sem_paths/lagged.csv (model C of
+    tests/data/sem_paths/reference.R).
+    """
+    rng = np.random.default_rng(seed)
+    T = 4
+    ids = np.repeat(np.arange(1, K + 1), T)
+    obs = np.tile(np.arange(1, T + 1), K)
+    n = ids.size
+    var_u = 0.5
+    u = rng.normal(0.0, np.sqrt(var_u), size=K)
+    z = rng.normal(0.0, 1.0, size=n)
+    zeta = rng.normal(0.0, 1.0, size=n)
+    x = 0.5 + 0.8 * z + zeta
+    e = rng.normal(0.0, 1.0, size=(K, T))
+    X = x.reshape(K, T)
+    Y = np.empty((K, T))
+    for t in range(T):
+        Y[:, t] = 1.0 + 0.6 * X[:, t] + u + e[:, t]
+        if t:
+            Y[:, t] += 0.3 * Y[:, t - 1]
+    y = Y.reshape(-1)
+    my = _blank(rng, n, 0.10)
+    y[my] = np.nan
+    df = pd.DataFrame({"id": ids, "obs": obs, "z": z, "x": x, "y": y})
+    df.attrs.update(beta={"_cons": 1.0, "x": 0.6, "L.y": 0.3},
+                    first_stage={"_cons": 0.5, "z": 0.8}, var_u=var_u, var_e=1.0,
+                    n_missing_y=int(my.sum()), n_missing_x=0)
+    return df
