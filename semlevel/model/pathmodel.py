@@ -242,6 +242,19 @@ class PathModel:
         from .relax import free
         return free(self, label)
 
+    def regress(self, var: str, on, correlated: bool = False):
+        """A general model in which covariate ``var`` is regressed on ``on`` (endogenous
+        covariate; see :mod:`.sem`), fitted by FIML with dense RAM algebra."""
+        from .sem import sem_model
+        on = [on] if isinstance(on, str) else list(on)
+        return sem_model(self, {var: on}, correlated)
+
+    def path(self, target: str, source: str, label: str | None = None):
+        """A general model with the outcome of slot ``target`` regressed on that of slot
+        ``source`` (e.g. ``"y[obs=2]"`` on ``"y[obs=1]"``); see :mod:`.sem`."""
+        from .sem import sem_model
+        return sem_model(self, {}, False, [(target, source, label or f"{target} <- {source}")])
+
     def fit(self, **options) -> "Fit":
         """Fit this model by FIML (ML, or REML when ``self.reml``) with the one engine."""
         from ..engine.fitting import fit_model
