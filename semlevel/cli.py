@@ -580,7 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    except (ValueError, KeyError, TypeError, OSError, NotImplementedError) as exc:
+    except (ValueError, KeyError, TypeError, OSError) as exc:
         # user-facing errors: unknown variable, syntax error, unsupported option, ...
         if args.traceback:
             raise
