@@ -231,3 +231,49 @@ def test_example5_repeated_levels(productivity):
     # block-diagonal: the two region blocks share no covariance, one parameter fewer
     assert not any(name.startswith("region: cov") for name in fit.random.index)
     assert fit.n_params == full.n_params - 1
+
+
+def test_example10_crossed_effects(pig):
+    model = sl.mixed_model("weight week || _all: R.week || _all: R.id", data=pig)
+    # the manual's text prints week's SE as .0639313, an OCR error: its own z (115.14) and
+    # CI (6.104192, 6.315599) give .0539313, which is what we compare with
+    fit = check_manual(
+        model, "-1013.824",
+        {"week": ["6.209896", ".0539313", "6.104192", "6.315599"],
+         "_cons": ["19.35561", ".6333982", "18.11418", "20.59705"]},
+        {"_all: var(R.week)": [".0849874", ".0868856", ".0114588", ".6303302"],
+         "_all: var(R.id)": ["14.83623", "3.126142", "9.816733", "22.42231"],
+         "var(Residual)": ["4.297328", ".3134404", "3.724888", "4.957741"]},
+        loose={"_all: var(R.week)": 2e-5})   # SE ~ estimate: the CI amplifies the 7th digit
+    assert agrees(fit.fixed.loc["week", "z"], "115.14")
+    assert agrees(fit.lr_linear["statistic"], "474.85") and fit.lr_linear["df"] == 2
+    assert fit.group_summary().loc["_all"].tolist() == [1, 432, 432.0, 432]
+    assert fit.n_params == 5 and agrees(fit.aic, "2037.648") and agrees(fit.bic, "2057.99")
+    # the _all form and the nested form are one model
+    nested = sl.mixed("weight week || _all: R.week || id:", data=pig)
+    assert nested.loglik == pytest.approx(fit.loglik, abs=1e-8)
+    assert sl.mixed("weight week || _all: R.id", data=pig).loglik == pytest.approx(
+        sl.mixed("weight week || id:", data=pig).loglik, abs=1e-8)
+
+
+def test_example11_three_level_as_two_level(productivity):
+    model = sl.mixed_model("gsp private emp hwy water other unemp || region: R.state,"
+                           " cov(exchangeable)", data=productivity)
+    fit = check_manual(
+        model, "1430.5017",
+        {"private": [".2671484", ".0212591", ".2254813", ".3088154"],
+         "_cons": ["2.128823", ".1543855", "1.826233", "2.431413"]},
+        {"region: var(R.state)": [".0077263", ".0017926", ".0049032", ".0121749"],
+         "region: cov(R.state)": [".0014506", ".0012995", "-.0010963", ".0039975"],
+         "var(Residual)": [".0013461", ".0000689", ".0012176", ".0014882"]},
+        loose={"region: cov(R.state)": 2e-4, "region: var(R.state)": 2e-5})
+    assert agrees(fit.lr_linear["statistic"], "1154.73")
+    # (sigma_region^2 + sigma_state^2, sigma_region^2, sigma^2) of example 4
+    four = sl.mixed("gsp private emp hwy water other unemp || region: || state:",
+                    data=productivity)
+    assert fit.loglik == pytest.approx(four.loglik, abs=1e-7)
+    r4 = four.random["estimate"]
+    assert fit.random.loc["region: cov(R.state)", "estimate"] == pytest.approx(
+        r4["region: var(_cons)"], rel=1e-4)
+    assert fit.random.loc["region: var(R.state)", "estimate"] == pytest.approx(
+        r4["region: var(_cons)"] + r4["state: var(_cons)"], rel=1e-4)

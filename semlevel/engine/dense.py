@@ -80,10 +80,12 @@ def dense_statistics(model: PathModel) -> DenseStats:
                 th[i, j] = th[j, i] = lab
         if lat_all is not None:
             lat = lat_all[obs]
-            local = np.unique(lat)
+            zv = model.Z[obs]
+            local = np.unique(lat[zv != 0])            # latents loading in this row
             Zl = np.zeros((n, len(local)))
-            np.add.at(Zl, (np.repeat(np.arange(n), lat.shape[1]),
-                           np.searchsorted(local, lat).ravel()), model.Z[obs].ravel())
+            keep = zv.ravel() != 0
+            np.add.at(Zl, (np.repeat(np.arange(n), lat.shape[1])[keep],
+                           np.searchsorted(local, lat.ravel()[keep])), zv.ravel()[keep])
         else:
             local, Zl = np.zeros(0, dtype=np.int64), np.zeros((n, 0))
         rows.setdefault(n, []).append((W[obs], Zl, local, th, og[lo]))

@@ -53,7 +53,8 @@ def starting_values(model: PathModel) -> np.ndarray:
     n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
     share = s2 / (n_levels + 1)
     # mean square of each latent's loading variable (1 for intercepts)
-    lat_eff = {(eq, ef): float(np.mean(model.Z[:, e] ** 2)) or 1.0
+    lat_eff = {(eq, ef): float(np.mean(model.Z[:, e][model.Z[:, e] != 0] ** 2)
+                               if np.any(model.Z[:, e]) else 1.0)
                for e, (eq, ef) in enumerate(zip(model.effects["equation"],
                                                 model.effects["effect"]))}
     lat_z2 = np.array([lat_eff.get((eq, ef), 1.0) for eq, ef in

@@ -153,9 +153,13 @@ def pool_statistics(model: PathModel) -> PoolStats:
     E = model.Z.shape[1]
     if E:
         lat = model.effect_latent[data.slot]                         # (n_obs, E)
-        pair_row = np.repeat(row, E)
-        pair_lat = lat.ravel()
-        pair_val = model.Z.ravel()
+        # a latent whose loadings are all zero in a row plays no part in it (an R.var
+        # indicator of a level the row does not have): it is left out of the row
+        nz = model.Z.ravel() != 0
+        pair_obs = np.repeat(np.arange(n_obs), E)[nz]
+        pair_row = np.repeat(row, E)[nz]
+        pair_lat = lat.ravel()[nz]
+        pair_val = model.Z.ravel()[nz]
         keys = pair_row * (int(lat.max()) + 1) + pair_lat
         uniq, inv = np.unique(keys, return_inverse=True)
         u_row = uniq // (int(lat.max()) + 1)
@@ -164,8 +168,7 @@ def pool_statistics(model: PathModel) -> PoolStats:
         start = np.r_[0, np.cumsum(q_r)[:-1]]
         local = np.arange(len(uniq)) - start[u_row]               # local index of each
         col = inv                                                   # global column id
-        Zs = sp.csr_matrix((pair_val, (np.repeat(np.arange(n_obs), E), col)),
-                           shape=(n_obs, len(uniq)))
+        Zs = sp.csr_matrix((pair_val, (pair_obs, col)), shape=(n_obs, len(uniq)))
     else:
         q_r = np.zeros(n_rows, dtype=np.int64)
         u_row = u_lat = local = np.zeros(0, dtype=np.int64)

@@ -41,10 +41,11 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         name = next(iter(pending))
         raise ValueError(f"option {name}() is not supported yet by semlevel")
 
-    for eq in spec.equations:
-        if eq.level == "_all" or any(t.upper().startswith("R.") for t in eq.terms):
-            raise ValueError("crossed random effects (_all: R.var) are not supported yet")
     levels = list(spec.levels)
+    if "_all" in levels:
+        if levels.index("_all") != 0:
+            raise ValueError("_all must be the first (top) level")
+        data = data.assign(_all=1)          # one group holding every observation
     check_columns(data, [spec.depvar], "outcome variable")
     check_columns(data, levels, "level variable")
     fixed_vars = variables_of(list(spec.fixed_terms))
@@ -73,12 +74,16 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     # random effects: one column of Z per effect, equations top to bottom
     eff_rows, z_cols = [], []
     for q, eq in enumerate(spec.equations):
-        d = design_matrix(list(eq.terms), wide.data, eq.constant, check_rank=False)
-        for j, lab in enumerate(d.re_labels):
+        if _r_term(eq) is not None:
+            labs, cols = _indicator_design(wide.data, _r_term(eq))
+        else:
+            d = design_matrix(list(eq.terms), wide.data, eq.constant, check_rank=False)
+            labs, cols = d.re_labels, list(d.matrix.T)
+        for lab, col in zip(labs, cols):
             eff_rows.append({"level": eq.level, "level_index": levels.index(eq.level),
                              "equation": q, "effect": lab,
                              "variable": None if lab == "_cons" else lab})
-            z_cols.append(d.matrix[:, j])
+            z_cols.append(col)
     effects = pd.DataFrame(eff_rows, columns=["level", "level_index", "equation", "effect",
                                               "variable"])
     Z = np.column_stack(z_cols) if z_cols else np.zeros((wide.n_obs, 0))
@@ -94,7 +99,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
             continue
         structure = eq.covariance if len(effs) > 1 else "identity"
         block = f"{eq.level}: {_STRUCTURE_TITLE[structure]}"
-        pair_label = _structure_labels(eq.level, names, structure)
+        pair_label = _structure_labels(eq.level, names, structure, _r_term(eq))
         if structure == "unstructured":
             m_ = len(names)
             cov_blocks.append([[pair_label[(min(i, j), max(i, j))] for j in range(m_)]
@@ -206,10 +211,38 @@ def _check_levels_subdivide(wide, levels: list[str]) -> None:
                 f"'|| {levels[l]}: || {levels[l - 1]}:'?)")
 
 
-def _structure_labels(level: str, names: list[str], structure: str) -> dict:
-    """Label of each (i, j) pair (i <= j) of effects of one equation under a structure."""
+def _r_term(eq) -> str | None:
+    """The variable of an ``R.varname`` equation (crossed effects), else None."""
+    if len(eq.terms) == 1 and eq.terms[0][:2].upper() == "R.":
+        return eq.terms[0][2:]
+    return None
+
+
+def _indicator_design(data: pd.DataFrame, var: str) -> tuple[list[str], list[np.ndarray]]:
+    """R.var: one indicator column per level of ``var`` (overparameterised, none dropped)."""
+    values = data[var]
+    levels = sorted(values.unique(), key=lambda v: (str(type(v)), v))
+    labels = [f"R.{var}[{v.item() if hasattr(v, 'item') else v}]" for v in levels]
+    return labels, [(values == v).to_numpy(dtype=float) for v in levels]
+
+
+def _structure_labels(level: str, names: list[str], structure: str,
+                      r_var: str | None = None) -> dict:
+    """Label of each (i, j) pair (i <= j) of effects of one equation under a structure.
+
+    For ``R.var`` (one effect per level of var) the labels name the term: ``var(R.var)``
+    and, exchangeable, ``cov(R.var)``."""
     m = len(names)
     out: dict[tuple[int, int], str] = {}
+    if r_var is not None:
+        if structure not in ("identity", "exchangeable"):
+            raise ValueError(f"R.{r_var} allows covariance(identity) or (exchangeable)")
+        for i in range(m):
+            out[(i, i)] = f"{level}: var(R.{r_var})"
+            if structure == "exchangeable":
+                for j in range(i + 1, m):
+                    out[(i, j)] = f"{level}: cov(R.{r_var})"
+        return out
     if structure == "identity":
         lab = f"{level}: var({' '.join(names)})"
         for i in range(m):
