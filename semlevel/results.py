@@ -54,8 +54,35 @@ class LRTest:
         return text + (f"\nNote: {self.note}" if self.note else "")
 
 
+class LikelihoodCriteria:
+    """Log likelihood, parameter count and information criteria of any fitted model with
+    a ``deviance``, ``n_obs``, ``optimization`` and ``model.n_free``."""
+
+    @property
+    def loglik(self) -> float:
+        """Log likelihood (log restricted likelihood under REML)."""
+        return -0.5 * self.deviance
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.optimization.converged)
+
+    @property
+    def n_params(self) -> int:
+        """Free parameters (fixed effects + variance components), as lme4 counts them."""
+        return self.model.n_free
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.n_obs) * self.n_params
+
+
 @dataclass(frozen=True, eq=False)
-class Fit:
+class Fit(LikelihoodCriteria):
     """A fitted PathModel (ML or REML by FIML).
 
     The contract: ``loglik``, ``n_obs``, ``converged``, ``fixed``, ``random``, ``aic``,
@@ -77,30 +104,13 @@ class Fit:
         return bool(self.model.reml)
 
     @property
-    def loglik(self) -> float:
-        """Log likelihood (log restricted likelihood under REML)."""
-        return -0.5 * self.evaluation.deviance
+    def deviance(self) -> float:
+        """-2 log L (-2 log L_R under REML)."""
+        return self.evaluation.deviance
 
     @property
     def n_obs(self) -> int:
         return int(self.stats.n_obs)
-
-    @property
-    def converged(self) -> bool:
-        return bool(self.optimization.converged)
-
-    @property
-    def n_params(self) -> int:
-        """Free parameters (fixed effects + variance components), as lme4 counts them."""
-        return self.model.n_free
-
-    @property
-    def aic(self) -> float:
-        return -2.0 * self.loglik + 2.0 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        return -2.0 * self.loglik + np.log(self.n_obs) * self.n_params
 
     @property
     def spec(self):

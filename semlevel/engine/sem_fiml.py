@@ -23,6 +23,7 @@ from scipy import stats as st
 from ..model.sem import SEMModel
 from .deviance import profile
 from .optimize import OptimizationSummary, difference_hessian, newton
+from ..results import LikelihoodCriteria
 
 __all__ = ["SEMStats", "sem_statistics", "sem_deviance", "fit_sem", "SEMFit"]
 
@@ -255,7 +256,7 @@ def fit_sem(model: SEMModel, max_iter: int = 200) -> "SEMFit":
 
 
 @dataclass(frozen=True, eq=False)
-class SEMFit:
+class SEMFit(LikelihoodCriteria):
     """A fitted general model: ``loglik``, ``fixed`` (mean parameters and structural
     paths), ``random`` ((co)variances), ``aic``, ``bic``, ``converged``, ``n_obs`` (observed
     cells)."""
@@ -268,26 +269,6 @@ class SEMFit:
     vcov: np.ndarray
     optimization: OptimizationSummary
     n_obs: int
-
-    @property
-    def loglik(self) -> float:
-        return -0.5 * self.deviance
-
-    @property
-    def converged(self) -> bool:
-        return bool(self.optimization.converged)
-
-    @property
-    def n_params(self) -> int:
-        return self.model.n_free
-
-    @property
-    def aic(self) -> float:
-        return self.deviance + 2 * self.n_params
-
-    @property
-    def bic(self) -> float:
-        return self.deviance + np.log(self.n_obs) * self.n_params
 
     def _table(self, idx, se) -> pd.DataFrame:
         names = self.model.labels.index[idx]

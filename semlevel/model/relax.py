@@ -248,6 +248,16 @@ def _constant_within(model: PathModel, codes: np.ndarray, level: int) -> bool:
     return bool((frame.groupby("g")["c"].nunique() <= 1).all())
 
 
+def _split_by_group(model: PathModel, table: pd.DataFrame, j: int,
+                    new_id: np.ndarray) -> pd.DataFrame:
+    """Replace the rows of label ``j`` in a phi/theta table by one copy per group."""
+    table = table.assign(group=model.group_of(table))
+    hit = (table["label"] == j).to_numpy()
+    parts = [table[~hit]] + [table[hit].assign(label=lab, group=g)
+                             for g, lab in enumerate(new_id)]
+    return pd.concat(parts, ignore_index=True)
+
+
 def relax_by(model: PathModel, label: str, by: str) -> PathModel:
     """Release ``label`` by the values of variable ``by`` (see :func:`relax`)."""
     j = model.label_index(label)
@@ -268,12 +278,7 @@ def relax_by(model: PathModel, label: str, by: str) -> PathModel:
         if levels and not _constant_within(model, codes, 0):
             raise ValueError(f"variable {by!r} varies within {levels[0]!r} units: latent "
                              "(co)variances can only differ between whole top-level units")
-        phi = model.phi.assign(group=model.group_of(model.phi))
-        hit = (phi["label"] == j).to_numpy()
-        parts = [phi[~hit]]
-        for g, lab in enumerate(new_id):
-            parts.append(phi[hit].assign(label=lab, group=g))
-        changes["phi"] = pd.concat(parts, ignore_index=True)
+        changes["phi"] = _split_by_group(model, model.phi, j, new_id)
     elif kind == "resvar":
         obs_res = model.resid_of_obs().copy()
         hit = obs_res == j
@@ -283,12 +288,7 @@ def relax_by(model: PathModel, label: str, by: str) -> PathModel:
         if len(levels) and not _constant_within(model, codes, len(levels) - 1):
             raise ValueError(f"variable {by!r} varies within {levels[-1]!r} groups: residual "
                              "covariances can only differ between whole groups")
-        theta = model.theta.assign(group=model.group_of(model.theta))
-        hit = (theta["label"] == j).to_numpy()
-        parts = [theta[~hit]]
-        for g, lab in enumerate(new_id):
-            parts.append(theta[hit].assign(label=lab, group=g))
-        changes["theta"] = pd.concat(parts, ignore_index=True)
+        changes["theta"] = _split_by_group(model, model.theta, j, new_id)
     else:
         raise ValueError(f"label {label!r} ({kind}) cannot be relaxed by a variable; for "
                          "coefficients that differ by group add the interaction to the model")
