@@ -35,8 +35,13 @@ def agrees(value: float, printed: str, units: float = 1.0, rel: float = 0.0) -> 
 
 
 def check_row(frame, label, printed: list[str], columns, units=1.0, rel=0.0):
+    """Compare a table row with printed values; a relative tolerance is relative to the
+    row's largest printed magnitude (a CI bound near zero is no more precise than the
+    estimate it is computed from)."""
     got = frame.loc[label, columns].to_numpy(dtype=float)
-    bad = [(c, g, p) for c, g, p in zip(columns, got, printed) if not agrees(g, p, units, rel)]
+    scale = max(abs(float(p)) for p in printed)
+    bad = [(c, g, p) for c, g, p in zip(columns, got, printed)
+           if not agrees(g, p, units, rel * scale / max(abs(float(p)), 1e-300))]
     assert not bad, f"{label}: (column, ours, printed) {bad}"
 
 

@@ -107,7 +107,7 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     P, G, q = stats.ZZ.shape[:3]
     k = stats.n_coef
     cnt = stats.count
-    A = np.einsum("g,pgab->pab", w, stats.ZZ)
+    A = w[0] * stats.ZZ[:, 0] if G == 1 else np.einsum("g,pgab->pab", w, stats.ZZ)
     eye = np.eye(q)
     M = eye + Phi @ A
     sign, logdet_m = np.linalg.slogdet(M)
@@ -136,13 +136,31 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         U = (Tqq @ Gam.ravel()).reshape(P, 1, q, 1, q)
     else:
         U = np.einsum("pgaihbj,ij->pgahb", T, Gam)
-    TG = np.einsum("g,h,pgahb->pab", w, w, U)                   # sum_r B_r Gam B_r'
+    if G == 1:                                                  # sum_r B_r Gam B_r'
+        TG = (w[0] * w[0]) * U[:, 0, :, 0, :]
+    else:
+        TG = np.einsum("g,h,pgahb->pab", w, w, U)
     AN = A @ N
     MM = eye - AN
     GPhi = cnt[:, None, None] * (A - AN @ A) - MM @ TG @ np.swapaxes(MM, 1, 2)
-    grad = np.zeros(len(ext))
-    np.add.at(grad, stats.phi_idx.ravel(), GPhi.ravel())
+    grad = np.bincount(stats.phi_idx.ravel(), weights=GPhi.ravel(), minlength=len(ext))
     # residual variances
+    if G == 1:
+        # one residual label: the per-pool terms below summed directly
+        # (per pool first: the data terms cancel, and do so best at the pool's scale)
+        ZZ0 = stats.ZZ[:, 0]
+        tr_nz = np.sum(N * np.swapaxes(ZZ0, 1, 2), axis=(1, 2))
+        cg = stats.C[:, 0].reshape(P, -1) @ Gam.ravel()
+        x1 = w[0] * np.sum(N * U[:, 0, :, 0, :], axis=(1, 2))
+        x2 = np.sum((N @ ZZ0 @ N) * TG, axis=(1, 2))
+        w2 = w[0] * w[0]
+        dtheta = np.array([float(np.sum(cnt * (stats.n[:, 0] * w[0] - tr_nz * w2)
+                                        - w2 * (cg - 2.0 * x1 + x2)))])
+        grad[stats.resid_ids] += dtheta
+        out.gradient = grad[: len(values)]
+        if k and given_beta:
+            out.gradient[stats.coef_ids] = -2.0 * (Sxy - Sxx @ beta)
+        return out
     trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)                # tr(N ZZ_g)
     term1 = cnt[:, None] * (stats.n * w[None, :] - trNZ * (w * w)[None, :])
     CG = np.einsum("pgij,ij->pg", stats.C, Gam)

@@ -93,7 +93,7 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
     values = starting_values(model)
     param = Parametrization(model)
     reml = model.reml
-    check_psd = bool((model.labels["kind"].isin(["cov", "rescov"])).any())
+    check_psd = _needs_psd_check(model, param)
 
     def to_values(u):
         return param.values(u, values)
@@ -110,6 +110,15 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
     return _finish(model, stats, to_values(u), record, check_psd)
+
+
+def _needs_psd_check(model: PathModel, param: Parametrization) -> bool:
+    """Latent covariance matrices need checking only where a covariance label is not part
+    of a Cholesky-parametrised block (those are positive semi-definite by construction)."""
+    cov = set(np.flatnonzero((model.labels["kind"] == "cov").to_numpy()).tolist())
+    for idx in param.blocks:
+        cov -= set(idx.ravel().tolist())
+    return bool(cov)
 
 
 def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":

@@ -86,6 +86,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         rec.converged, rec.hessian_pd, rec.gradient_norm = True, True, 0.0
         rec.message = "no free variance parameters"
         return u, rec
+    H_final = None
     for it in range(1, max_iter + 1):
         steps = 1e-6 * np.maximum(np.abs(u), 1e-2 * scale)
         try:
@@ -105,6 +106,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         rec.iterations = it
         if dec < tol and lam.min() > 0:
             rec.converged = True
+            H_final = H                       # the Hessian at the final point
             break
         t, accepted = 1.0, False
         while t > 1e-12:
@@ -126,13 +128,15 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
             rec.converged = True
             rec.message = "converged (deviance change below its numerical precision)"
             break
-    # final check of the point
+    # final check of the point (curvature for the record; forward differences suffice:
+    # standard errors are computed separately, with central differences)
     steps = 1e-5 * np.maximum(np.abs(u), 1e-2 * scale)
-    H = None
-    for central, sign in ((True, 1.0), (False, 1.0), (False, -1.0)):
-        try:
-            H = difference_hessian(grad, u, g, sign * steps, central=central)
+    H = H_final
+    for sign in (1.0, -1.0):
+        if H is not None:
             break
+        try:
+            H = difference_hessian(grad, u, g, sign * steps, central=False)
         except FloatingPointError:
             continue
     if H is None:
