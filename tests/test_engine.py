@@ -487,3 +487,23 @@ def test_relaxed_model_fast_path_equals_ram(reml):
     dev0 = evaluate(v, pool_statistics(m0c), reml, gradient=False).deviance
     assert dev0 != pytest.approx(ev.deviance, rel=1e-6)
     assert ram_deviance(m0c, v, reml) == pytest.approx(dev0, rel=REL)
+
+
+def test_pooled_expected_information_equals_the_dense_one():
+    """The Fisher information the optimiser scores with, from pooled statistics, equals
+    1/2 sum_r tr(Sigma^-1 D_j Sigma^-1 D_k) computed row by row (inference/information.py),
+    also with several residual labels."""
+    from semlevel.engine.deviance import expected_information as pooled_info
+    from semlevel.engine.fitting import starting_values
+    from semlevel.engine.stats import pool_statistics
+    from semlevel.inference.information import expected_information as dense_info
+    from simulate import three_level, two_level
+    cases = [("y x t || id: t, cov(un)", two_level(3)), ("y x || k: || j:", three_level(4))]
+    for spec, df in cases:
+        model = sl.mixed_model(spec, data=df)
+        for m in (model, model.relax("var(Residual)", groups={"obs=1": "v1"})):
+            v = starting_values(m)
+            var = np.flatnonzero((m.labels["kind"] != "coef").to_numpy())
+            a = pooled_info(v, pool_statistics(m))[np.ix_(var, var)]
+            b = dense_info(m, v, np.zeros(0, dtype=np.int64), var)
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * np.abs(b).max())

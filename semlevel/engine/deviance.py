@@ -174,3 +174,56 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     if k and given_beta:
         out.gradient[stats.coef_ids] = -2.0 * (Sxy - Sxx @ beta)
     return out
+
+
+def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
+    """Expected (Fisher) information of the variance labels under ML, from the pooled
+    statistics: with Omega = Z' Sigma^-1 Z = A - A N A and E_l the positions of label l
+    in a pool's Phi,
+
+        I[l, m] = 1/2 sum_p c_p tr(E_l Omega E_m Omega),
+        I[l, g] = 1/2 sum_p c_p w_g^2 tr(E_l (I - AN) ZZ_g (I - AN)'),
+        I[g, h] = 1/2 sum_p c_p w_g w_h [d_gh (n_g - 2 w_g tr(N ZZ_g)) + w_g w_h tr(ZZ_h N ZZ_g N)].
+
+    Used by the optimiser as a cheap positive (semi-)definite curvature (Fisher scoring);
+    None when the point is not admissible. (n_labels x n_labels; zero outside the variance
+    labels.)"""
+    ext = np.concatenate([values, [0.0, 1.0]])
+    Phi = ext[stats.phi_idx]
+    theta = ext[stats.resid_ids]
+    if np.any(theta <= 0):
+        return None
+    w = 1.0 / theta
+    P, G, q = stats.ZZ.shape[:3]
+    cnt = stats.count
+    A = np.einsum("g,pgab->pab", w, stats.ZZ)
+    M = np.eye(q) + Phi @ A
+    try:
+        N = np.linalg.solve(M, Phi)
+    except np.linalg.LinAlgError:
+        return None
+    N = 0.5 * (N + np.swapaxes(N, 1, 2))
+    AN = A @ N
+    Om = A - AN @ A
+    MM = np.eye(q) - AN
+    n_lab = len(values)
+    labs = np.unique(stats.phi_idx)
+    labs = labs[labs < n_lab]
+    info = np.zeros((n_lab, n_lab))
+    if len(labs):
+        E = np.stack([(stats.phi_idx == l).astype(float) for l in labs], axis=1)  # (P,L,q,q)
+        EO = E @ Om[:, None]
+        info[np.ix_(labs, labs)] += 0.5 * np.einsum("p,plij,pmji->lm", cnt, EO, EO)
+        Bz = MM[:, None] @ stats.ZZ @ np.swapaxes(MM, 1, 2)[:, None]           # (P,G,q,q)
+        cross = 0.5 * np.einsum("p,g,plij,pgji->lg", cnt, w * w, E, Bz)
+        rid = stats.resid_ids
+        info[np.ix_(labs, rid)] += cross
+        info[np.ix_(rid, labs)] += cross.T
+    trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)
+    NZ = N[:, None] @ stats.ZZ                                                  # (P,G,q,q)
+    quad = np.einsum("pgab,phba->pgh", NZ, NZ)                                  # tr(N ZZ_g N ZZ_h)
+    gg = np.einsum("p,g,h,pgh->gh", cnt, w * w, w * w, quad)
+    diag = np.einsum("p,pg->g", cnt, stats.n - 2.0 * w[None, :] * trNZ) * w * w
+    rid = stats.resid_ids
+    info[np.ix_(rid, rid)] += 0.5 * (gg + np.diag(diag))
+    return info

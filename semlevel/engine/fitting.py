@@ -8,6 +8,7 @@ import numpy as np
 
 from ..model.identify import check_identified
 from ..model.pathmodel import PathModel
+from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
 from .optimize import OptimizationSummary, difference_hessian, newton
 from .parametrization import Parametrization
@@ -106,10 +107,34 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
 
     u0 = param.coordinates(values)
     scale = param.scale(u0)
-    u, record = newton(fun, u0, scale, max_iter=max_iter, tol=tol)
+    u, record = newton(fun, u0, scale, max_iter=max_iter, tol=tol,
+                       approx_hessian=_fisher(stats, param, values, reml))
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
     return _finish(model, stats, to_values(u), record, check_psd)
+
+
+def _fisher(stats, param: Parametrization, values: np.ndarray, reml: bool):
+    """Twice the expected information in the optimiser's coordinates (Fisher scoring), for
+    the pooled path; None elsewhere (the optimiser then uses difference Hessians)."""
+    if not isinstance(stats, PoolStats) or not param.size:
+        return None
+    free = param.free
+
+    def approx(u: np.ndarray) -> np.ndarray | None:
+        v = param.values(u, values)
+        info = expected_information(v, stats)
+        if info is None:
+            return None
+        J = np.empty((len(free), len(u)))
+        for j in range(len(u)):
+            h = 1e-7 * max(abs(u[j]), 1e-3)
+            up, dn = u.copy(), u.copy()
+            up[j] += h
+            dn[j] -= h
+            J[:, j] = (param.values(up, values)[free] - param.values(dn, values)[free]) / (2 * h)
+        return 2.0 * J.T @ info[np.ix_(free, free)] @ J
+    return approx
 
 
 def _needs_psd_check(model: PathModel, param: Parametrization) -> bool:

@@ -56,13 +56,17 @@ def difference_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
 
 def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
            u0: np.ndarray, scale: np.ndarray, max_iter: int = 200,
-           tol: float = 1e-9, noise: float = 1e-11) -> tuple[np.ndarray, OptimizationSummary]:
+           tol: float = 1e-9, noise: float = 1e-11,
+           approx_hessian: Callable[[np.ndarray], np.ndarray | None] | None = None
+           ) -> tuple[np.ndarray, OptimizationSummary]:
     """Minimise ``fun(u, want_grad) -> (value, gradient)`` by safeguarded Newton steps.
 
     Converged when the Newton decrement g'H^-1 g falls below ``tol`` (deviance units)
     and the Hessian is positive definite, or when neither the decrement nor the achieved
     decrease exceeds ``noise`` relative to the deviance (its numerical precision).
-    ``scale`` sets the difference steps.
+    ``scale`` sets the difference steps. ``approx_hessian`` (e.g. twice the expected
+    information: Fisher scoring) replaces the difference Hessian while far from the
+    optimum, saving its evaluations; the last steps always use the difference Hessian.
     """
     rec = OptimizationSummary()
     u = np.asarray(u0, dtype=float).copy()
@@ -87,8 +91,31 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         rec.message = "no free variance parameters"
         return u, rec
     H_final = None
+    scoring = approx_hessian is not None
     for it in range(1, max_iter + 1):
         steps = 1e-6 * np.maximum(np.abs(u), 1e-2 * scale)
+        if scoring:
+            H = approx_hessian(u)
+            if H is not None and np.all(np.isfinite(H)):
+                lam, vec = np.linalg.eigh(H)
+                if lam.min() > 1e-10 * max(abs(lam).max(), 1e-300):
+                    d = -vec @ ((vec.T @ g) / lam)
+                    dec = float(-g @ d)
+                    if dec > 1e-3:                  # far from the optimum: a scoring step
+                        rec.iterations = it
+                        t = 1.0
+                        while t > 1e-6:
+                            fn, gn = fg(u + t * d)
+                            if np.isfinite(fn) and fn <= f - 1e-4 * t * dec:
+                                break
+                            t *= 0.5
+                        else:
+                            fn = np.nan
+                        if np.isfinite(fn) and fn <= f - 1e-4 * t * dec:
+                            u, f, g = u + t * d, fn, gn
+                            rec.history.append(float(f))
+                            continue
+            scoring = False                         # close: Newton steps from here
         try:
             H = difference_hessian(grad, u, g, steps, central=False)
         except FloatingPointError:
