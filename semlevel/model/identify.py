@@ -29,37 +29,12 @@ def _dependent_columns(G: np.ndarray, names: np.ndarray, tol: float = 1e-12) -> 
     return [str(n) for n in names[np.abs(null).max(axis=1) > 1e-6]]
 
 
-def _pooled_gram(stats, var_ids: np.ndarray) -> np.ndarray:
-    """Gram matrix sum_r tr(D_l D_m) of the covariance derivatives, from pooled statistics:
-    D of a latent label is Z E_l Z' (E_l its positions in the row's Phi), D of a residual
-    label the indicator P_g, so tr(D_l D_m) = tr(E_l A E_m A), tr(E_l Z'P_gZ), n_g."""
-    k = len(var_ids)
-    pos = {int(v): i for i, v in enumerate(var_ids)}
-    G = np.zeros((k, k))
-    A = stats.ZZ.sum(axis=1)                                   # (P, q, q) = Z'Z
-    phi_labels = [v for v in var_ids if np.any(stats.phi_idx == v)]
-    if phi_labels:
-        E = np.stack([(stats.phi_idx == v).astype(float) for v in phi_labels], axis=1)
-        EA = E @ A[:, None]                                    # (P, L, q, q)
-        ii = [pos[int(v)] for v in phi_labels]
-        G[np.ix_(ii, ii)] += np.einsum("p,plij,pmji->lm", stats.count, EA, EA)
-        cross = np.einsum("p,plij,pgji->lg", stats.count, E, stats.ZZ)   # (L, Gres)
-    for g, rid in enumerate(stats.resid_ids):
-        if int(rid) not in pos:
-            continue
-        j = pos[int(rid)]
-        G[j, j] += float(stats.count @ stats.n[:, g])
-        if phi_labels:
-            G[ii, j] += cross[:, g]
-            G[j, ii] += cross[:, g]
-    return G
-
-
 def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> list[str]:
     """Labels that are not identified (empty when the model is identified).
 
-    With the pooled statistics of the model (``stats``), the check costs O(pools);
-    otherwise up to ``max_rows`` rows are examined one by one.
+    With the pooled statistics of the model (``stats``) the check is the rank of the
+    expected information at the starting values, O(pools); otherwise up to ``max_rows``
+    rows' covariance Jacobians are examined one by one.
     """
     from ..engine.fitting import starting_values
     from ..engine.stats import coefficient_design
@@ -73,9 +48,15 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
     var_ids = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
     if not len(var_ids):
         return []
+    from ..engine.deviance import expected_information
     from ..engine.stats import PoolStats
     if isinstance(stats, PoolStats):
-        return _dependent_columns(_pooled_gram(stats, var_ids), labels.index.to_numpy()[var_ids])
+        # the expected information is J'WJ (W positive definite): singular exactly where
+        # the covariance Jacobian J is
+        info = expected_information(starting_values(model), stats)
+        if info is not None:
+            return _dependent_columns(info[np.ix_(var_ids, var_ids)],
+                                      labels.index.to_numpy()[var_ids])
     pos = {int(v): i for i, v in enumerate(var_ids)}
     blocks = []
     for r, (obs, D, _) in enumerate(parameter_derivatives(model, starting_values(model))):
