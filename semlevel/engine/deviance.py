@@ -156,19 +156,15 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         w2 = w[0] * w[0]
         dtheta = np.array([float(np.sum(cnt * (stats.n[:, 0] * w[0] - tr_nz * w2)
                                         - w2 * (cg - 2.0 * x1 + x2)))])
-        grad[stats.resid_ids] += dtheta
-        out.gradient = grad[: len(values)]
-        if k and given_beta:
-            out.gradient[stats.coef_ids] = -2.0 * (Sxy - Sxx @ beta)
-        return out
-    trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)                # tr(N ZZ_g)
-    term1 = cnt[:, None] * (stats.n * w[None, :] - trNZ * (w * w)[None, :])
-    CG = np.einsum("pgij,ij->pg", stats.C, Gam)
-    X1 = np.einsum("h,pab,phagb->pg", w, N, U)                   # tr(Gam B_r' N B_{g,r})
-    NZN = np.einsum("pab,pgbc,pcd->pgad", N, stats.ZZ, N)
-    X2 = np.einsum("pgab,pab->pg", NZN, TG)
-    term2 = (w * w)[None, :] * (CG - 2.0 * X1 + X2)
-    dtheta = (term1 - term2).sum(axis=0)
+    else:
+        trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)            # tr(N ZZ_g)
+        term1 = cnt[:, None] * (stats.n * w[None, :] - trNZ * (w * w)[None, :])
+        CG = np.einsum("pgij,ij->pg", stats.C, Gam)
+        X1 = np.einsum("h,pab,phagb->pg", w, N, U)               # tr(Gam B_r' N B_{g,r})
+        NZN = np.einsum("pab,pgbc,pcd->pgad", N, stats.ZZ, N)
+        X2 = np.einsum("pgab,pab->pg", NZN, TG)
+        term2 = (w * w)[None, :] * (CG - 2.0 * X1 + X2)
+        dtheta = (term1 - term2).sum(axis=0)
     np.add.at(grad, stats.resid_ids, dtheta)
     out.gradient = grad[: len(values)]
     if k and given_beta:

@@ -11,12 +11,11 @@ from ..model.pathmodel import PathModel
 from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
 from .optimize import OptimizationSummary, difference_hessian, newton
-from .parametrization import Parametrization
+from .parametrization import _VARIANCE_KINDS, Parametrization
 from .stats import PoolStats, coefficient_design
 
 __all__ = ["fit_model", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
 
-_VARIANCE_KINDS = ("var", "resvar")
 
 
 class ConvergenceWarning(UserWarning):

@@ -24,10 +24,6 @@ from .pathmodel import PathModel
 __all__ = ["members", "member_label", "relax", "relax_by", "correlate", "constrain", "fix", "free"]
 
 
-def _key_text(keys: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in keys.items())
-
-
 def _latent_keys(model: PathModel, lat: int) -> dict:
     row = model.latents.iloc[lat]
     levels = model.data.hierarchy.levels
