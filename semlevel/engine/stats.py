@@ -131,15 +131,23 @@ def _fill_phi(phi_idx: np.ndarray, lat_local: np.ndarray, rows_in: np.ndarray,
             phi_idx[hit, i, j] = lab[pos[hit]]
 
 
-def pool_statistics(model: PathModel) -> PoolStats:
-    """Compute (once per fit) the pooled sufficient statistics of a model's rows."""
+def pool_statistics(model: PathModel, shift: np.ndarray | None = None) -> PoolStats:
+    """Compute (once per fit) the pooled sufficient statistics of a model's rows.
+
+    ``shift`` replaces the OLS coefficients taken out of y (see :func:`centred_outcome`):
+    statistics of parts of the data that are to be added up (``semlevel.distributed``)
+    must all be centred by the same, global, coefficients."""
     data = model.data
     n_obs, n_rows = data.n_obs, data.n_rows
     labels = model.labels
     n_lab = len(labels)
     const0, const1 = n_lab, n_lab + 1
     Xt, coef_ids = coefficient_design(model)
-    y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
+    if shift is None:
+        y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
+    else:
+        shift = np.asarray(shift, dtype=float)
+        y = data.y - _fixed_offset(model) - (Xt @ shift if len(shift) else 0.0)
     W = np.column_stack([Xt, y])
     K1 = W.shape[1]
 
