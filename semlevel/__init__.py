@@ -4,17 +4,19 @@ Public API::
 
     import semlevel as sl
     fit = sl.mixed("weight week || id: week, covariance(unstructured)", data=df)
+    fit = sl.lmer("weight ~ week + (week | id)", data=df, reml=False)   # lme4 style
     fit.summary(); fit.fixed; fit.random; fit.model
 """
 from . import datasets
 from .api import mixed, mixed_model
 from .data.pivot import pivot_wide
 from .inference.compare import compare
+from .lmer import formula_to_stata, lmer, lmer_model
 from .data.wide import WideData
 from .diagram import render
 from .model.pathmodel import PathModel
 from .results import Fit
 
 __all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData", "pivot_wide", "compare",
-           "render"]
+           "render", "lmer", "lmer_model", "formula_to_stata"]
 __version__ = "0.1.0"
