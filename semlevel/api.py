@@ -27,5 +27,8 @@ def mixed(spec: str, data: pd.DataFrame, *, key_by: str = "value", **options) ->
 
     The model is built as a constrained path model on the wide form of ``data`` and fitted
     by FIML with the one engine; ML by default, REML with ``reml=True`` or ``, reml``.
+    The option ``log`` (``, log`` or ``log=True``) prints the iteration log.
     """
-    return mixed_model(spec, data, key_by=key_by, **options).fit()
+    from .output.iterlog import wants_log
+    model = mixed_model(spec, data, key_by=key_by, **options)
+    return model.fit(log=wants_log(model.info.get("spec")))

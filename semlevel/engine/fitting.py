@@ -10,8 +10,10 @@ from ..model.identify import check_identified
 from ..model.pathmodel import PathModel
 from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
-from .optimize import OptimizationSummary, difference_hessian, newton
+from .optimize import OptimizationSummary, difference_hessian, function_hessian, newton
 from .parametrization import _VARIANCE_KINDS, Parametrization
+from .profiled import minimize_profiled
+from .sparse_stats import SparseStats
 from .stats import PoolStats, coefficient_design
 
 __all__ = ["fit_model", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
@@ -83,10 +85,13 @@ def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     return free, is_var
 
 
-def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit":
+def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
+              callback=None) -> "Fit":
     """Fit ``model`` by FIML (ML or REML per ``model.reml``) and return a :class:`Fit`.
 
     An unidentified model is refused before any iteration, naming the labels at fault.
+    ``callback`` receives the optimiser's :class:`~.optimize.IterationEvent` s (an
+    iteration log: :class:`semlevel.output.iterlog.IterationLog`).
     """
     stats = statistics(model)
     check_identified(model, stats)
@@ -104,13 +109,18 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13) -> "Fit
             return np.inf, None
         return ev.deviance, (param.gradient(u, ev.gradient) if want_grad else None)
 
-    u0 = param.coordinates(values)
-    scale = param.scale(u0)
-    u, record = newton(fun, u0, scale, max_iter=max_iter, tol=tol,
-                       approx_hessian=_fisher(stats, param, values, reml))
+    if isinstance(stats, SparseStats):
+        est, record = minimize_profiled(stats, param, values, reml)
+    else:
+        u0 = param.coordinates(values)
+        scale = param.scale(u0)
+        u, record = newton(fun, u0, scale, max_iter=max_iter, tol=tol,
+                           approx_hessian=_fisher(stats, param, values, reml),
+                           callback=callback)
+        est = to_values(u)
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
-    return _finish(model, stats, to_values(u), record, check_psd)
+    return _finish(model, stats, est, record, check_psd)
 
 
 def _fisher(stats, param: Parametrization, values: np.ndarray, reml: bool):
@@ -171,7 +181,8 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     est = est.copy()
     at_zero = model.labels.index.get_indexer([b for b in boundary if b in model.labels.index])
     est[at_zero] = 0.0                                    # on the boundary: exactly zero
-    final = deviance(est, stats, model.reml, gradient=True, check_psd=check_psd)
+    final = deviance(est, stats, model.reml, gradient=not isinstance(stats, SparseStats),
+                     check_psd=check_psd)
     if not np.isfinite(final.deviance):
         raise ValueError("the parameter values are not admissible (a covariance matrix is "
                          "not positive semi-definite)")
@@ -232,6 +243,19 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
 
     theta = est[idx]
     steps = 1e-4 * np.maximum(np.abs(theta), 1e-6 * np.abs(theta).max())
+    if isinstance(stats, SparseStats):
+        # no analytic gradient on this path: second differences of the deviance itself
+        def dev(t):
+            v = est.copy()
+            v[idx] = t
+            return deviance(v, stats, reml, gradient=False).deviance
+        H, _ = function_hessian(dev, theta, steps)
+        if np.all(np.isfinite(H)):
+            try:
+                out[np.ix_(keep, keep)] = np.linalg.inv(0.5 * H)
+            except np.linalg.LinAlgError:
+                pass
+        return out
     try:
         H = difference_hessian(grad, theta, None, steps, central=True)
     except FloatingPointError:

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["OptimizationSummary", "newton", "difference_hessian"]
+__all__ = ["OptimizationSummary", "IterationEvent", "newton", "difference_hessian"]
 
 
 @dataclass
@@ -39,6 +39,20 @@ class OptimizationSummary:
                 f" (min eigenvalue {self.min_hessian_eigenvalue:.3g}); {self.message}")
 
 
+@dataclass(frozen=True)
+class IterationEvent:
+    """What :func:`newton` reports to its ``callback``: the deviance at the start
+    (``iteration`` 0, ``step`` "start"), after each iteration (``step`` "scoring" or
+    "newton"; ``step_length`` 0 when the point did not move, ``concave`` False when the
+    Hessian had to be modified), and once at the end (``step`` "done")."""
+
+    iteration: int
+    deviance: float
+    step: str
+    step_length: float = 1.0
+    concave: bool = True
+
+
 def difference_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
                        g0: np.ndarray | None, steps: np.ndarray, central: bool) -> np.ndarray:
     """Hessian from forward or central differences of an analytic gradient (symmetrised)."""
@@ -54,10 +68,35 @@ def difference_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray,
     return 0.5 * (H + H.T)
 
 
+def function_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, steps: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian and gradient of ``f`` at ``x`` from central differences of function values
+    alone (for evaluations without an analytic gradient): 1 + 2k + 2k(k-1) evaluations."""
+    k = len(x)
+    f0 = f(x)
+    H = np.empty((k, k))
+    g = np.empty(k)
+    fp, fm = np.empty(k), np.empty(k)
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = steps[i]
+        fp[i], fm[i] = f(x + e), f(x - e)
+        g[i] = (fp[i] - fm[i]) / (2 * steps[i])
+        H[i, i] = (fp[i] - 2 * f0 + fm[i]) / steps[i] ** 2
+    for i in range(k):
+        for j in range(i + 1, k):
+            ei, ej = np.zeros(k), np.zeros(k)
+            ei[i], ej[j] = steps[i], steps[j]
+            H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                 + f(x - ei - ej)) / (4 * steps[i] * steps[j])
+    return H, g
+
+
 def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
            u0: np.ndarray, scale: np.ndarray, max_iter: int = 200,
            tol: float = 1e-9, noise: float = 1e-11,
-           approx_hessian: Callable[[np.ndarray], np.ndarray | None] | None = None
+           approx_hessian: Callable[[np.ndarray], np.ndarray | None] | None = None,
+           callback: Callable[[IterationEvent], None] | None = None
            ) -> tuple[np.ndarray, OptimizationSummary]:
     """Minimise ``fun(u, want_grad) -> (value, gradient)`` by safeguarded Newton steps.
 
@@ -67,6 +106,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
     ``scale`` sets the difference steps. ``approx_hessian`` (e.g. twice the expected
     information: Fisher scoring) replaces the difference Hessian while far from the
     optimum, saving its evaluations; the last steps always use the difference Hessian.
+    ``callback`` receives an :class:`IterationEvent` per iteration (an iteration log).
     """
     rec = OptimizationSummary()
     u = np.asarray(u0, dtype=float).copy()
@@ -82,13 +122,19 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
             raise FloatingPointError("inadmissible point in a difference step")
         return g
 
+    def emit(step: str, value: float, t: float = 1.0, concave: bool = True) -> None:
+        if callback is not None:
+            callback(IterationEvent(rec.iterations, float(value), step, t, concave))
+
     f, g = fg(u)
     if not np.isfinite(f):
         rec.message = "starting values are not admissible"
         return u, rec
+    emit("start", f)
     if k == 0:
         rec.converged, rec.hessian_pd, rec.gradient_norm = True, True, 0.0
         rec.message = "no free variance parameters"
+        emit("done", f)
         return u, rec
     H_final = None
     scoring = approx_hessian is not None
@@ -114,6 +160,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
                         if np.isfinite(fn) and fn <= f - 1e-4 * t * dec:
                             u, f, g = u + t * d, fn, gn
                             rec.history.append(float(f))
+                            emit("scoring", f, t)
                             continue
             scoring = False                         # close: Newton steps from here
         try:
@@ -134,6 +181,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         if dec < tol and lam.min() > 0:
             rec.converged = True
             H_final = H                       # the Hessian at the final point
+            emit("newton", f, 0.0)
             break
         t, accepted = 1.0, False
         while t > 1e-12:
@@ -145,10 +193,12 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         if not accepted:
             # no decrease along the Newton direction: at a (numerically) flat optimum
             rec.message = "line search made no progress"
+            emit("newton", f, 0.0, bool(lam.min() > 0))
             break
         gain = f - fn
         u, f, g = u + t * d, fn, gn
         rec.history.append(float(f))
+        emit("newton", f, t, bool(lam.min() > 0))
         if dec < noise * max(1.0, abs(f)) and gain < noise * max(1.0, abs(f)):
             # the model cannot tell the points apart any more: at the optimum to
             # the precision of the deviance itself
@@ -171,6 +221,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         rec.message = "the curvature cannot be evaluated: the optimum is on the edge of " \
             "the admissible region"
         rec.gradient_norm = float(np.abs(g).max())
+        emit("done", f)
         return u, rec
     lam = np.linalg.eigvalsh(H)
     rec.min_hessian_eigenvalue = float(lam.min())
@@ -188,4 +239,5 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         rec.message = "Hessian not positive definite at the solution"
     if not rec.message:
         rec.message = "converged" if rec.converged else f"stopped after {max_iter} iterations"
+    emit("done", f)
     return u, rec

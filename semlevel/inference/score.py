@@ -112,21 +112,24 @@ def _releasable(model: PathModel) -> list[str]:
 
 def score_tests(fit, labels: list[str] | None = None, univariate: bool = False,
                 releases: dict[str, Callable[[PathModel], PathModel]] | None = None,
-                information: str = "expected") -> pd.DataFrame:
+                information: str = "expected", progress: bool | None = False
+                ) -> pd.DataFrame:
     """Joint score test of releasing each equality label (df = members - 1).
 
     ``labels`` restricts the labels tested (default: every free label with two or more
     members; fixed-effect labels are skipped under REML). ``univariate=True`` adds one
     test per member (that member alone released). ``releases`` adds generalized tests:
-    a name -> function mapping the fitted model to any relaxation of it.
+    a name -> function mapping the fitted model to any relaxation of it. ``progress``
+    shows one line per test on standard error (None: only on a terminal).
     """
+    from ..output.progress import progress as _progress
     model = fit.model
     if labels is None:
         labels = _releasable(model)
         if fit.reml:
             labels = [n for n in labels if model.labels.loc[n, "kind"] != "coef"]
     rows = []
-    for label in labels:
+    for label in _progress(labels, "score tests", progress, name=str):
         res = _guarded(fit, lambda m: m.relax(label), information)
         rows.append({"test": label, "label": label, "member": "", **res})
         if univariate:
@@ -134,7 +137,8 @@ def score_tests(fit, labels: list[str] | None = None, univariate: bool = False,
                 own = member_label(model, label, name)
                 r1 = _guarded(fit, lambda m: m.relax(label, groups={name: own}), information)
                 rows.append({"test": own, "label": label, "member": name, **r1})
-    for name, make in (releases or {}).items():
+    for name, make in _progress(list((releases or {}).items()), "score tests (releases)",
+                                progress, name=lambda item: item[0]):
         res = _guarded(fit, make, information)
         rows.append({"test": name, "label": "", "member": "", **res})
     return pd.DataFrame(rows, columns=["test", "label", "member", "chi2", "df", "p", "note"]) \

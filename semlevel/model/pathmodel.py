@@ -255,9 +255,14 @@ class PathModel:
         from .sem import sem_model
         return sem_model(self, {}, False, [(target, source, label or f"{target} <- {source}")])
 
-    def fit(self, **options) -> "Fit":
-        """Fit this model by FIML (ML, or REML when ``self.reml``) with the one engine."""
+    def fit(self, log: bool = False, **options) -> "Fit":
+        """Fit this model by FIML (ML, or REML when ``self.reml``) with the one engine.
+
+        ``log=True`` prints the iteration log (:mod:`semlevel.output.iterlog`)."""
         from ..engine.fitting import fit_model
+        if log and options.get("callback") is None:
+            from ..output.iterlog import IterationLog
+            options["callback"] = IterationLog(self.reml)
         return fit_model(self, **options)
 
     def fit_at(self, values: dict[str, float]) -> "Fit":
