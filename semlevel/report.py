@@ -276,23 +276,37 @@ def _fixed_table(fit) -> list[str]:
     out = [_RULE,
            f"{depvar:>12} | Coefficient  Std. err.      z    P>|z|{ci:>25}",
            "-" * 13 + "+" + "-" * 64]
+    shown = _level_names(fit)
+    group = ""
     for item in _fixed_rows(fit):
         if item[0] == "blank":
             out.append(" " * 13 + "|")
         elif item[0] == "head":
+            group = item[1]
             out.append(f"{_abbrev(item[1], 12):>12} |")
         elif item[0] == "row" and not item[3] and len(item[1]) > 12 and "#" in item[1]:
             first, rest = _split_name(item[1])
             out.append(f"{first:>12} |")
             out.append(_fixed_line(f"{_abbrev(rest, 12):>12} |", item[2]))
         elif item[0] == "base":
-            out.append(f"{_abbrev(item[1], 11):>11}  |{'0':>11}  (base)")
+            out.append(f"{_abbrev(shown(group, item[1]), 11):>11}  |{'0':>11}  (base)")
         else:
             _, name, r, indent = item
+            name = shown(group, name) if indent else name
             lab = f"{_abbrev(name, 11):>11}  |" if indent else f"{_abbrev(name, 12):>12} |"
             out.append(_fixed_line(lab, r))
     out.append(_RULE)
     return out
+
+
+def _level_names(fit):
+    """Factor levels as the table shows them: by their value labels (Stata's ``fvlabel``
+    default; ``nofvlabel`` shows the codes), see :mod:`semlevel.io.labels`."""
+    from .io.labels import fit_value_labels
+    from .output.terms import levels_display
+
+    labels = {} if "nofvlabel" in _display(fit) else fit_value_labels(fit)
+    return lambda group, levels: levels_display(group, levels, labels) or levels
 
 
 def _fixed_line(lab: str, r) -> str:
