@@ -10,10 +10,14 @@ import numpy as np
 
 from ..model.pathmodel import PathModel
 from .dense import DenseStats, dense_statistics, evaluate_dense
+from . import weighting
+from . import weighting
 from .deviance import Evaluation, evaluate
+from .sparse import evaluate_sparse
+from .sparse_stats import SparseStats, sparse_statistics
 from .stats import PoolStats, pool_statistics
 
-__all__ = ["statistics", "deviance", "path_of", "Structured", "expand"]
+__all__ = ["statistics", "deviance", "path_of", "Structured", "expand", "PATHS"]
 
 
 @dataclass(frozen=True)
@@ -72,13 +76,24 @@ def _structured(model: PathModel, core) -> Structured:
 POOLED_LIMIT = 2e7
 
 
+PATHS = ("pooled", "dense", "sparse")
+
+
+#: a row with more latents than this takes the sparse path (independent errors)
+SPARSE_LATENTS = 400
+#: largest sum of squared row sizes (dense covariance entries) for the dense path
+DENSE_LIMIT = 2e7
+
+
 def path_of(model: PathModel) -> str:
-    """``"pooled"`` (factor form: latent covariances, independent errors) or ``"dense"``
-    (residual covariances; or when the pooled statistics would be too large: their outer
-    products grow with the square of residual labels x latents x coefficients per row)."""
-    if len(model.theta):
-        return "dense"
+    """``"pooled"`` (factor form: latent covariances, independent errors), ``"dense"``
+    (residual covariances between slots; or pooled statistics too large: their outer
+    products grow with the square of residual labels x latents x coefficients per row) or
+    ``"sparse"`` (independent errors and rows with many latents, a crossed design's
+    thousands, or rows too large to hold their covariance densely)."""
     data = model.data
+    if len(model.theta) or weighting.needs_dense(model):
+        return "dense"
     G = len(np.unique(model.resid_of_obs()))
     K1 = int(((model.labels["kind"] == "coef") & model.labels["free"]).sum()) + 1
     if model.Z.shape[1]:
@@ -87,12 +102,24 @@ def path_of(model: PathModel) -> str:
         q = int(np.bincount(pairs // (lat.max() + 1)).max())
     else:
         q = 1
-    return "dense" if data.n_rows * float(G * q * K1) ** 2 > POOLED_LIMIT else "pooled"
+    if q > SPARSE_LATENTS and weighting.weights_of(model) is None:
+        return "sparse"                    # (the sparse path has no weights: dense instead)
+    if data.n_rows * float(G * q * K1) ** 2 <= POOLED_LIMIT:
+        return "pooled"
+    sizes = np.bincount(data.row).astype(float)
+    return "dense" if float((sizes ** 2).sum()) <= DENSE_LIMIT or \
+        weighting.weights_of(model) is not None else "sparse"
 
 
-def statistics(model: PathModel) -> PoolStats | DenseStats:
-    """The data summary the model's evaluation path needs, computed once per fit."""
-    core = dense_statistics(model) if path_of(model) == "dense" else pool_statistics(model)
+def statistics(model: PathModel, path: str | None = None
+               ) -> PoolStats | DenseStats | SparseStats | Structured:
+    """The data summary the model's evaluation path needs, computed once per fit
+    (``path`` forces one of :data:`PATHS`, e.g. to compare them)."""
+    path = path or path_of(model)
+    if path not in PATHS:
+        raise ValueError(f"unknown evaluation path {path!r}; one of {PATHS}")
+    core = {"dense": dense_statistics, "pooled": pool_statistics,
+            "sparse": sparse_statistics}[path](model)
     if model.info.get("structure") is not None:
         return _structured(model, core)
     return core
@@ -109,4 +136,6 @@ def deviance(values: np.ndarray, stats: PoolStats | DenseStats, reml: bool,
         return ev
     if isinstance(stats, DenseStats):
         return evaluate_dense(values, stats, reml, gradient, check_psd, beta)
+    if isinstance(stats, SparseStats):
+        return evaluate_sparse(values, stats, reml, gradient, check_psd, beta)
     return evaluate(values, stats, reml, gradient, check_psd, beta)

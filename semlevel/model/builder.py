@@ -74,18 +74,23 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     # random effects: one column of Z per effect, equations top to bottom
     eff_rows, z_cols = [], []
     for q, eq in enumerate(spec.equations):
-        if _r_term(eq) is not None:
+        if _r_term(eq) is not None and eq.level == levels[0] == "_all":
+            # crossed factor at _all (one row, one observation per slot): one effect whose
+            # latent in each slot is that observation's level (see _make_latents)
+            labs, cols = [f"R.{_r_term(eq)}"], [np.ones(wide.n_obs)]
+        elif _r_term(eq) is not None:
             labs, cols = _indicator_design(wide.data, _r_term(eq))
         else:
             d = design_matrix(list(eq.terms), wide.data, eq.constant, check_rank=False)
             labs, cols = d.re_labels, list(d.matrix.T)
         for lab, col in zip(labs, cols):
+            factor = _r_term(eq) if lab == f"R.{_r_term(eq)}" else None
             eff_rows.append({"level": eq.level, "level_index": levels.index(eq.level),
-                             "equation": q, "effect": lab,
-                             "variable": None if lab == "_cons" else lab})
+                             "equation": q, "effect": lab, "factor": factor,
+                             "variable": None if lab == "_cons" or factor else lab})
             z_cols.append(col)
     effects = pd.DataFrame(eff_rows, columns=["level", "level_index", "equation", "effect",
-                                              "variable"])
+                                              "variable", "factor"])
     Z = np.column_stack(z_cols) if z_cols else np.zeros((wide.n_obs, 0))
 
     latents, effect_latent = _make_latents(wide, effects, levels)
@@ -97,7 +102,8 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         names = effects.loc[effs, "effect"].tolist()
         if not len(effs):
             continue
-        structure = eq.covariance if len(effs) > 1 else "identity"
+        structure = eq.covariance if len(effs) > 1 or effects.loc[effs[0], "factor"] \
+            else "identity"
         block = f"{eq.level}: {_STRUCTURE_TITLE[structure]}"
         pair_label = _structure_labels(eq.level, names, structure, _r_term(eq))
         if structure == "unstructured":
@@ -112,9 +118,15 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         lab_id = {lab: first + i for i, lab in enumerate(uniq)}
         lat_of = [np.unique(effect_latent[:, e][effect_latent[:, e] >= 0]) for e in effs]
         for (i, j), lab in pair_label.items():
+            if j >= len(lat_of):
+                continue                                   # the factor's pairs: below
             a, b = lat_of[i], lat_of[j]
             phi_parts.append(pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b),
                                            "label": lab_id[lab]}))
+        if len(effs) == 1 and effects.loc[effs[0], "factor"] and structure == "exchangeable":
+            a, b = np.triu_indices(len(lat_of[0]), 1)     # every pair of the factor's levels
+            phi_parts.append(pd.DataFrame({"a": lat_of[0][a], "b": lat_of[0][b],
+                                           "label": lab_id[pair_label[(0, 1)]]}))
     resid = len(label_rows)
     if res_spec is None:
         label_rows.append({"name": "var(Residual)", "kind": "resvar", "block": "Residual"})
@@ -240,7 +252,7 @@ def _structure_labels(level: str, names: list[str], structure: str,
         for i in range(m):
             out[(i, i)] = f"{level}: var(R.{r_var})"
             if structure == "exchangeable":
-                for j in range(i + 1, m):
+                for j in range(i + 1, max(m, 2)):   # one effect per factor: its levels' pair
                     out[(i, j)] = f"{level}: cov(R.{r_var})"
         return out
     if structure == "identity":
@@ -281,6 +293,16 @@ def _make_latents(wide, effects: pd.DataFrame, levels: list[str]):
     for e, eff in effects.iterrows():
         l = int(eff["level_index"])
         suffix = "" if eff["effect"] == "_cons" else f".{eff['effect']}"
+        if l == 0 and eff.get("factor"):
+            # a crossed factor at _all: one latent per level of the factor
+            codes, values = pd.factorize(wide.data[eff["factor"]], sort=True)
+            effect_latent[wide.slot, e] = len(rows) + codes
+            for v in values:
+                v = v.item() if hasattr(v, "item") else v
+                rows.append({"name": f"{eff['level']}.R.{eff['factor']}[{v}]",
+                             "level": eff["level"], "key": (v,), "effect": f"R.{eff['factor']}",
+                             "equation": int(eff["equation"])})
+            continue
         if l == 0:
             effect_latent[:, e] = len(rows)
             rows.append({"name": f"{eff['level']}{suffix}", "level": eff["level"], "key": (),

@@ -50,6 +50,9 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
         return []
     from ..engine.deviance import expected_information
     from ..engine.stats import PoolStats
+    from ..engine.sparse_stats import SparseStats
+    if isinstance(stats, SparseStats):
+        return _dependent_columns(sparse_gram(model, var_ids), labels.index.to_numpy()[var_ids])
     if isinstance(stats, PoolStats):
         # the expected information is J'WJ (W positive definite): singular exactly where
         # the covariance Jacobian J is
@@ -84,3 +87,49 @@ def check_identified(model: PathModel, stats=None) -> None:
             "the model is not identified: the data cannot tell apart the parameters "
             f"{shown} (their effects on the implied means or covariances are linearly "
             "dependent); constrain or fix some of them")
+
+
+def sparse_gram(model: PathModel, var_ids: np.ndarray) -> np.ndarray:
+    """Gram matrix tr(D_l D_m) of the covariance derivatives D_l = d Sigma / d theta_l of
+    the variance labels, over all rows at once, from sparse products (the sparse path's
+    rows are too large for per-row Jacobians): residual labels give P_g, latent labels
+    Z E_l Z' (E_l the positions of label l in Phi)."""
+    import scipy.sparse as sp
+
+    from ..engine.sparse_stats import _phi_entries, _row_latents
+
+    Zs, g_row, g_lat = _row_latents(model)
+    q = Zs.shape[1]
+    res = model.resid_of_obs()
+    ent = _phi_entries(model, g_row, g_lat)
+    A = (Zs.T @ Zs).tocsr()
+    mats = {}
+    for lab in var_ids:
+        sel = ent["label"].to_numpy() == lab
+        if sel.any():
+            a, b = ent["a"].to_numpy()[sel], ent["b"].to_numpy()[sel]
+            off = a != b
+            E = sp.csr_matrix((np.ones(sel.sum() + off.sum()),
+                               (np.r_[a, b[off]], np.r_[b, a[off]])), shape=(q, q))
+            mats[int(lab)] = ("latent", E, (A @ E).tocsr())
+        elif (res == lab).any():
+            m = (res == lab).astype(float)
+            mats[int(lab)] = ("resid", m, (Zs.T @ sp.diags(m) @ Zs).tocsr())
+    k = len(var_ids)
+    G = np.zeros((k, k))
+    for i, li in enumerate(var_ids):
+        for j, lj in enumerate(var_ids[:i + 1]):
+            if int(li) not in mats or int(lj) not in mats:
+                continue
+            ki, xi, yi = mats[int(li)]
+            kj, xj, yj = mats[int(lj)]
+            if ki == kj == "resid":
+                val = float(xi @ xj)
+            elif ki == "resid":            # tr(P_g Z E Z') = sum(E o A_g)
+                val = float(xj.multiply(yi).sum())
+            elif kj == "resid":
+                val = float(xi.multiply(yj).sum())
+            else:                          # tr(E_l A E_m A)
+                val = float(yi.multiply(yj.T).sum())
+            G[i, j] = G[j, i] = val
+    return G

@@ -1,0 +1,1 @@
+"""Linear-algebra kernels of the engine (batched small blocks, blocked sparse systems)."""

@@ -1,0 +1,127 @@
+"""Optimisation on the sparse path: the overall scale profiled out, quasi-Newton over the
+remaining coordinates (lme4's route for large crossed designs).
+
+Every covariance of a model whose variance labels are all free scales together:
+Sigma(c v) = c Sigma(v). For fixed v the deviance is minimised over c in closed form,
+
+    c = Q / n (ML),  c = Q / (n - k) (REML),   Q = r' Sigma(v)^-1 r at the GLS beta,
+
+so one coordinate (the first residual variance, the *anchor*) is held fixed and the others
+are optimised by L-BFGS-B on function values (its gradient by differences): one evaluation
+of the sparse path costs a factorisation, and an analytic gradient would cost several.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize
+
+from .deviance import profile
+from .optimize import OptimizationSummary, function_hessian
+from .parametrization import Parametrization
+from .sparse import sparse_cross_products, variance_labels
+from .sparse_stats import SparseStats
+
+__all__ = ["scale_anchor", "profiled_deviance", "minimize_profiled"]
+
+
+def scale_anchor(param: Parametrization, values: np.ndarray, stats: SparseStats) -> int | None:
+    """Coordinate held fixed while the scale is profiled (a residual variance on the sd
+    scale), or None when the deviance is not scale invariant (a covariance label fixed at
+    a nonzero value, a nonlinear structure)."""
+    if param.structure is not None:
+        return None
+    labs = set(stats.resid_ids.tolist())
+    for c in stats.classes:
+        labs |= set(np.unique(c.phi_lab).tolist())
+    labs |= set(np.unique(stats.phi2_lab).tolist())
+    labs -= {stats.const0, stats.const1}
+    fixed = [j for j in labs if j not in set(param.free.tolist())]
+    if any(values[j] != 0 for j in fixed):
+        return None
+    for pos, j in enumerate(param.simple):
+        if j in stats.resid_ids and param.simple_is_var[pos]:
+            return pos
+    return None
+
+
+def profiled_deviance(values: np.ndarray, stats: SparseStats, reml: bool
+                      ) -> tuple[float, float]:
+    """The deviance minimised over the scale c of ``values``, and that c."""
+    got = sparse_cross_products(values, stats)
+    if got is None:
+        return np.inf, np.nan
+    logdet, S = got
+    k = stats.n_coef
+    Sxx, Sxy, syy = S[:k, :k], S[:k, k], S[k, k]
+    try:
+        Q = float(syy - Sxy @ np.linalg.solve(Sxx, Sxy)) if k else float(syy)
+    except np.linalg.LinAlgError:
+        return np.inf, np.nan
+    df = stats.n_obs - (k if reml else 0)
+    if Q <= 0 or df <= 0:
+        return np.inf, np.nan
+    c = Q / df
+    ev, _ = profile(S / c, k, stats.n_obs, logdet + stats.n_obs * np.log(c), reml, None,
+                    False, stats.beta_shift)
+    return ev.deviance, c
+
+
+def minimize_profiled(stats: SparseStats, param: Parametrization, values: np.ndarray,
+                      reml: bool, max_iter: int = 500) -> tuple[np.ndarray, OptimizationSummary]:
+    """Minimise the deviance over the free variance labels; returns their values (the
+    full label vector) and the optimiser's record."""
+    rec = OptimizationSummary(method="L-BFGS-B on the scale-profiled deviance")
+    u0 = param.coordinates(values)
+    anchor = scale_anchor(param, values, stats)
+    move = np.array([j for j in range(len(u0)) if j != anchor], dtype=np.int64)
+
+    def full(x):
+        u = u0.copy()
+        u[move] = x
+        return u
+
+    def f(x):
+        rec.evaluations += 1
+        v = param.values(full(x), values)
+        if anchor is None:
+            from .sparse import evaluate_sparse
+            dev = evaluate_sparse(v, stats, reml, gradient=False).deviance
+        else:
+            dev = profiled_deviance(v, stats, reml)[0]
+        rec.history.append(float(dev))
+        return dev if np.isfinite(dev) else 1e300
+
+    x0 = u0[move]
+    if len(x0):
+        res = minimize(f, x0, method="L-BFGS-B",
+                       options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-9,
+                                "eps": 1e-7 * max(float(np.abs(x0).max()), 1e-3)})
+        x = res.x
+        rec.iterations = int(res.nit)
+        rec.message = str(res.message)
+    else:
+        x = x0
+        rec.message = "no free variance parameters besides the scale"
+    v = param.values(full(x), values)
+    if anchor is not None:
+        c = profiled_deviance(v, stats, reml)[1]
+        labs = variance_labels(stats)
+        v = v.copy()
+        v[labs] *= c                         # every (co)variance scales with c
+    # the record: curvature and gradient of the (profiled) deviance at the end
+    if len(x):
+        steps = 1e-4 * np.maximum(np.abs(x), 1e-3 * max(float(np.abs(x).max()), 1e-8))
+        H, g = function_hessian(lambda z: f(z), x, steps)
+        lam = np.linalg.eigvalsh(H)
+        rec.min_hessian_eigenvalue = float(lam.min())
+        rec.hessian_pd = bool(lam.min() > 1e-10 * max(np.abs(lam).max(), 1e-300))
+        rec.gradient_norm = float(np.abs(g).max())
+        if rec.hessian_pd:
+            rec.newton_decrement = float(g @ np.linalg.solve(H, g))
+        rec.converged = bool(rec.hessian_pd and rec.newton_decrement < 1e-6)
+        if not rec.converged and not rec.hessian_pd:
+            rec.message += "; Hessian not positive definite at the solution"
+    else:
+        rec.converged = rec.hessian_pd = True
+        rec.gradient_norm = 0.0
+    return v, rec
