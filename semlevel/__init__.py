@@ -11,6 +11,7 @@ from . import datasets
 from .api import mixed, mixed_model
 from .data.pivot import pivot_wide
 from .inference.compare import compare
+from .inference.tables import estimates_table
 from .io import read_data, write_data
 from .lmer import formula_to_stata, lmer, lmer_model
 from .data.wide import WideData
@@ -19,5 +20,6 @@ from .model.pathmodel import PathModel
 from .results import Fit
 
 __all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData", "pivot_wide", "compare",
-           "render", "lmer", "lmer_model", "formula_to_stata", "read_data", "write_data"]
+           "render", "lmer", "lmer_model", "formula_to_stata", "read_data", "write_data",
+           "estimates_table"]
 __version__ = "0.1.0"

@@ -1,0 +1,283 @@
+"""Parametric bootstrap of a fit (lme4's ``bootMer``; Stata's ``bootstrap`` with
+``mixed`` simulations).
+
+Each replicate draws a new outcome from the fitted model, row by row: latents
+b_r ~ N(0, Phi_r), errors e_r ~ N(0, Theta_r), y_r = X_r beta + Z_r b_r + e_r (missing
+cells stay missing, covariates stay fixed), then refits the same PathModel (mixed or
+relaxed) by the same engine, starting from the original estimates. The statistic is by
+default every parameter: the fixed effects and the rows of ``fit.random``.
+
+Reproducible: ``seed`` (an int, a ``numpy.random.SeedSequence`` or a ``Generator``)
+spawns one child seed per replicate, so the replicates do not depend on ``workers``
+(processes of ``concurrent.futures``). A replicate whose refit fails is kept as a row of
+NaN with its error message; one that did not converge is flagged and, by default, left
+out of the intervals. Progress goes to stderr (default: only when stderr is a terminal).
+"""
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from .posterior import obs_mean, row_blocks
+
+__all__ = ["bootstrap", "BootstrapResult", "SimulationPlan", "simulation_plan",
+           "default_statistic"]
+
+
+def _sqrt_psd(M: np.ndarray) -> np.ndarray:
+    """A square root L with L L' = M for a positive semi-definite M (singular allowed)."""
+    if not M.size:
+        return M
+    lam, vec = np.linalg.eigh(0.5 * (M + M.T))
+    if lam.min() < -1e-8 * max(abs(lam).max(), 1e-300):
+        raise ValueError("the fitted covariance matrix is not positive semi-definite")
+    return vec * np.sqrt(np.maximum(lam, 0.0))
+
+
+@dataclass(frozen=True)
+class SimulationPlan:
+    """What drawing an outcome from a fitted PathModel needs, padded per row.
+
+    ``Lphi[r]`` (qmax x qmax) is a square root of row r's latent covariance, ``loc`` the
+    row-local latent of each observation and effect (-1: none) with loadings ``Zval``;
+    errors have standard deviations ``sd`` or, with residual covariances, per-row square
+    roots ``Ltheta`` over the observation's position ``pos`` in its row.
+    """
+
+    xb: np.ndarray
+    row: np.ndarray
+    Lphi: np.ndarray
+    loc: np.ndarray
+    Zval: np.ndarray
+    sd: np.ndarray
+    Ltheta: np.ndarray | None
+    pos: np.ndarray
+
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """One simulated outcome vector (order of ``model.data``)."""
+        R, q = self.Lphi.shape[:2]
+        y = self.xb.copy()
+        if q:
+            b = np.einsum("rij,rj->ri", self.Lphi, rng.standard_normal((R, q)))
+            ok = self.loc >= 0
+            vals = b[self.row[:, None], np.maximum(self.loc, 0)]
+            y += np.sum(np.where(ok, self.Zval * vals, 0.0), axis=1)
+        else:
+            rng.standard_normal((R, 0))
+        if self.Ltheta is None:
+            y += self.sd * rng.standard_normal(len(y))
+        else:
+            n = self.Ltheta.shape[1]
+            e = np.einsum("rij,rj->ri", self.Ltheta, rng.standard_normal((R, n)))
+            y += e[self.row, self.pos]
+        return y
+
+
+def simulation_plan(fit) -> SimulationPlan:
+    """The :class:`SimulationPlan` of a PathModel fit at its estimates."""
+    model = fit.model
+    data = model.data
+    values = np.asarray(fit.values, dtype=float)
+    blocks = list(row_blocks(model, values))
+    R = len(blocks)
+    qmax = max((len(b.local) for b in blocks), default=0)
+    nmax = max((len(b.obs) for b in blocks), default=0)
+    E = model.Z.shape[1]
+    Lphi = np.zeros((R, qmax, qmax))
+    loc = np.full((data.n_obs, E), -1, dtype=np.int64)
+    pos = np.zeros(data.n_obs, dtype=np.int64)
+    correlated = any(b.theta is not None for b in blocks)
+    Ltheta = np.zeros((R, nmax, nmax)) if correlated else None
+    for r, b in enumerate(blocks):
+        q = len(b.local)
+        if q:
+            Lphi[r, :q, :q] = _sqrt_psd(b.Phi)
+            lat = model.effect_latent[data.slot[b.obs]]
+            loc[b.obs] = np.where(lat >= 0, np.searchsorted(b.local, np.maximum(lat, 0)), -1)
+        pos[b.obs] = np.arange(len(b.obs))
+        if correlated:
+            n = len(b.obs)
+            Ltheta[r, :n, :n] = np.linalg.cholesky(b.theta) if b.theta is not None \
+                else np.diag(np.sqrt(b.res))
+    sd = np.sqrt(values[model.resid_of_obs()])
+    return SimulationPlan(xb=obs_mean(model, values, model.X, data.slot), row=data.row,
+                          Lphi=Lphi, loc=loc, Zval=model.Z, sd=sd, Ltheta=Ltheta, pos=pos)
+
+
+def default_statistic(fit) -> pd.Series:
+    """Every parameter of a fit: fixed effects (by term) and ``fit.random`` estimates."""
+    return pd.concat([fit.fixed["coef"], fit.random["estimate"]])
+
+
+def _with_outcome(model, y: np.ndarray):
+    """The model on the same rows with outcome values ``y``."""
+    wide = model.data
+    frame = wide.data.copy()
+    frame[wide.outcome] = y
+    return model.with_labels(model.labels, data=replace(wide, data=frame))
+
+
+def _replicate(model, plan: SimulationPlan, seed: np.random.SeedSequence, statistic
+               ) -> tuple[pd.Series | None, bool, str]:
+    """One replicate: (statistic or None, converged, error message)."""
+    y = plan.draw(np.random.default_rng(seed))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            refit = _with_outcome(model, y).fit()
+        value = statistic(refit)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+        return None, False, f"{type(exc).__name__}: {exc}"
+    return pd.Series(value, dtype=float), bool(refit.converged), ""
+
+
+def _run_chunk(model, plan, seeds, statistic, indices):
+    """Replicates ``indices`` (a worker's task)."""
+    return [(i, *_replicate(model, plan, s, statistic)) for i, s in zip(indices, seeds)]
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Replicates of a parametric bootstrap.
+
+    ``estimate``: the statistic on the original fit; ``replicates``: one row per replicate
+    (NaN where the refit failed); ``converged``: per replicate; ``errors``: message per
+    failed replicate (index -> text); ``seed``: the entropy of the root seed sequence.
+    """
+
+    estimate: pd.Series
+    replicates: pd.DataFrame
+    converged: np.ndarray
+    errors: dict = field(default_factory=dict)
+    seed: object = None
+
+    @property
+    def n(self) -> int:
+        return int(len(self.replicates))
+
+    @property
+    def n_failed(self) -> int:
+        return int(self.replicates.isna().all(axis=1).sum())
+
+    def _usable(self, converged_only: bool) -> pd.DataFrame:
+        rep = self.replicates
+        return rep[self.converged] if converged_only else rep
+
+    def se(self, converged_only: bool = True) -> pd.Series:
+        """Bootstrap standard errors (SD of the replicates)."""
+        return self._usable(converged_only).std(ddof=1)
+
+    def bias(self, converged_only: bool = True) -> pd.Series:
+        """Mean of the replicates less the original estimate."""
+        return self._usable(converged_only).mean() - self.estimate
+
+    def ci(self, level: float = 95.0, converged_only: bool = True) -> pd.DataFrame:
+        """Percentile intervals: ``estimate``, ``ci_lower``, ``ci_upper``, ``n`` (replicates
+        used)."""
+        if not 0 < level < 100:
+            raise ValueError(f"level must be between 0 and 100, not {level}")
+        rep = self._usable(converged_only)
+        a = (100.0 - level) / 200.0
+        lo = rep.quantile(a)
+        hi = rep.quantile(1.0 - a)
+        return pd.DataFrame({"estimate": self.estimate, "ci_lower": lo, "ci_upper": hi,
+                             "n": rep.notna().sum()})
+
+    def __repr__(self) -> str:
+        return (f"<semlevel BootstrapResult: {self.n} replicates, {self.n_failed} failed, "
+                f"{int((~self.converged).sum())} not converged>")
+
+
+def _root_seed(seed) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, np.random.Generator):
+        return np.random.SeedSequence(int(seed.integers(0, 2 ** 63)))
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.SeedSequence(None if seed is None else int(seed))
+    raise TypeError(f"seed must be an int, SeedSequence, Generator or None, not "
+                    f"{type(seed).__name__}")
+
+
+class _Progress:
+    def __init__(self, total: int, show: bool):
+        self.total, self.show, self.done = total, show, 0
+
+    def step(self, k: int = 1, failed: int = 0) -> None:
+        self.done += k
+        if self.show:
+            sys.stderr.write(f"\rbootstrap: {self.done}/{self.total} replicates"
+                             + (f" ({failed} failed)" if failed else ""))
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.show:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def bootstrap(fit, n: int = 1000, seed=None, statistic: Callable | None = None,
+              workers: int = 1, progress: bool | None = None) -> BootstrapResult:
+    """Parametric bootstrap of ``fit`` with ``n`` replicates (see the module docstring).
+
+    ``statistic(fit)`` returns a number, a dict or a Series (default: every parameter);
+    with ``workers > 1`` it must be picklable (a module-level function). ``progress``:
+    True/False, or None for "only when stderr is a terminal".
+    """
+    if not hasattr(fit, "model") or not hasattr(fit.model, "effect_latent"):
+        raise TypeError("bootstrap needs a fit of a PathModel (sl.mixed, model.fit()); got "
+                        f"{type(fit).__name__} (general SEM paths are not supported)")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"n must be a positive number of replicates, not {n}")
+    workers = int(workers)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    statistic = statistic or default_statistic
+    estimate = pd.Series(statistic(fit), dtype=float)
+    root = _root_seed(seed)
+    seeds = root.spawn(n)
+    plan = simulation_plan(fit)
+    model = fit.model
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = _Progress(n, show)
+    results: dict[int, tuple] = {}
+    failed = 0
+    try:
+        if workers == 1:
+            for i, s in enumerate(seeds):
+                results[i] = _replicate(model, plan, s, statistic)
+                failed += results[i][0] is None
+                bar.step(1, failed)
+        else:
+            size = max(1, n // (workers * 8))
+            chunks = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(_run_chunk, model, plan, [seeds[i] for i in c],
+                                       statistic, c) for c in chunks]
+                for fut in as_completed(futures):
+                    out = fut.result()
+                    for i, value, conv, err in out:
+                        results[i] = (value, conv, err)
+                        failed += value is None
+                    bar.step(len(out), failed)
+    finally:
+        bar.close()
+    columns = list(estimate.index)
+    rows = [results[i][0].reindex(columns) if results[i][0] is not None
+            else pd.Series(np.nan, index=columns) for i in range(n)]
+    replicates = pd.DataFrame(rows, index=pd.RangeIndex(n, name="replicate"))
+    converged = np.array([results[i][0] is not None and results[i][1] for i in range(n)])
+    errors = {i: results[i][2] for i in range(n) if results[i][2]}
+    if errors:
+        first = next(iter(errors.values()))
+        warnings.warn(f"{len(errors)} of {n} bootstrap refits failed (first: {first}); "
+                      "they are NaN in .replicates", RuntimeWarning, stacklevel=2)
+    return BootstrapResult(estimate=estimate, replicates=replicates, converged=converged,
+                           errors=errors, seed=root.entropy)
