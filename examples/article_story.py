@@ -87,91 +87,96 @@ def lr_line(big, small):
     return str(big.lrtest(small)).splitlines()[0]
 
 
-df = simulate()
-print(f"{df['region'].nunique()} regions x 5 counties x 2 schools, {len(df)} children "
-      f"({df['y'].isna().sum()} scores missing)")
+def main():
+    df = simulate()
+    print(f"{df['region'].nunique()} regions x 5 counties x 2 schools, {len(df)} children "
+          f"({df['y'].isna().sum()} scores missing)")
 
-# 1. The mixed model: one variance per level, everything uncorrelated ---------------------
-spec = "y x || region: || county: || school:"
-mixed = sl.mixed(spec, data=df)
-print(f"\n. mixed {spec}\n")
-print(mixed.summary())
-m = mixed.model
-print("latents of one wide row:", ", ".join(m.latents["name"]))
+    # 1. The mixed model: one variance per level, everything uncorrelated ---------------------
+    spec = "y x || region: || county: || school:"
+    mixed = sl.mixed(spec, data=df)
+    print(f"\n. mixed {spec}\n")
+    print(mixed.summary())
+    m = mixed.model
+    print("latents of one wide row:", ", ".join(m.latents["name"]))
 
-# 2. Score tests: is each equality label of the variances true? (no refit) ---------------
-#    Joint test of releasing the label (df = members - 1), one row per member with
-#    univariate=True, and generalized tests of any release through `releases=`.
-publics = [n for n in m.latents["name"] if "pub" in n]
-
-
-def north_south(model):
-    return model.relax("county: var(_cons)", groups={"N": NORTH, "S": SOUTH})
+    # 2. Score tests: is each equality label of the variances true? (no refit) ---------------
+    #    Joint test of releasing the label (df = members - 1), one row per member with
+    #    univariate=True, and generalized tests of any release through `releases=`.
+    publics = [n for n in m.latents["name"] if "pub" in n]
 
 
-def correlate_all(model, names, label=None):
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            model = model.correlate(a, b, label=label)
-    return model
+    def north_south(model):
+        return model.relax("county: var(_cons)", groups={"N": NORTH, "S": SOUTH})
 
 
-northern = ["county[N1]", "county[N2]", "county[N3]"]
-score = mixed.scoretests(
-    labels=["county: var(_cons)", "school: var(_cons)"], univariate=True,
-    releases={"N/S variances": north_south,
-              "northern counties correlated": lambda mm: correlate_all(mm, northern),
-              "public schools equally correlated":
-                  lambda mm: correlate_all(mm, publics, label="rho(pub)")})
-show("score tests of the mixed model's constraints (expected information)",
-     score[["chi2", "df", "p"]])
-# (fixed-effect and residual labels are tested the same way, e.g. labels=["x"]; each
-# releases one parameter per slot, so with 10 schools x 4 children they are large tests)
+    def correlate_all(model, names, label=None):
+        for i, a in enumerate(names):
+            for b in names[i + 1:]:
+                model = model.correlate(a, b, label=label)
+        return model
 
-# 3. Relax what they flag: northern and southern counties get their own variance --------
-fit_ns = north_south(m).fit()
-print("\nN/S variances vs mixed:", lr_line(fit_ns, mixed))
 
-# 4. Modification indices of the N/S model: which covariances fixed at 0 would help? ----
-#    One df-1 score test per pair of latents that share a row (120 pairs here), with the
-#    expected change of the covariance (epc) and that change scaled by the two SDs (sepc,
-#    not a fitted correlation, so it can exceed 1). With 120 candidates a few indices
-#    near 7-10 are expected by chance: read the pattern (northern pairs, public pairs) and
-#    test the family as one release, as the generalized score tests above did.
-mi = fit_ns.modindices()
-show("largest modification indices of the N/S model (score tests, df 1; epc = expected "
-     "covariance, sepc = as a correlation)",
-     mi.sort_values("mi", ascending=False).head(8).reset_index(drop=True))
+    northern = ["county[N1]", "county[N2]", "county[N3]"]
+    score = mixed.scoretests(
+        labels=["county: var(_cons)", "school: var(_cons)"], univariate=True,
+        releases={"N/S variances": north_south,
+                  "northern counties correlated": lambda mm: correlate_all(mm, northern),
+                  "public schools equally correlated":
+                      lambda mm: correlate_all(mm, publics, label="rho(pub)")})
+    show("score tests of the mixed model's constraints (expected information)",
+         score[["chi2", "df", "p"]])
+    # (fixed-effect and residual labels are tested the same way, e.g. labels=["x"]; each
+    # releases one parameter per slot, so with 10 schools x 4 children they are large tests)
 
-# 5. Correlate the northern counties (three free covariances), then ask whether one
-#    correlation would do, and correlate the public schools equally (one shared label) ----
-fit_corr = correlate_all(north_south(m), northern).fit()
-print("\n+ northern counties correlated vs N/S:", lr_line(fit_corr, fit_ns))
-fit_eq = correlate_all(north_south(m), northern, label="cov(north)").fit()
-print("one northern covariance vs three:", lr_line(fit_corr, fit_eq))
-fit_pub = correlate_all(fit_eq.model, publics, label="rho(pub)").fit()
-print("+ public schools equally correlated:", lr_line(fit_pub, fit_eq))
+    # 3. Relax what they flag: northern and southern counties get their own variance --------
+    fit_ns = north_south(m).fit()
+    print("\nN/S variances vs mixed:", lr_line(fit_ns, mixed))
 
-# 6. Model comparison: LR tests between consecutive nested fits and AIC/BIC ---------------
-table = sl.compare(mixed, fit_ns, fit_eq, fit_pub,
-                   names=["mixed", "N/S variances", "+ corr. north (1 label)",
-                          "+ corr. public (1 label)"])
-show("AIC/BIC (LR test against the previous row)",
-     table[["n_params", "loglik", "aic", "bic", "delta_aic", "delta_bic", "lr", "df", "p"]],
-     **{c: (lambda v: f"{v:.2f}") for c in ["loglik", "aic", "bic", "delta_aic", "delta_bic"]},
-     lr=lambda v: "" if np.isnan(v) else f"{v:.2f}", df=lambda v: "" if np.isnan(v) else f"{v:.0f}",
-     p=lambda v: "" if np.isnan(v) else f"{v:.4f}")
+    # 4. Modification indices of the N/S model: which covariances fixed at 0 would help? ----
+    #    One df-1 score test per pair of latents that share a row (120 pairs here), with the
+    #    expected change of the covariance (epc) and that change scaled by the two SDs (sepc,
+    #    not a fitted correlation, so it can exceed 1). With 120 candidates a few indices
+    #    near 7-10 are expected by chance: read the pattern (northern pairs, public pairs) and
+    #    test the family as one release, as the generalized score tests above did.
+    mi = fit_ns.modindices()
+    show("largest modification indices of the N/S model (score tests, df 1; epc = expected "
+         "covariance, sepc = as a correlation)",
+         mi.sort_values("mi", ascending=False).head(8).reset_index(drop=True))
 
-# 7. The final model: estimates next to the truth, and its own remaining constraints -----
-est = fit_pub.random["estimate"]
-sd = fit_pub.random_sd["estimate"]
-truth = pd.DataFrame({
-    "estimate": [est["region: var(_cons)"], est["N"], est["S"], est["cov(north)"],
-                 est["school: var(_cons)"], est["rho(pub)"], est["var(Residual)"]],
-    "truth": [0.3, 0.8, 0.2, 0.4, 0.3, 0.15, 1.0]},
-    index=["var(region)", "var(north county)", "var(south county)", "cov(northern counties)",
-           "var(school)", "cov(public schools)", "var(Residual)"])
-show("final model vs the simulation", truth)
-left = fit_pub.scoretests(labels=["N", "S", "school: var(_cons)"])
-show("score tests of the final model's remaining equality labels", left[["chi2", "df", "p"]])
-print(f"\n(done in {time.perf_counter() - start:.1f} s)")
+    # 5. Correlate the northern counties (three free covariances), then ask whether one
+    #    correlation would do, and correlate the public schools equally (one shared label) ----
+    fit_corr = correlate_all(north_south(m), northern).fit()
+    print("\n+ northern counties correlated vs N/S:", lr_line(fit_corr, fit_ns))
+    fit_eq = correlate_all(north_south(m), northern, label="cov(north)").fit()
+    print("one northern covariance vs three:", lr_line(fit_corr, fit_eq))
+    fit_pub = correlate_all(fit_eq.model, publics, label="rho(pub)").fit()
+    print("+ public schools equally correlated:", lr_line(fit_pub, fit_eq))
+
+    # 6. Model comparison: LR tests between consecutive nested fits and AIC/BIC ---------------
+    table = sl.compare(mixed, fit_ns, fit_eq, fit_pub,
+                       names=["mixed", "N/S variances", "+ corr. north (1 label)",
+                              "+ corr. public (1 label)"])
+    show("AIC/BIC (LR test against the previous row)",
+         table[["n_params", "loglik", "aic", "bic", "delta_aic", "delta_bic", "lr", "df", "p"]],
+         **{c: (lambda v: f"{v:.2f}") for c in ["loglik", "aic", "bic", "delta_aic", "delta_bic"]},
+         lr=lambda v: "" if np.isnan(v) else f"{v:.2f}", df=lambda v: "" if np.isnan(v) else f"{v:.0f}",
+         p=lambda v: "" if np.isnan(v) else f"{v:.4f}")
+
+    # 7. The final model: estimates next to the truth, and its own remaining constraints -----
+    est = fit_pub.random["estimate"]
+    sd = fit_pub.random_sd["estimate"]
+    truth = pd.DataFrame({
+        "estimate": [est["region: var(_cons)"], est["N"], est["S"], est["cov(north)"],
+                     est["school: var(_cons)"], est["rho(pub)"], est["var(Residual)"]],
+        "truth": [0.3, 0.8, 0.2, 0.4, 0.3, 0.15, 1.0]},
+        index=["var(region)", "var(north county)", "var(south county)", "cov(northern counties)",
+               "var(school)", "cov(public schools)", "var(Residual)"])
+    show("final model vs the simulation", truth)
+    left = fit_pub.scoretests(labels=["N", "S", "school: var(_cons)"])
+    show("score tests of the final model's remaining equality labels", left[["chi2", "df", "p"]])
+    print(f"\n(done in {time.perf_counter() - start:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()

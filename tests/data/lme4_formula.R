@@ -21,6 +21,11 @@ prod <- shipped("productivity")
 t43 <- shipped("t43")
 ovary <- shipped("ovary")
 ovary$half <- as.integer(ovary$mare > 6)        # mares 7-11 vs 1-6 (a made-up factor)
+# the article's design (tests/data/art.csv, tests/simulate.py article(seed=1)), unbalanced:
+# every 10th row from the 4th dropped (0-based row index mod 10 == 3), as
+# examples/article_sem_equals_mixed.py does
+art <- read.csv(file.path(here, "art.csv"))
+art_unbalanced <- art[(seq_len(nrow(art)) - 1) %% 10 != 3, ]
 
 ctrl <- lmerControl(
   optimizer = "nloptwrap",
@@ -67,7 +72,9 @@ models <- list(
   list("ovary_independent", "follicles ~ sin1 + cos1 + (1 + sin1 || mare)", ovary, "ovary",
        TRUE, ""),
   list("ovary_slope_only", "follicles ~ sin1:cos1 + (0 + sin1 | mare)", ovary, "ovary",
-       FALSE, "")
+       FALSE, ""),
+  list("article_unbalanced", "y ~ x + (1 | k/j)", art_unbalanced, "art.csv", FALSE,
+       "rows with 0-based index mod 10 == 3 dropped")
 )
 
 fits <- list()
