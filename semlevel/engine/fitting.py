@@ -86,14 +86,16 @@ def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
-              callback=None) -> "Fit":
+              callback=None, path: str | None = None) -> "Fit":
     """Fit ``model`` by FIML (ML or REML per ``model.reml``) and return a :class:`Fit`.
 
     An unidentified model is refused before any iteration, naming the labels at fault.
     ``callback`` receives the optimiser's :class:`~.optimize.IterationEvent` s (an
-    iteration log: :class:`semlevel.output.iterlog.IterationLog`).
+    iteration log: :class:`semlevel.output.iterlog.IterationLog`). ``path`` forces an
+    evaluation path ("pooled", "dense", "sparse"; default: chosen by
+    :func:`.evaluator.path_of`): every path gives the same likelihood.
     """
-    stats = statistics(model)
+    stats = statistics(model, path)
     check_identified(model, stats)
     values = starting_values(model)
     param = Parametrization(model)
@@ -194,8 +196,9 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
         warnings.warn("estimated at the boundary of the parameter space: "
                       + "; ".join(boundary), BoundaryWarning, stacklevel=4)
     fitted = model.with_labels(model.labels.assign(estimate=est))
-    return Fit(model=fitted, stats=stats, values=est, evaluation=final,
-               theta_vcov=theta_vcov, optimization=record, boundary=boundary)
+    from ..inference.sandwich import apply_vce      # vce(robust|cluster): sandwich SEs
+    return apply_vce(Fit(model=fitted, stats=stats, values=est, evaluation=final,
+                         theta_vcov=theta_vcov, optimization=record, boundary=boundary))
 
 
 def _boundary_labels(model, est, free, is_var) -> list[str]:

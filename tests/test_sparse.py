@@ -1,0 +1,192 @@
+"""The sparse (blocked) path equals the dense and pooled paths.
+
+Crossed designs put every observation in one row with many latents; the sparse path
+factors that row's q x q system blockwise. At any admissible parameter values its
+deviance must equal the dense per-row evaluation (an independent n x n Cholesky of
+Sigma) and the pooled Woodbury evaluation to 1e-8, and a fit on it must reach the same
+optimum.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import semlevel as sl
+from semlevel.engine.evaluator import deviance, path_of, statistics
+from semlevel.engine.fitting import starting_values
+from semlevel.engine.ram import ram_deviance
+from semlevel.engine.sparse_stats import SparseStats
+
+
+def crossed(seed: int, n: int = 500, n_s: int = 35, n_d: int = 20, missing: float = 0.05
+            ) -> pd.DataFrame:
+    """Two crossed factors s and d, a covariate, a nested group g of d and missing y."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, n_s, n)
+    d = rng.integers(0, n_d, n)
+    s[:n_s] = np.arange(n_s)
+    d[:n_d] = np.arange(n_d)
+    x = rng.normal(size=n)
+    grp = rng.integers(0, 2, n)
+    y = (1 + 0.5 * x + rng.normal(0, 0.6, n_s)[s] + rng.normal(0, 0.8, n_d)[d]
+         + rng.normal(0, 0.3, n_d)[d] * x + rng.normal(0, 1.0, n) * np.where(grp, 1.5, 1.0))
+    y[rng.random(n) < missing] = np.nan
+    return pd.DataFrame({"y": y, "x": x, "s": s + 1, "d": d + 1, "grp": grp})
+
+
+SPECS = [
+    "y x || _all: R.s || d:",                               # crossed + nested
+    "y x || _all: R.s || _all: R.d",                        # two crossed factors
+    "y x || _all: R.d, cov(exchangeable) || s:",            # exchangeable factor
+    "y x || _all: R.s || d: x, cov(unstructured)",          # random slopes in units of 2
+    "y x || _all: R.s || d: x",                             # independent slopes
+]
+
+
+def random_values(model, rng) -> np.ndarray:
+    """Admissible label values away from the starting point (covariances nonzero)."""
+    v = starting_values(model)
+    kinds = model.labels["kind"].to_numpy()
+    for i, kind in enumerate(kinds):
+        if kind in ("var", "resvar"):
+            v[i] = rng.uniform(0.3, 2.0)
+        elif kind == "cov":
+            v[i] = 0.0
+    names = model.labels.index
+    for i, kind in enumerate(kinds):       # covariances small against the variances (an
+        if kind == "cov":                  # exchangeable block must stay PSD: positive)
+            v[i] = 0.2 * rng.uniform(0 if "R." in names[i] else -1, 1)
+    return np.where(np.isnan(v), 0.0, v)
+
+
+@functools.lru_cache(maxsize=None)
+def model_and_paths(spec: str):
+    model = sl.mixed_model(spec, data=crossed(1, n=260, n_s=30, n_d=14))
+    return model, {p: statistics(model, p) for p in ("sparse", "dense", "pooled")}
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("reml", [False, True])
+def test_sparse_equals_dense_and_pooled(spec, reml):
+    model, paths = model_and_paths(spec)
+    rng = np.random.default_rng(7)
+    assert isinstance(paths["sparse"], SparseStats)
+    for _ in range(3):
+        v = random_values(model, rng)
+        dev = {p: deviance(v, st, reml, gradient=False).deviance for p, st in paths.items()}
+        assert np.isfinite(dev["dense"])
+        assert dev["sparse"] == pytest.approx(dev["dense"], rel=1e-8, abs=1e-8)
+        assert dev["pooled"] == pytest.approx(dev["dense"], rel=1e-8, abs=1e-8)
+        beta_s = deviance(v, paths["sparse"], reml, gradient=False).beta
+        beta_d = deviance(v, paths["dense"], reml, gradient=False).beta
+        np.testing.assert_allclose(beta_s, beta_d, rtol=1e-8, atol=1e-10)
+
+
+def test_sparse_equals_ram_reference_and_gradient_matches_dense():
+    df = crossed(2, n=300, n_s=25, n_d=12)
+    model = sl.mixed_model("y x || _all: R.s || d: x, cov(un)", data=df)
+    v = random_values(model, np.random.default_rng(3))
+    sparse = deviance(v, statistics(model, "sparse"), False, gradient=True)
+    dense = deviance(v, statistics(model, "dense"), False, gradient=True)
+    assert sparse.deviance == pytest.approx(ram_deviance(model, v), rel=1e-9)
+    free = np.flatnonzero((model.labels["kind"] != "coef").to_numpy())
+    # the sparse path's gradient is by central differences: agrees to their precision
+    np.testing.assert_allclose(sparse.gradient[free], dense.gradient[free], rtol=1e-5,
+                               atol=1e-5)
+
+
+def test_boundary_and_singular_blocks():
+    """A zero variance (singular Phi) and a perfectly correlated slope block."""
+    df = crossed(3)
+    model = sl.mixed_model("y x || _all: R.s || d: x, cov(unstructured)", data=df)
+    names = model.labels.index
+    st = {p: statistics(model, p) for p in ("sparse", "dense")}
+    v = random_values(model, np.random.default_rng(5))
+    v[names.get_loc("_all: var(R.s)")] = 0.0
+    a, b = v[names.get_loc("d: var(x)")], v[names.get_loc("d: var(_cons)")]
+    v[names.get_loc("d: cov(x,_cons)")] = np.sqrt(a * b)          # correlation 1
+    d = {p: deviance(v, s_, False, gradient=False).deviance for p, s_ in st.items()}
+    assert np.isfinite(d["sparse"])
+    assert d["sparse"] == pytest.approx(d["dense"], rel=1e-8)
+    v[names.get_loc("d: cov(x,_cons)")] = 1.01 * np.sqrt(a * b)   # not PSD: refused
+    assert deviance(v, st["sparse"], False, gradient=False).deviance == np.inf
+    v[names.get_loc("_all: var(R.s)")] = -0.1
+    assert deviance(v, st["sparse"], False, gradient=False).deviance == np.inf
+
+
+def test_heteroskedastic_residuals_and_several_rows():
+    """Residual variances by group (several residual labels) on the sparse path; a
+    crossed factor inside a top level (several rows, indicator loadings)."""
+    df = crossed(4)
+    model = sl.mixed_model("y x || _all: R.s || d:", data=df).relax("var(Residual)", by="grp")
+    assert len(np.unique(model.resid_of_obs())) == 2
+    v = random_values(model, np.random.default_rng(11))
+    st = {p: statistics(model, p) for p in ("sparse", "dense")}
+    for reml in (False, True):
+        d = {p: deviance(v, s_, reml, gradient=False).deviance for p, s_ in st.items()}
+        assert d["sparse"] == pytest.approx(d["dense"], rel=1e-8)
+    rows = sl.mixed_model("y x || grp: R.s || d:", data=df)
+    assert rows.data.n_rows == 2
+    v = random_values(rows, np.random.default_rng(12))
+    d = {p: deviance(v, statistics(rows, p), False, gradient=False).deviance
+         for p in ("sparse", "dense", "pooled")}
+    assert d["sparse"] == pytest.approx(d["dense"], rel=1e-8)
+    assert d["pooled"] == pytest.approx(d["dense"], rel=1e-8)
+
+
+@pytest.mark.parametrize("spec", [SPECS[0], SPECS[3]])
+def test_fit_on_the_sparse_path_reaches_the_pooled_optimum(spec):
+    df = crossed(5)
+    model = sl.mixed_model(spec, data=df)
+    pooled = model.fit(path="pooled")
+    sparse = model.fit(path="sparse")
+    assert isinstance(sparse.stats, SparseStats)
+    assert sparse.converged and pooled.converged
+    assert sparse.loglik == pytest.approx(pooled.loglik, abs=1e-7)
+    est = pooled.random["estimate"]
+    np.testing.assert_allclose(sparse.random["estimate"], est, rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(sparse.fixed["coef"], pooled.fixed["coef"], rtol=1e-5)
+    np.testing.assert_allclose(sparse.fixed["se"], pooled.fixed["se"], rtol=1e-4)
+    se = pooled.random["se"]
+    np.testing.assert_allclose(sparse.random["se"], se, rtol=2e-3)
+
+
+def test_manual_example_10_on_the_sparse_path():
+    """Manual example 10 (pig, two crossed factors) forced onto the sparse path gives the
+    printed log likelihood and variance components."""
+    pig = sl.datasets.load("pig")
+    model = sl.mixed_model("weight week || _all: R.week || _all: R.id", data=pig)
+    fit = model.fit(path="sparse")
+    assert isinstance(fit.stats, SparseStats)
+    assert f"{fit.loglik:.3f}" == "-1013.824"
+    printed = {"_all: var(R.week)": (.0849874, .0868856), "_all: var(R.id)": (14.83623, 3.126142),
+               "var(Residual)": (4.297328, .3134404)}
+    for name, (est, se) in printed.items():
+        assert fit.random.loc[name, "estimate"] == pytest.approx(est, rel=2e-5)
+        assert fit.random.loc[name, "se"] == pytest.approx(se, rel=2e-4)
+    assert fit.fixed.loc["week", "coef"] == pytest.approx(6.209896, rel=1e-6)
+    assert fit.fixed.loc["week", "se"] == pytest.approx(.0539313, rel=1e-5)
+    assert fit.fixed.loc["_cons", "se"] == pytest.approx(.6333982, rel=1e-5)
+
+
+def test_crossed_model_is_compact_and_chooses_the_sparse_path():
+    """A crossed factor at _all is one effect (not one indicator column per level) and a
+    row with hundreds of latents takes the sparse path."""
+    df = crossed(6, n=3000, n_s=450, n_d=60, missing=0.0)
+    model = sl.mixed_model("y x || _all: R.s || d:", data=df)
+    assert model.Z.shape == (3000, 2)
+    assert len(model.latents) == 510
+    assert path_of(model) == "sparse"
+    assert sl.mixed_model("y x || d:", data=df).Z.shape == (3000, 1)
+
+
+def test_unidentified_crossed_model_is_refused():
+    """A factor with one observation per level is confounded with the residual."""
+    df = crossed(7, n=200, n_s=20, n_d=10, missing=0.0)
+    df["obs"] = np.arange(len(df))
+    model = sl.mixed_model("y x || _all: R.obs || d:", data=df)
+    with pytest.raises(ValueError, match="not identified"):
+        model.fit(path="sparse")
