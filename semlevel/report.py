@@ -163,6 +163,9 @@ def _header(fit, opts: set[str]) -> list[str]:
             lines.append(" " * 62 + f"{stat} = {val:>10}")
     elif groups is not None and len(groups) > 1:
         lines += [""] + _group_table(groups)
+    if getattr(fit, "small_sample", None) is not None:       # dfmethod(): report_df
+        from .report_df import small_header
+        return lines + small_header(fit, _hline, _f, _g)
     lines.append("")
     chi2, df, p = fit.wald
     lines += _hline("", f"Wald chi2({int(df)})", _f(chi2, ".2f", 10, blank=False).strip())
@@ -271,6 +274,10 @@ def _fixed_rows(fit) -> list[tuple]:
 
 
 def _fixed_table(fit) -> list[str]:
+    if getattr(fit, "small_sample", None) is not None:       # dfmethod(): report_df
+        from .report_df import small_fixed_table
+        return small_fixed_table(fit, _fixed_rows(fit), _abbrev, _g, _f, _level_text,
+                                 _split_name)
     depvar = _abbrev(getattr(fit.model, "outcome", "") or "", 12)
     ci = f"[{_level_text(fit.level)} conf. interval]"
     out = [_RULE,
@@ -310,6 +317,10 @@ def _level_names(fit):
 
 
 def _fixed_line(lab: str, r) -> str:
+    from .report_df import constrained_line
+    fixed_by_constraint = constrained_line(lab, r, _g)
+    if fixed_by_constraint is not None:
+        return fixed_by_constraint
     return (lab + "  " + _g(r["coef"]) + "  " + _g(r["se"]) + " " + _f(r["z"], ".2f", 8)
             + "   " + _f(r["p"], ".3f", 5) + "    " + _g(r["ci_lower"]) + "   "
             + _g(r["ci_upper"]))
@@ -423,6 +434,10 @@ def stata_report(fit) -> str:
     note = _sample_note(fit)
     if note:
         blocks.append(note)
+    from .report_df import constraint_lines
+    cns = constraint_lines(fit, opts)
+    if cns:
+        blocks.append(cns)
     if "nofetable" not in opts:
         blocks.append(_fixed_table(fit))
     tail: list[str] = []

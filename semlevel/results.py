@@ -10,7 +10,7 @@ from scipy import stats as st
 
 from .engine.deviance import Evaluation
 from .engine.optimize import OptimizationSummary
-from .engine.stats import PoolStats, coefficient_design
+from .engine.stats import PoolStats, _fixed_offset, coefficient_design
 from .model.pathmodel import PathModel
 
 __all__ = ["Fit", "LRTest"]
@@ -127,25 +127,54 @@ class Fit(LikelihoodCriteria):
     # ---- fixed effects ---------------------------------------------------------------
     @cached_property
     def fixed_vcov(self) -> pd.DataFrame:
-        """(X'V^-1X)^-1 of the free coefficients."""
-        names = self.model.labels.index[self.stats.coef_ids]
+        """(X'V^-1X)^-1 of the free coefficients (T Var(g) T' under constraints)."""
+        from .engine.constraints import coefficient_map
+        cmap = coefficient_map(self.model)
         xtvx = self.evaluation.xtvx
         inv = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
-        return pd.DataFrame(inv, index=names, columns=names)
+        inv = cmap.T @ inv @ cmap.T.T if cmap.constrained else inv
+        return pd.DataFrame(inv, index=cmap.names, columns=cmap.names)
 
     @cached_property
     def fixed(self) -> pd.DataFrame:
-        """Fixed effects: coef, se, z, p, ci_lower, ci_upper (index = Stata term labels)."""
-        names = self.model.labels.index[self.stats.coef_ids]
+        """Fixed effects: coef, se, z, p, ci_lower, ci_upper (index = Stata term labels);
+        with ``dfmethod()``: coef, se, t, p, ci_lower, ci_upper, df. A coefficient that
+        constraints fix has se 0 and no test."""
+        from .engine.constraints import coefficient_map
+        cmap = coefficient_map(self.model)
+        names = cmap.names
         coef = np.asarray(self.evaluation.beta, dtype=float)
-        se = np.sqrt(np.diag(self.fixed_vcov.to_numpy())) if len(coef) else np.zeros(0)
+        coef = cmap.T @ coef + cmap.a if cmap.constrained else coef
+        se = np.sqrt(np.clip(np.diag(self.fixed_vcov.to_numpy()), 0.0, None)) if len(coef) \
+            else np.zeros(0)
+        se = np.where(cmap.determined, 0.0, se) if cmap.constrained else se
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = coef / se
+            z = np.where(se > 0, coef / se, np.nan)
         p = 2.0 * st.norm.sf(np.abs(z))
-        zc = self._z
-        return pd.DataFrame({"coef": coef, "se": se, "z": z, "p": p,
-                             "ci_lower": coef - zc * se, "ci_upper": coef + zc * se},
-                            index=pd.Index(names, name="term"))
+        zc = np.where(se > 0, self._z, np.nan)
+        table = pd.DataFrame({"coef": coef, "se": se, "z": z, "p": p,
+                              "ci_lower": coef - zc * se, "ci_upper": coef + zc * se},
+                             index=pd.Index(names, name="term"))
+        if self.small_sample is not None:
+            from .inference.dfmethod import small_sample_table
+            return small_sample_table(self, table)
+        return table
+
+    @cached_property
+    def small_sample(self):
+        """Small-sample inference of a fit with ``dfmethod()`` (per-coefficient ``df``,
+        ``vcov`` of the t statistics, ``model_test``); None without it. See
+        :mod:`semlevel.inference.dfmethod`."""
+        from .inference.dfmethod import small_sample
+        return small_sample(self)
+
+    def test(self, hypothesis, r=None, small: bool | None = None):
+        """Wald test of linear hypotheses on the fixed effects, as Stata's ``test``:
+        ``fit.test("week = 0")``, ``fit.test(["2.drug", "3.drug"])`` (jointly zero),
+        ``fit.test("2.drug = 3.drug")`` or ``fit.test(R, r)``. chi2, or F with the
+        ``dfmethod()`` DDF (``small=False``: chi2 anyway); see :mod:`semlevel.inference.wald`."""
+        from .inference.wald import wald_test
+        return wald_test(self, hypothesis, r=r, small=small)
 
     # ---- variance components ---------------------------------------------------------
     @cached_property
@@ -244,21 +273,17 @@ class Fit(LikelihoodCriteria):
     # ---- tests -----------------------------------------------------------------------
     @cached_property
     def wald(self) -> tuple[float, int, float]:
-        """Wald chi2 that all coefficients but the constant are zero: (chi2, df, p)."""
-        fx = self.fixed
-        keep = [n for n in fx.index if n != "_cons"]
-        if not keep:
-            return np.nan, 0, np.nan
-        b = fx.loc[keep, "coef"].to_numpy()
-        V = self.fixed_vcov.loc[keep, keep].to_numpy()
-        chi2 = float(b @ np.linalg.solve(V, b))
-        return chi2, len(keep), float(st.chi2.sf(chi2, len(keep)))
+        """Wald chi2 that all coefficients but the constant are zero: (chi2, df, p)
+        (coefficients that constraints fix are left out)."""
+        from .inference.wald import model_test
+        test = model_test(self, small=False)
+        return (np.nan, 0, np.nan) if test is None else tuple(test)
 
     @cached_property
     def linear_loglik(self) -> float:
         """Log likelihood (restricted under REML) of the linear model without random effects."""
         Xt, _ = coefficient_design(self.model)
-        y = self.model.data.y
+        y = self.model.data.y - _fixed_offset(self.model)    # fixed and constrained terms
         n, k = Xt.shape
         if k:
             coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
@@ -342,9 +367,16 @@ class Fit(LikelihoodCriteria):
         from .diagram import diagram
         return diagram(self, **options)
 
-    def summary(self) -> str:
-        """The Stata-like report: header, group table, fixed and random tables, LR test."""
+    def summary(self, small: bool = True, dftable: str | None = None) -> str:
+        """The Stata-like report: header, group table, fixed and random tables, LR test.
+
+        With ``dfmethod()``: the small-sample table, laid out per ``dftable`` ("default",
+        "ci", "pvalue"; default the fit's ``dftable()``); ``small=False`` replays the
+        large-sample results, as Stata's ``mixed`` without ``small`` does."""
         from .report import stata_report
+        if not small or dftable is not None:
+            from .report_df import replay
+            return replay(self, small=small, dftable=dftable)
         return stata_report(self)
 
     def __repr__(self) -> str:

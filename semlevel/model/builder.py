@@ -17,6 +17,7 @@ from ..syntax.spec import MixedSpec
 from .pathmodel import PathModel
 from .residual_labels import check_order, check_time, residual_labels
 from .residuals import CompositeStructure, parse_residuals
+from .small_sample import SMALL_SAMPLE_OPTIONS, attach_small_sample
 
 __all__ = ["build_mixed_model"]
 
@@ -37,6 +38,8 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     pending = dict(spec.extra.get("pending") or {})
     res_spec = parse_residuals(pending.pop("residuals")) if "residuals" in pending else None
+    for key in SMALL_SAMPLE_OPTIONS:                     # model/small_sample.py
+        pending.pop(key, None)
     if pending:
         name = next(iter(pending))
         raise ValueError(f"option {name}() is not supported yet by semlevel")
@@ -170,7 +173,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         labels_ = model.labels.copy()
         labels_.loc[labels_["block"] == block, "block"] = f"{block}, by {by}"
         model = model.with_labels(labels_)
-    return model
+    return attach_small_sample(model, spec)
 
 
 NONLINEAR = ("ar", "ma", "toeplitz", "exponential")

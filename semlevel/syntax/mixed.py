@@ -681,7 +681,8 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
     fixed_constant = not g.fixed_noconstant
     level = g.level
     display = list(g.display)
-    allowed = {"reml", "mle", "noconstant", "level", "variance", "stddeviations"}
+    allowed = {"reml", "mle", "noconstant", "level", "variance", "stddeviations",
+               "dfmethod", "dftable", "constraints"}
     for key in options:
         if key not in allowed and key not in _DISPLAY_FLAGS:
             raise MixedOptionError(
@@ -738,6 +739,8 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
         "equations": eq_info,
         "text": text,
     }
+    from .smallsample import read_small_sample  # dfmethod(), dftable(), constraints
+    extra.update(read_small_sample(extra["pending"], options))
     return MixedSpec(
         depvar=depvar,
         fixed_terms=tuple(tm for tm, _ in fixed_terms),
