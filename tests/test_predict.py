@@ -284,3 +284,40 @@ def test_unseen_factor_level_gives_nan_with_reason():
     b = fit.fixed["coef"]
     assert fit.predict(new.head(1), kind="xb").iloc[0] == pytest.approx(
         b["_cons"] + 2 * b["week"] + b["1.grp"], abs=1e-10)
+
+
+# ---- crossed effects ------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", ["weight week || _all: R.week || _all: R.id",
+                                  "weight week || _all: R.week || id:"])
+def test_crossed_effects_equal_lme4(pig, spec):
+    """Crossed pig and week effects: lme4 weight ~ week + (1|week) + (1|id); the crossed
+    factor's BLUPs form their own table ``R.week`` indexed by week; a new week (12) and a
+    new pig (999) get 0."""
+    ref = CASES["pig_crossed_ml"]
+    fit = sl.mixed(spec, data=pig)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-8)
+    re = fit.ranef()
+    week = re["R.week"]
+    assert week.index.name == "week" and list(week.index) == list(range(1, 10))
+    np.testing.assert_allclose(week["R.week"], ref["ranef"]["week"]["(Intercept)"], atol=TOL)
+    np.testing.assert_allclose(week["se(R.week)"], ref["ranef"]["week"]["sd_(Intercept)"],
+                               atol=TOL)
+    pigs = re["R.id"] if "R.id" in re else re["id"]
+    np.testing.assert_allclose(pigs.iloc[:, 0], ref["ranef"]["id"]["(Intercept)"], atol=TOL)
+    np.testing.assert_allclose(pigs.iloc[:, 1], ref["ranef"]["id"]["sd_(Intercept)"],
+                               atol=TOL)
+    np.testing.assert_allclose(fit.predict(), ref["fitted"], atol=TOL, rtol=0)
+    new = pd.DataFrame(ref["newdata"])
+    np.testing.assert_allclose(fit.predict(new), ref["predict_new"], atol=TOL, rtol=0)
+
+
+def test_factor_equation_below_the_top_predicts_in_sample_values():
+    """``|| region: R.state, cov(exchangeable)`` (manual example 11): indicator loadings
+    per state within region; the new-data path reproduces the in-sample fitted values."""
+    df = sl.datasets.load("productivity")
+    fit = sl.mixed("gsp private emp hwy water other unemp || region: R.state, "
+                   "covariance(exchangeable)", data=df)
+    tab = fit.ranef()["region"]
+    assert tab.shape[0] == 9 and "R.state[1]" in tab.columns
+    np.testing.assert_allclose(fit.predict(df.copy()), fit.predict(), rtol=0, atol=1e-9)

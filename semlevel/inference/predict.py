@@ -54,12 +54,55 @@ def _effect_names(model) -> list[str]:
             for n, k, q in zip(names, key, eff["equation"])]
 
 
+def _factor_of(model) -> list:
+    """The crossed factor of each effect (``_all: R.var``: one latent per level of var),
+    else None."""
+    eff = model.effects
+    if "factor" not in eff:
+        return [None] * len(eff)
+    return [f if isinstance(f, str) and f else None for f in eff["factor"]]
+
+
+def _level_effects(model, l: int) -> np.ndarray:
+    """The effects of level ``l`` that are not crossed factors."""
+    fac = _factor_of(model)
+    return np.array([e for e in np.flatnonzero(model.effects["level_index"].to_numpy() == l)
+                     if fac[e] is None], dtype=np.int64)
+
+
+def _factor_latents(model, e: int) -> pd.DataFrame:
+    """Levels of the crossed factor of effect ``e`` with their latents (the rows of
+    ``model.latents`` of that effect, keyed by the level)."""
+    lat = model.latents
+    eff = model.effects.iloc[e]
+    sel = np.flatnonzero((lat["equation"].to_numpy() == int(eff["equation"]))
+                         & (lat["effect"].to_numpy() == eff["effect"]))
+    return pd.DataFrame({"value": [lat["key"].iloc[i][0] for i in sel], "latent": sel})
+
+
+def _match(left: pd.DataFrame, table: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """``left`` (row order kept) left-joined to ``table`` on ``keys``; numeric keys are
+    compared as numbers whatever their dtypes (an id 3 matches 3.0, 4.5 matches nothing)."""
+    left = left[keys].reset_index(drop=True).copy()
+    table = table.copy()
+    for k in keys:
+        a, b = left[k], table[k]
+        if pd.api.types.is_numeric_dtype(a) and pd.api.types.is_numeric_dtype(b):
+            left[k], table[k] = a.astype(float), b.astype(float)
+        elif a.dtype != b.dtype:
+            left[k], table[k] = a.astype(object), b.astype(object)
+    out = left.merge(table, on=keys, how="left")
+    if len(out) != len(left):
+        raise RuntimeError("internal: a group key matched several groups")
+    return out
+
+
 def _group_table(model, l: int) -> pd.DataFrame:
     """One row per group of level ``l`` of the estimation sample: the id values of the
     levels down to ``l``, the wide row and the latent of each of the level's effects."""
     data = model.data
     levels = list(data.hierarchy.levels)
-    effs = np.flatnonzero(model.effects["level_index"].to_numpy() == l)
+    effs = _level_effects(model, l)
     cols = {levels[i]: data.hierarchy.keys[i] for i in range(l + 1)}
     cols["_row"] = data.row
     for e in effs:
@@ -74,7 +117,8 @@ def ranef(fit, se: str = "conditional") -> dict[str, pd.DataFrame]:
     Index: the group's id value (nested levels: a MultiIndex of the ids from the top
     level down). Columns: each effect's Stata label (``week``, ``_cons``) and its standard
     error ``se(week)``, of the kind ``se`` (``"conditional"``, ``"comparative"`` or
-    ``"diagnostic"``; see the module docstring).
+    ``"diagnostic"``; see the module docstring). A crossed factor (``_all: R.var``) gets
+    its own table, keyed ``R.var`` and indexed by the levels of ``var``.
     """
     _check_fit(fit)
     if se not in SE_KINDS:
@@ -83,9 +127,27 @@ def ranef(fit, se: str = "conditional") -> dict[str, pd.DataFrame]:
     post = _posterior(fit)
     levels = list(model.data.hierarchy.levels)
     names = _effect_names(model)
+    variance = {"conditional": post.var, "comparative": post.pev,
+                "diagnostic": post.prior - post.pev}[se]
     out: dict[str, pd.DataFrame] = {}
     for l, level in enumerate(levels):
-        effs = np.flatnonzero(model.effects["level_index"].to_numpy() == l)
+        for e, factor in enumerate(_factor_of(model)):
+            if factor is None or int(model.effects["level_index"].iloc[e]) != l:
+                continue
+            table = _factor_latents(model, e)
+            # the factor's latents belong to the level's groups (one _all row)
+            for r in range(model.data.n_rows):
+                pos = post.lookup(np.full(len(table), r), table["latent"].to_numpy())
+                if (pos >= 0).all():
+                    break
+            else:
+                raise RuntimeError(f"internal: no BLUPs for the levels of {factor!r}")
+            key = names[e] if model.data.n_rows == 1 else f"{level}: {names[e]}"
+            out[key] = pd.DataFrame(
+                {names[e]: post.mean[pos],
+                 f"se({names[e]})": np.sqrt(np.maximum(variance[pos], 0.0))},
+                index=pd.Index(table["value"].to_numpy(), name=factor))
+        effs = _level_effects(model, l)
         if not len(effs):
             continue
         table = _group_table(model, l)
@@ -94,8 +156,7 @@ def ranef(fit, se: str = "conditional") -> dict[str, pd.DataFrame]:
             pos = post.lookup(table["_row"].to_numpy(), table[f"_lat{e}"].to_numpy())
             if (pos < 0).any():
                 raise RuntimeError(f"internal: no BLUP for some groups of {level!r}")
-            var = {"conditional": post.var, "comparative": post.pev,
-                   "diagnostic": post.prior - post.pev}[se][pos]
+            var = variance[pos]
             frame[names[e]] = post.mean[pos]
             frame[f"se({names[e]})"] = np.sqrt(np.maximum(var, 0.0))
         if l == 0:
@@ -198,6 +259,9 @@ def _random_design(model, frame: pd.DataFrame) -> np.ndarray:
         if not len(idx):
             continue
         names = eff["effect"].to_numpy()[idx].tolist()
+        if _factor_of(model)[idx[0]] is not None:
+            Z[:, idx] = 1.0                  # its latent is the observation's level
+            continue
         if len(eq.terms) == 1 and eq.terms[0][:2].upper() == "R.":
             var = eq.terms[0][2:]
             values = frame[var].to_numpy()
@@ -286,7 +350,7 @@ def _predict_frame(fit, post: Posterior, frame: pd.DataFrame, kind: str
             keys, table = smap
             if any(k not in sub.columns for k in keys):
                 raise ValueError(f"data lacks the slot key column(s) of the model: {keys}")
-            m = sub[keys].reset_index(drop=True).merge(table, on=keys, how="left")
+            m = _match(sub, table, keys)
             found = m["_slot"].notna().to_numpy()
             slot = np.where(found, m["_slot"].fillna(0).to_numpy(), 0).astype(np.int64)
             res_lab = np.where(found, m["_res"].fillna(0).to_numpy(), 0).astype(np.int64)
@@ -298,13 +362,25 @@ def _predict_frame(fit, post: Posterior, frame: pd.DataFrame, kind: str
     out = xb.copy()
     if kind != "xb":
         Z = _random_design(model, sub)
+        for e, factor in enumerate(_factor_of(model)):
+            if factor is None:
+                continue
+            l = int(model.effects["level_index"].iloc[e])
+            table = _group_table(model, l)
+            keys = levels[:l + 1]
+            m = _match(sub, table, keys)
+            row = m["_row"].fillna(-1).to_numpy(dtype=np.int64)
+            lat = _match(pd.DataFrame({"value": sub[factor].to_numpy()}),
+                         _factor_latents(model, e), ["value"])
+            lat = lat["latent"].fillna(-1).to_numpy(np.int64)
+            pos = post.lookup(row, lat)
+            out += Z[:, e] * np.where(pos >= 0, post.mean[np.maximum(pos, 0)], 0.0)
         for l in range(len(levels)):
-            effs = np.flatnonzero(model.effects["level_index"].to_numpy() == l)
+            effs = _level_effects(model, l)
             if not len(effs):
                 continue
             table = _group_table(model, l)
-            keys = levels[:l + 1]
-            m = sub[keys].reset_index(drop=True).merge(table, on=keys, how="left")
+            m = _match(sub, table, levels[:l + 1])
             row = m["_row"].fillna(-1).to_numpy(dtype=np.int64)
             for e in effs:
                 lat = m[f"_lat{e}"].fillna(-1).to_numpy(dtype=np.int64)

@@ -99,6 +99,8 @@ cases <- list(
   pig_corr_ml  = pred_case(weight ~ week + (1 + week | id), pig, FALSE, "id", newdata,
                            profile = TRUE),
   pig_ri_reml  = pred_case(weight ~ week + (1 | id), pig, TRUE, "id", newdata),
+  pig_crossed_ml = pred_case(weight ~ week + (1 | week) + (1 | id), pig, FALSE,
+                             c("week", "id"), newdata),
   prod_nested_ml = pred_case(gsp ~ private + emp + hwy + water + other + unemp +
                                (1 | region) + (1 | region:state), prod, FALSE,
                              c("region", "region:state"))
