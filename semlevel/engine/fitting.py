@@ -113,6 +113,11 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
 
     if isinstance(stats, SparseStats):
         est, record = minimize_profiled(stats, param, values, reml)
+        fit = _finish(model, stats, est, record, check_psd)   # judges convergence too
+        if not record.converged:
+            warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning,
+                          stacklevel=3)
+        return fit
     else:
         u0 = param.coordinates(values)
         scale = param.scale(u0)
@@ -191,7 +196,7 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     est[stats.coef_ids] = final.beta                      # every label's estimate
     names = model.labels.index.to_numpy()[free]
     theta_vcov = _variance_vcov(est, stats, model.reml, free, np.isin(names, boundary),
-                                check_psd)
+                                check_psd, record)
     if boundary:
         warnings.warn("estimated at the boundary of the parameter space: "
                       + "; ".join(boundary), BoundaryWarning, stacklevel=4)
@@ -221,11 +226,33 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
     return out
 
 
+def _curvature_record(record: OptimizationSummary, H: np.ndarray, g: np.ndarray) -> None:
+    """Convergence judged from the deviance's Hessian and gradient at the solution (in the
+    labels' natural metric): positive definite curvature and a negligible Newton step."""
+    if not np.all(np.isfinite(H)) or not np.all(np.isfinite(g)):
+        record.converged, record.hessian_pd = False, False
+        record.message += "; the curvature at the solution cannot be evaluated"
+        return
+    lam = np.linalg.eigvalsh(H)
+    record.min_hessian_eigenvalue = float(lam.min())
+    record.hessian_pd = bool(lam.min() > 1e-10 * max(np.abs(lam).max(), 1e-300))
+    record.gradient_norm = float(np.abs(g).max())
+    record.newton_decrement = float(g @ np.linalg.solve(H, g)) if record.hessian_pd else np.nan
+    record.converged = bool(record.hessian_pd and record.newton_decrement < 1e-6)
+    if not record.hessian_pd:
+        record.message += "; Hessian not positive definite at the solution"
+    elif not record.converged:
+        record.message += f"; Newton decrement {record.newton_decrement:.2g} at the end"
+
+
 def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarray,
-                   at_boundary: np.ndarray, check_psd: bool) -> np.ndarray:
+                   at_boundary: np.ndarray, check_psd: bool,
+                   record: OptimizationSummary | None = None) -> np.ndarray:
     """Inverse observed information of the free variance labels (natural metric).
 
-    Computed from central differences of the analytic gradient of the profiled deviance.
+    Computed from central differences of the analytic gradient of the profiled deviance
+    (on the sparse path, which has no analytic gradient, second differences of the
+    deviance; their Hessian and gradient also complete the optimiser's ``record``).
     Labels at the boundary are held at zero and get NaN: their standard errors are not
     defined.
     """
@@ -252,12 +279,14 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
             v = est.copy()
             v[idx] = t
             return deviance(v, stats, reml, gradient=False).deviance
-        H, _ = function_hessian(dev, theta, steps)
+        H, g = function_hessian(dev, theta, steps)
         if np.all(np.isfinite(H)):
             try:
                 out[np.ix_(keep, keep)] = np.linalg.inv(0.5 * H)
             except np.linalg.LinAlgError:
                 pass
+        if record is not None and record.method.startswith("L-BFGS-B"):
+            _curvature_record(record, H, g)
         return out
     try:
         H = difference_hessian(grad, theta, None, steps, central=True)
