@@ -321,3 +321,19 @@ def test_factor_equation_below_the_top_predicts_in_sample_values():
     tab = fit.ranef()["region"]
     assert tab.shape[0] == 9 and "R.state[1]" in tab.columns
     np.testing.assert_allclose(fit.predict(df.copy()), fit.predict(), rtol=0, atol=1e-9)
+
+
+def test_predictions_under_fixed_effect_constraints(pig):
+    """constraints(): the model is fitted in reduced coefficients b = T g + a; xb uses the
+    reported coefficients, for new data too."""
+    fit = sl.mixed("weight week || id: week", data=pig, constraints=["week = 6.2"])
+    b = fit.fixed["coef"]
+    assert b["week"] == pytest.approx(6.2, abs=1e-12)
+    np.testing.assert_allclose(fit.predict(kind="xb"), b["_cons"] + 6.2 * pig["week"],
+                               rtol=0, atol=1e-9)
+    new = pd.DataFrame({"id": [1, 999], "week": [3.0, 3.0]})
+    got = fit.predict(new)
+    assert got.iloc[1] == pytest.approx(b["_cons"] + 18.6, abs=1e-9)
+    re = fit.ranef()["id"].loc[1]
+    assert got.iloc[0] == pytest.approx(b["_cons"] + 18.6 + re["_cons"] + 3 * re["week"],
+                                        abs=1e-9)

@@ -166,9 +166,11 @@ def posterior(fit) -> Posterior:
     values = np.asarray(fit.values, dtype=float)
     xb = obs_mean(model, values, model.X, data.slot)
     y = data.y
-    Xt, coef_ids = coefficient_design(model)
-    names = model.labels.index[coef_ids]
-    Vb = fit.fixed_vcov.loc[names, names].to_numpy() if len(names) else np.zeros((0, 0))
+    Xt, _ = coefficient_design(model)
+    # model-based (X'V^-1X)^-1 in the model's own coefficients (those of Xt; under
+    # constraints the reduced ones), whatever the reported VCE (robust, constrained)
+    xtvx = fit.evaluation.xtvx
+    Vb = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
     fitted = xb.copy()
     rstd = np.full(data.n_obs, np.nan)
     rows, lats, means, cvars, pevs, priors = [], [], [], [], [], []

@@ -331,8 +331,16 @@ def _predict_frame(fit, post: Posterior, frame: pd.DataFrame, kind: str
     if not ok.any():
         return value, why
     sub = frame[ok]
-    X, bad = _design_on(model, sub, spec.fixed_terms, spec.constant, model.X,
-                        list(model.terms), "fixed")
+    cmap = model.info.get("constraints")
+    if cmap is None:
+        X, bad = _design_on(model, sub, spec.fixed_terms, spec.constant, model.X,
+                            list(model.terms), "fixed")
+    else:                                      # b = T g + a: the reduced covariates
+        Xu, bad = _design_on(model, sub, spec.fixed_terms, spec.constant, cmap.design,
+                             list(cmap.names), "fixed")
+        X = Xu @ cmap.T
+        if X.shape[1] < len(model.terms):       # the offset column X a
+            X = np.column_stack([X, Xu @ cmap.a])
     # slot of each row: needed when coefficients or residual variances differ by slot
     values = np.asarray(fit.values, dtype=float)
     slot_varies = not (model.path_label == model.path_label[:1]).all()

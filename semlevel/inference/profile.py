@@ -14,9 +14,11 @@ splines through profile points, which agrees to about 1e-4). A standard deviatio
 profile stays below the cut-off down to 0 gets the lower limit 0; a correlation, -1 or 1.
 
 Fixed effects are profiled by fixing the coefficient (``model.fix``) and maximising over
-everything else (ML fits only: the restricted likelihood is not a likelihood for beta;
+everything else (ML fits without ``constraints()`` only: the restricted likelihood is not
+a likelihood for beta;
 lme4 profiles a REML fit with the ML deviance, i.e. like an ML refit). Under REML the
-variance parameters profile the restricted likelihood.
+variance parameters profile the restricted likelihood. Weighted fits are refused (their
+criterion is a pseudo-likelihood).
 """
 from __future__ import annotations
 
@@ -216,6 +218,9 @@ def profile_ci(fit, parameters: list[str] | None = None, level: float | None = N
     """
     if not hasattr(fit, "stats") or not hasattr(fit, "_cov_members"):
         raise TypeError(f"profile_ci needs a PathModel fit, not {type(fit).__name__}")
+    if fit.model.info.get("weights") is not None:
+        raise ValueError("profile-likelihood intervals are not available for weighted fits "
+                         "(the weighted criterion is a pseudo-likelihood)")
     level = float(fit.level if level is None else level)
     if not 0 < level < 100:
         raise ValueError(f"level must be between 0 and 100, not {level}")
@@ -223,7 +228,8 @@ def profile_ci(fit, parameters: list[str] | None = None, level: float | None = N
     coords = ProfileCoordinates(fit)
     est_c = coords.coordinates(fit.values)
     fixed = fit.fixed
-    available = list(coords.names) + ([] if fit.reml else list(fixed.index))
+    constrained = fit.model.info.get("constraints") is not None
+    available = list(coords.names) + ([] if fit.reml or constrained else list(fixed.index))
     if parameters is None:
         parameters = available
     else:
@@ -232,7 +238,9 @@ def profile_ci(fit, parameters: list[str] | None = None, level: float | None = N
             if p not in available:
                 extra = (" (fixed effects are not profiled under REML: the restricted "
                          "likelihood is not a likelihood for them)"
-                         if fit.reml and p in fixed.index else "")
+                         if fit.reml and p in fixed.index else
+                         " (fixed effects are not profiled under constraints())"
+                         if constrained and p in fixed.index else "")
                 raise ValueError(f"no profiled parameter {p!r}{extra}; available: "
                                  f"{', '.join(available)}")
     dev_min = float(fit.deviance)
