@@ -20,6 +20,8 @@ import math
 import re
 import textwrap
 
+from . import report_vce
+
 __all__ = ["stata_g", "stata_report"]
 
 WIDTH = 78          # Stata's table width
@@ -146,7 +148,7 @@ def _display(fit) -> set[str]:
 
 
 def _header(fit, opts: set[str]) -> list[str]:
-    title = f"Mixed-effects {'REML' if fit.reml else 'ML'} regression"
+    title = report_vce.title(fit, f"Mixed-effects {'REML' if fit.reml else 'ML'} regression")
     lines = _hline(title, "Number of obs", _int(fit.n_obs))
     groups = None
     if "nogroup" not in opts:
@@ -169,7 +171,8 @@ def _header(fit, opts: set[str]) -> list[str]:
     lines.append("")
     chi2, df, p = fit.wald
     lines += _hline("", f"Wald chi2({int(df)})", _f(chi2, ".2f", 10, blank=False).strip())
-    ll_name = "Log restricted-likelihood" if fit.reml else "Log likelihood"
+    ll_name = report_vce.loglik_name(
+        fit, "Log restricted-likelihood" if fit.reml else "Log likelihood")
     left = f"{ll_name} = {_g(fit.loglik, 10, blank=False)}"
     lines += _hline(left, "Prob > chi2", _f(p, ".4f", 10, blank=False).strip())
     return lines
@@ -280,8 +283,9 @@ def _fixed_table(fit) -> list[str]:
                                  _split_name)
     depvar = _abbrev(getattr(fit.model, "outcome", "") or "", 12)
     ci = f"[{_level_text(fit.level)} conf. interval]"
-    out = [_RULE,
-           f"{depvar:>12} | Coefficient  Std. err.      z    P>|z|{ci:>25}",
+    out = [*report_vce.cluster_note(fit), _RULE,
+           *report_vce.robust_header(
+               fit, f"{depvar:>12} | Coefficient  Std. err.      z    P>|z|{ci:>25}", 13),
            "-" * 13 + "+" + "-" * 64]
     shown = _level_names(fit)
     group = ""
@@ -358,7 +362,8 @@ def _random_table(fit) -> list[str]:
     ci = f"[{_level_text(fit.level)} conf. interval]"
     mid = "-" * 29 + "+" + "-" * 48
     out = [_RULE,
-           f"{'Random-effects parameters':^29}|   Estimate   Std. err.{ci:>25}",
+           *report_vce.robust_header(
+               fit, f"{'Random-effects parameters':^29}|   Estimate   Std. err.{ci:>25}", 29),
            mid]
     sections: list[tuple] = []
     for label, r in tab.iterrows():

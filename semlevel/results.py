@@ -97,6 +97,7 @@ class Fit(LikelihoodCriteria):
     theta_vcov: np.ndarray = field(repr=False)
     optimization: OptimizationSummary = field(repr=False)
     boundary: list[str] = field(default_factory=list)
+    vce: object = field(default=None, repr=False)   # RobustVCE under vce(robust|cluster)
 
     # ---- basics ----------------------------------------------------------------------
     @property
@@ -110,7 +111,17 @@ class Fit(LikelihoodCriteria):
 
     @property
     def n_obs(self) -> int:
+        """Observations used (under frequency weights: the sum of the replication counts)."""
+        w = self.model.info.get("weights")
+        if w is not None and w.kind == "fweight":
+            return int(round(w.total))
         return int(self.stats.n_obs)
+
+    @property
+    def vce_type(self) -> str:
+        """Variance estimator of the standard errors: ``oim``, ``robust`` or ``cluster``
+        (details in ``fit.vce``, :mod:`semlevel.inference.sandwich`)."""
+        return "oim" if self.vce is None else self.vce.kind
 
     @property
     def spec(self):
@@ -132,6 +143,8 @@ class Fit(LikelihoodCriteria):
         cmap = coefficient_map(self.model)
         xtvx = self.evaluation.xtvx
         inv = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
+        if self.vce is not None:                      # vce(robust|cluster): the sandwich
+            inv = self.vce.vcov[:len(inv), :len(inv)]
         inv = cmap.T @ inv @ cmap.T.T if cmap.constrained else inv
         return pd.DataFrame(inv, index=cmap.names, columns=cmap.names)
 
@@ -284,6 +297,9 @@ class Fit(LikelihoodCriteria):
         """Log likelihood (restricted under REML) of the linear model without random effects."""
         Xt, _ = coefficient_design(self.model)
         y = self.model.data.y - _fixed_offset(self.model)    # fixed and constrained terms
+        if self.model.info.get("weights") is not None:
+            from .engine.weighting import linear_loglik
+            return linear_loglik(self.model, Xt, y)
         n, k = Xt.shape
         if k:
             coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
@@ -298,7 +314,10 @@ class Fit(LikelihoodCriteria):
 
     @cached_property
     def lr_linear(self) -> dict:
-        """LR test versus the linear model, with `mixed`'s chibar2 / conservative note."""
+        """LR test versus the linear model, with `mixed`'s chibar2 / conservative note
+        (none with robust standard errors, as in Stata)."""
+        if self.vce is not None:
+            return {}
         lab = self.model.labels
         free = lab["free"].to_numpy()
         kinds = lab["kind"].to_numpy()

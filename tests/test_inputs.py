@@ -71,8 +71,8 @@ def test_unknown_option_and_unsupported_option(pig):
         sl.mixed("weight week || id: week, covarance(un)", data=pig)
     with pytest.raises(MixedSyntaxError):
         sl.mixed("weight week || id:", data=pig, bogus=True)
-    with pytest.raises(ValueError, match=r"vce\(\) is not supported yet"):
-        sl.mixed("weight week || id:, vce(robust)", data=pig)
+    with pytest.raises(ValueError, match=r"emonly\(\) is not supported yet"):
+        sl.mixed("weight week || id:, emonly", data=pig)
 
 
 def test_syntax_error_names_token_and_position(pig):

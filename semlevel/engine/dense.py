@@ -19,10 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..model.pathmodel import PathModel
+from . import weighting
 from .deviance import Evaluation, profile
 from .stats import _fill_phi, _fixed_offset, centred_outcome, coefficient_design
 
-__all__ = ["DenseStats", "dense_statistics", "evaluate_dense"]
+__all__ = ["DenseStats", "dense_statistics", "evaluate_dense", "row_gradients"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class DenseBatch:
     Z: np.ndarray        # (R, n, q) loadings on the row's latents (zero-padded)
     phi_lab: np.ndarray  # (R, q, q) label index of each latent (co)variance (const0: none)
     th_lab: np.ndarray   # (R, n, n) label index of each residual (co)variance
+    rows: np.ndarray | None = None   # (R,) wide row of each
+    rw: np.ndarray | None = None     # (R,) top-level weights (engine.weighting)
+    corr: tuple = ()                 # ((d (R, n), keep (R, q)), ...) weighted levels
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class DenseStats:
     n_rows: int
     n_labels: int
     beta_shift: np.ndarray    # OLS coefficients taken out of y (stats.centred_outcome)
+    n_weighted: float | None = None   # weighted observation count (engine.weighting)
 
 
 def dense_statistics(model: PathModel) -> DenseStats:
@@ -55,7 +60,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
     const0 = n_lab                       # index of the constant 0 (the extended vector)
     Xt, coef_ids = coefficient_design(model)
     y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
-    W = np.column_stack([Xt, y])
+    W, Zw = weighting.scaled_design(model, np.column_stack([Xt, y]), model.Z)
     starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
     ends = np.r_[starts[1:], data.n_obs]
     res = model.resid_of_obs()
@@ -80,7 +85,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
                 th[i, j] = th[j, i] = lab
         if lat_all is not None:
             lat = lat_all[obs]
-            zv = model.Z[obs]
+            zv = Zw[obs]
             local = np.unique(lat[zv != 0])            # latents loading in this row
             Zl = np.zeros((n, len(local)))
             keep = zv.ravel() != 0
@@ -88,7 +93,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
                            np.searchsorted(local, lat.ravel()[keep])), zv.ravel()[keep])
         else:
             local, Zl = np.zeros(0, dtype=np.int64), np.zeros((n, 0))
-        rows.setdefault(n, []).append((W[obs], Zl, local, th, og[lo]))
+        rows.setdefault(n, []).append((W[obs], Zl, local, th, og[lo], obs))
     batches = []
     n_lat = len(model.latents)
     phi = model.phi
@@ -109,10 +114,32 @@ def dense_statistics(model: PathModel) -> DenseStats:
             rows_in = np.ones(R, dtype=bool) if g == -1 else row_group == g
             _fill_phi(phi_lab, lat_local, rows_in, phi["a"].to_numpy()[sel],
                       phi["b"].to_numpy()[sel], phi["label"].to_numpy()[sel], n_lat)
-        batches.append(DenseBatch(W=Wb, Z=Zb, phi_lab=phi_lab,
-                                  th_lab=np.stack([it[3] for it in items])))
+        obs_b = np.stack([it[5] for it in items])
+        th_b = np.stack([it[3] for it in items])
+        batches.append(DenseBatch(W=Wb, Z=Zb, phi_lab=phi_lab, th_lab=th_b,
+                                  rows=data.row[obs_b[:, 0]], **_weight_fields(
+                                      model, obs_b, lat_local, Zb, phi_lab, th_b, const0)))
     return DenseStats(batches=batches, coef_ids=coef_ids, n_coef=Xt.shape[1],
-                      n_obs=data.n_obs, n_rows=len(starts), n_labels=n_lab, beta_shift=shift)
+                      n_obs=data.n_obs, n_rows=len(starts), n_labels=n_lab, beta_shift=shift,
+                      n_weighted=weighting.n_weighted(model))
+
+
+def _weight_fields(model: PathModel, obs: np.ndarray, lat_local: np.ndarray, Z: np.ndarray,
+                   phi_lab: np.ndarray, th_lab: np.ndarray, const0: int) -> dict:
+    """A batch's top-level weights and weighted-level terms (:mod:`.weighting`)."""
+    rw = weighting.row_weights(model)
+    if rw is None:
+        return {}
+    levels = list(model.data.hierarchy.levels)
+    lat_level = np.array([levels.index(l) for l in model.latents["level"]], dtype=np.int64)
+    lev = np.where(lat_local >= 0, lat_level[np.maximum(lat_local, 0)], -1)
+    corr = []
+    for m, d, codes in weighting.level_corrections(model):
+        keep = lev >= m
+        name = levels[m] if m < len(levels) else "observations"
+        weighting.check_blocks(m, codes[obs], Z, keep, phi_lab, th_lab, const0, name)
+        corr.append((d[obs], keep))
+    return {"rw": rw[model.data.row[obs[:, 0]]], "corr": tuple(corr)}
 
 
 def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: bool = True,
@@ -136,18 +163,32 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
         diag = np.diagonal(L, axis1=1, axis2=2)
         if not np.all(np.isfinite(diag)) or np.any(diag <= 0):
             return Evaluation(deviance=np.inf)
-        logdet += 2.0 * float(np.log(diag).sum())
         SiW = np.linalg.solve(Sigma, b.W)
-        S += np.einsum("rni,rnj->ij", b.W, SiW)
-        factors.append((Sigma, SiW))
+        corr = None
+        if b.rw is None:
+            logdet += 2.0 * float(np.log(diag).sum())
+            S += np.einsum("rni,rnj->ij", b.W, SiW)
+        else:                                   # weights: engine.weighting
+            corr = weighting.correction(b.Z, b.phi_lab, b.th_lab, b.corr, ext, gradient) \
+                if b.corr else (np.zeros(len(diag)), None)
+            if corr is None:
+                return Evaluation(deviance=np.inf)
+            logdet += float(b.rw @ (2.0 * np.log(diag).sum(axis=1) + corr[0]))
+            S += np.einsum("r,rni,rnj->ij", b.rw, b.W, SiW)
+        factors.append((Sigma, SiW, corr))
     given_beta = beta is not None
-    out, Gam = profile(S, k, stats.n_obs, logdet, reml, beta, gradient, stats.beta_shift)
+    n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted
+    out, Gam = profile(S, k, n_obs, logdet, reml, beta, gradient, stats.beta_shift)
     if Gam is None:
         return out
     beta, Sxx, Sxy = out.beta - stats.beta_shift, S[:k, :k], S[:k, k]
     grad = np.zeros(len(ext))
-    for b, (Sigma, SiW) in zip(stats.batches, factors):
+    for b, (Sigma, SiW, corr) in zip(stats.batches, factors):
         G = np.linalg.inv(Sigma) - SiW @ Gam @ np.swapaxes(SiW, 1, 2)
+        if b.rw is not None:
+            G = G * b.rw[:, None, None]
+            if corr[1] is not None:
+                grad += b.rw @ corr[1]
         grad += np.bincount(b.th_lab.ravel(), weights=G.ravel(), minlength=len(ext))
         ZGZ = np.swapaxes(b.Z, 1, 2) @ G @ b.Z
         grad += np.bincount(b.phi_lab.ravel(), weights=ZGZ.ravel(), minlength=len(ext))
@@ -156,3 +197,36 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
         grad[stats.coef_ids] = -2.0 * (Sxy - Sxx @ beta)
     out.gradient = grad
     return out
+
+
+def row_gradients(values: np.ndarray, stats: DenseStats, beta: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient of each wide row's deviance contribution (before its top-level weight) at
+    label values ``values`` and coefficients ``beta`` (ML): w.r.t. every label's value
+    (n_rows x labels) and w.r.t. the free coefficients (n_rows x k). The rows' scores,
+    for sandwich variance estimators (log-likelihood score = -gradient / 2)."""
+    ext = np.concatenate([np.asarray(values, dtype=float), [0.0, 1.0]])
+    n_ext, k = len(ext), stats.n_coef
+    gamma = np.r_[-(np.asarray(beta, dtype=float) - stats.beta_shift), 1.0]
+    g_lab = np.zeros((stats.n_rows, len(values)))
+    g_beta = np.zeros((stats.n_rows, k))
+    for b in stats.batches:
+        R = b.W.shape[0]
+        Sigma = b.Z @ ext[b.phi_lab] @ np.swapaxes(b.Z, 1, 2) + ext[b.th_lab]
+        Si = np.linalg.inv(Sigma)
+        e = Si @ (b.W @ gamma)[:, :, None]                    # Sigma^-1 (y - X beta)
+        G = Si - e @ np.swapaxes(e, 1, 2)
+        offs = (np.arange(R) * n_ext)[:, None, None]
+        g = np.bincount((b.th_lab + offs).ravel(), weights=G.ravel(),
+                        minlength=R * n_ext).reshape(R, n_ext)
+        ZGZ = np.swapaxes(b.Z, 1, 2) @ G @ b.Z
+        g += np.bincount((b.phi_lab + offs).ravel(), weights=ZGZ.ravel(),
+                         minlength=R * n_ext).reshape(R, n_ext)
+        if b.corr:
+            corr = weighting.correction(b.Z, b.phi_lab, b.th_lab, b.corr, ext, True)
+            if corr is None:
+                raise ValueError("the parameter values are not admissible")
+            g += corr[1]
+        g_lab[b.rows] = g[:, :len(values)]
+        g_beta[b.rows] = -2.0 * np.einsum("rni,rn->ri", b.W[:, :, :k], e[:, :, 0])
+    return g_lab, g_beta

@@ -127,7 +127,8 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         Tw = np.einsum("g,h,pgaihbj->paibj", w, w, T)
         S = S - np.einsum("pab,paibj->ij", N, Tw)
     logdet = float(cnt @ (stats.n @ np.log(theta) + logdet_m))
-    out, Gam = profile(S, k, stats.n_obs, logdet, reml, beta, gradient, stats.beta_shift)
+    n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted   # weights
+    out, Gam = profile(S, k, n_obs, logdet, reml, beta, gradient, stats.beta_shift)
     if Gam is None:
         return out
     beta, Sxx, Sxy = out.beta - stats.beta_shift, S[:k, :k], S[:k, k]

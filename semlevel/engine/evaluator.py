@@ -11,7 +11,6 @@ import numpy as np
 from ..model.pathmodel import PathModel
 from .dense import DenseStats, dense_statistics, evaluate_dense
 from . import weighting
-from . import weighting
 from .deviance import Evaluation, evaluate
 from .sparse import evaluate_sparse
 from .sparse_stats import SparseStats, sparse_statistics

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..model.pathmodel import PathModel
+from . import weighting
 
 __all__ = ["PoolStats", "pool_statistics", "coefficient_design", "centred_outcome"]
 
@@ -48,6 +49,7 @@ class PoolStats:
     const0: int              # index of the constant 0 in the extended parameter vector
     const1: int
     beta_shift: np.ndarray   # OLS coefficients taken out of y (see centred_outcome)
+    n_weighted: float | None = None   # weighted observation count (engine.weighting)
 
     @property
     def n_pools(self) -> int:
@@ -148,7 +150,9 @@ def pool_statistics(model: PathModel, shift: np.ndarray | None = None) -> PoolSt
     else:
         shift = np.asarray(shift, dtype=float)
         y = data.y - _fixed_offset(model) - (Xt @ shift if len(shift) else 0.0)
-    W = np.column_stack([Xt, y])
+    # weights (engine.weighting): transformed data, weighted residual counts and rows
+    W, Zw = weighting.scaled_design(model, np.column_stack([Xt, y]), model.Z)
+    res_count, rw = weighting.residual_counts(model), weighting.row_weights(model)
     K1 = W.shape[1]
 
     # residual label of each observation -> g axis
@@ -163,11 +167,11 @@ def pool_statistics(model: PathModel, shift: np.ndarray | None = None) -> PoolSt
         lat = model.effect_latent[data.slot]                         # (n_obs, E)
         # a latent whose loadings are all zero in a row plays no part in it (an R.var
         # indicator of a level the row does not have): it is left out of the row
-        nz = model.Z.ravel() != 0
+        nz = Zw.ravel() != 0
         pair_obs = np.repeat(np.arange(n_obs), E)[nz]
         pair_row = np.repeat(row, E)[nz]
         pair_lat = lat.ravel()[nz]
-        pair_val = model.Z.ravel()[nz]
+        pair_val = Zw.ravel()[nz]
         keys = pair_row * (int(lat.max()) + 1) + pair_lat
         uniq, inv = np.unique(keys, return_inverse=True)
         u_row = uniq // (int(lat.max()) + 1)
@@ -191,7 +195,7 @@ def pool_statistics(model: PathModel, shift: np.ndarray | None = None) -> PoolSt
     rows_ind = sp.csr_matrix((np.ones(n_obs), (row, np.arange(n_obs))), shape=(n_rows, n_obs))
     for g in range(G):
         m = (g_of_obs == g).astype(float)
-        nrg[:, g] = rows_ind @ m
+        nrg[:, g] = rows_ind @ (m if res_count is None else m * res_count)
         Wm = W * m[:, None]
         for i in range(K1):
             C[:, g, i, :] = rows_ind @ (Wm * W[:, i:i + 1])
@@ -229,11 +233,12 @@ def pool_statistics(model: PathModel, shift: np.ndarray | None = None) -> PoolSt
     _, first, pool = np.unique(signature, axis=0, return_index=True, return_inverse=True)
     pool = pool.ravel()
     P = len(first)
-    count = np.bincount(pool, minlength=P).astype(float)
+    count = np.bincount(pool, weights=rw, minlength=P).astype(float)
     ind = sp.csr_matrix((np.ones(n_rows), (pool, np.arange(n_rows))), shape=(P, n_rows))
-    Cp = np.asarray(ind @ C.reshape(n_rows, -1)).reshape(P, G, K1, K1)
+    Cr = C.reshape(n_rows, -1) if rw is None else C.reshape(n_rows, -1) * rw[:, None]
+    Cp = np.asarray(ind @ Cr).reshape(P, G, K1, K1)
     d = G * q * K1
-    Bf = B.reshape(n_rows, d)
+    Bf = B.reshape(n_rows, d) if rw is None else B.reshape(n_rows, d) * np.sqrt(rw)[:, None]
     if P <= 64:
         Tp = np.empty((P, d, d))
         for p_ in range(P):
@@ -247,4 +252,4 @@ def pool_statistics(model: PathModel, shift: np.ndarray | None = None) -> PoolSt
     return PoolStats(phi_idx=phi_idx[first], ZZ=ZZ[first], n=nrg[first], C=Cp, T=Tp,
                      count=count, resid_ids=resid_ids, n_coef=K1 - 1, coef_ids=coef_ids,
                      n_obs=n_obs, n_rows=n_rows, const0=const0, const1=const1,
-                     beta_shift=shift)
+                     beta_shift=shift, n_weighted=weighting.n_weighted(model))

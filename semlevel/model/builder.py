@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.sample import check_columns, select_sample
+from ..data.weights import survey_columns
 from ..data.wide import build_wide
 from ..syntax.factor import design_matrix, variables_of
 from ..syntax.spec import MixedSpec
@@ -18,6 +19,7 @@ from .pathmodel import PathModel
 from .residual_labels import check_order, check_time, residual_labels
 from .residuals import CompositeStructure, parse_residuals
 from .small_sample import SMALL_SAMPLE_OPTIONS, attach_small_sample
+from .survey import attach_survey
 
 __all__ = ["build_mixed_model"]
 
@@ -63,6 +65,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     if by:
         check_columns(data, [by], "by() variable")
     extra_cols = ([time] if time else []) + ([by] if by else [])
+    extra_cols += survey_columns(spec, data)          # weights, vce(cluster) variable
     covariates = list(dict.fromkeys(fixed_vars + re_vars + extra_cols))
     sample = select_sample(data, spec.depvar, covariates, levels)
     wide = build_wide(data, spec.depvar, levels, sample, covariates, time=time, key_by=key_by)
@@ -173,7 +176,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         labels_ = model.labels.copy()
         labels_.loc[labels_["block"] == block, "block"] = f"{block}, by {by}"
         model = model.with_labels(labels_)
-    return attach_small_sample(model, spec)
+    return attach_small_sample(attach_survey(model, spec), spec)
 
 
 NONLINEAR = ("ar", "ma", "toeplitz", "exponential")

@@ -682,7 +682,7 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
     level = g.level
     display = list(g.display)
     allowed = {"reml", "mle", "noconstant", "level", "variance", "stddeviations",
-               "dfmethod", "dftable", "constraints"}
+               "vce", "fweight", "pweight", "pwscale", "dfmethod", "dftable", "constraints"}
     for key in options:
         if key not in allowed and key not in _DISPLAY_FLAGS:
             raise MixedOptionError(
@@ -733,14 +733,21 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
             elif key in display:
                 display.remove(key)
 
+    from .survey import parse_survey      # vce(), weights, pwscale(): semlevel.syntax.survey
+    pending = dict(g.pending)
+    vce, weights = parse_survey(pending, [{"level": e.level, **i} for e, i in
+                                          zip(equations, eq_info)],
+                                tuple(dict.fromkeys(e.level for e in equations)), options, reml)
     extra = {
         "display": display,
-        "pending": dict(g.pending),
+        "vce": vce,
+        "weights": weights,
+        "pending": pending,
         "equations": eq_info,
         "text": text,
     }
     from .smallsample import read_small_sample  # dfmethod(), dftable(), constraints
-    extra.update(read_small_sample(extra["pending"], options))
+    extra.update(read_small_sample(pending, options))
     return MixedSpec(
         depvar=depvar,
         fixed_terms=tuple(tm for tm, _ in fixed_terms),
