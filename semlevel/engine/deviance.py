@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .linalg.small import bmm, solve_logdet
 from .stats import PoolStats
 
 __all__ = ["Evaluation", "evaluate", "profile", "LOG2PI"]
@@ -109,11 +110,10 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     cnt = stats.count
     A = w[0] * stats.ZZ[:, 0] if G == 1 else np.einsum("g,pgab->pab", w, stats.ZZ)
     eye = np.eye(q)
-    M = eye + Phi @ A
-    sign, logdet_m = np.linalg.slogdet(M)
+    M = eye + bmm(Phi, A)
+    N, sign, logdet_m = solve_logdet(M, Phi)
     if np.any(sign <= 0) or not np.all(np.isfinite(logdet_m)):
         return _inadmissible()
-    N = np.linalg.solve(M, Phi)
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
     # weighted outer products: Tw = sum_r B_r (x) B_r with B_r = sum_g w_g B_{g,r}
     T = stats.T
@@ -141,9 +141,9 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         TG = (w[0] * w[0]) * U[:, 0, :, 0, :]
     else:
         TG = np.einsum("g,h,pgahb->pab", w, w, U)
-    AN = A @ N
+    AN = bmm(A, N)
     MM = eye - AN
-    GPhi = cnt[:, None, None] * (A - AN @ A) - MM @ TG @ np.swapaxes(MM, 1, 2)
+    GPhi = cnt[:, None, None] * (A - bmm(AN, A)) - bmm(bmm(MM, TG), np.swapaxes(MM, 1, 2))
     grad = np.bincount(stats.phi_idx.ravel(), weights=GPhi.ravel(), minlength=len(ext))
     # residual variances
     if G == 1:
@@ -153,7 +153,7 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         tr_nz = np.sum(N * np.swapaxes(ZZ0, 1, 2), axis=(1, 2))
         cg = stats.C[:, 0].reshape(P, -1) @ Gam.ravel()
         x1 = w[0] * np.sum(N * U[:, 0, :, 0, :], axis=(1, 2))
-        x2 = np.sum((N @ ZZ0 @ N) * TG, axis=(1, 2))
+        x2 = np.sum(bmm(bmm(N, ZZ0), N) * TG, axis=(1, 2))
         w2 = w[0] * w[0]
         dtheta = np.array([float(np.sum(cnt * (stats.n[:, 0] * w[0] - tr_nz * w2)
                                         - w2 * (cg - 2.0 * x1 + x2)))])

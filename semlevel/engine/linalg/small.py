@@ -1,0 +1,56 @@
+"""Batched products and solves of many tiny matrices (a row's latents: q = 1, 2, 3).
+
+numpy's stacked ``matmul``/``solve``/``slogdet`` call a small kernel per matrix; for
+10,000 matrices of 2 x 2 that costs ~0.5-1 ms each, several times the arithmetic. Written
+out entry by entry over the stack axis, the same products take a vectorised pass per
+entry. Larger matrices go to numpy.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["bmm", "solve_logdet", "SMALL"]
+
+#: largest inner/outer dimension written out entry by entry
+SMALL = 3
+
+
+def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for stacks (P, m, k) @ (P, k, n)."""
+    P, m, k = a.shape
+    n = b.shape[2]
+    if max(m, k, n) > SMALL:
+        return a @ b
+    out = np.empty((P, m, n))
+    for i in range(m):
+        for j in range(n):
+            acc = a[:, i, 0] * b[:, 0, j]
+            for t in range(1, k):
+                acc = acc + a[:, i, t] * b[:, t, j]
+            out[:, i, j] = acc
+    return out
+
+
+def solve_logdet(M: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``solve(M, B)``, the sign and the log |determinant| of each M in a stack (P, q, q).
+
+    For q <= 2 by the explicit inverse; a singular M gives sign 0 (the caller rejects it).
+    """
+    P, q, _ = M.shape
+    if q == 1:
+        d = M[:, 0, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return B / d[:, None, None], np.sign(d), np.log(np.abs(d))
+    if q == 2:
+        m00, m01, m10, m11 = M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1]
+        det = m00 * m11 - m01 * m10
+        inv = np.empty_like(M)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = 1.0 / det
+            inv[:, 0, 0], inv[:, 0, 1] = m11 * r, -m01 * r
+            inv[:, 1, 0], inv[:, 1, 1] = -m10 * r, m00 * r
+            return bmm(inv, B), np.sign(det), np.log(np.abs(det))
+    sign, logdet = np.linalg.slogdet(M)
+    if np.any(sign <= 0):
+        return np.full_like(B, np.nan), sign, logdet
+    return np.linalg.solve(M, B), sign, logdet
