@@ -194,14 +194,13 @@ def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | N
     P, G, q = stats.ZZ.shape[:3]
     cnt = stats.count
     A = np.einsum("g,pgab->pab", w, stats.ZZ)
-    M = np.eye(q) + Phi @ A
-    try:
-        N = np.linalg.solve(M, Phi)
-    except np.linalg.LinAlgError:
+    M = np.eye(q) + bmm(Phi, A)
+    N, sign, _ = solve_logdet(M, Phi)
+    if np.any(sign <= 0) or not np.all(np.isfinite(N)):
         return None
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
-    AN = A @ N
-    Om = A - AN @ A
+    AN = bmm(A, N)
+    Om = A - bmm(AN, A)
     MM = np.eye(q) - AN
     n_lab = len(values)
     labs = np.unique(stats.phi_idx)
