@@ -37,6 +37,7 @@ def _gradient_and_hessian(model: PathModel, reml: bool, information: str = "expe
 
     ``information="expected"`` replaces the Hessian by twice the expected information
     (ML only; REML uses the observed Hessian)."""
+    _check_weights(model, information)
     stats = statistics(model)
     values = starting_values(model)
     labels = model.labels
@@ -66,6 +67,17 @@ def _gradient_and_hessian(model: PathModel, reml: bool, information: str = "expe
     else:
         raise ValueError(f"information must be 'expected' or 'observed', not {information!r}")
     return g, H, labels.index.to_numpy()[idx]
+
+
+def _check_weights(model: PathModel, information: str) -> None:
+    """Weighted fits: the expected information here ignores weights, and a score test
+    of a pseudo-likelihood (sampling weights) needs a robust variance it does not have."""
+    w = (model.info or {}).get("weights")
+    if w is not None and w.kind == "pweight":
+        raise ValueError("score tests are not available with sampling weights (the "
+                         "pseudo-likelihood's information is not the score's variance)")
+    if w is not None and information == "expected":
+        raise ValueError("with frequency weights, score tests need information='observed'")
 
 
 def _lm(g: np.ndarray, H: np.ndarray) -> tuple[float, np.ndarray]:
