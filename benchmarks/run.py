@@ -100,6 +100,32 @@ def two_level_slopes(n_groups: int, n_obs: int, seed: int, same_t: bool) -> pd.D
     return pd.DataFrame({"id": gid, "t": t, "x": x, "y": y})
 
 
+def two_level(n_groups: int, n_obs: int, seed: int) -> pd.DataFrame:
+    """Balanced y = 1 + 0.5 x + u_id + e."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * n_obs
+    gid = np.repeat(np.arange(1, n_groups + 1), n_obs)
+    x = rng.normal(size=n)
+    y = 1.0 + 0.5 * x + rng.normal(0.0, 0.8, n_groups)[gid - 1] + rng.normal(size=n)
+    return pd.DataFrame({"id": gid, "x": x, "y": y})
+
+
+def crossed(n: int, n_s: int, n_d: int, seed: int) -> pd.DataFrame:
+    """InstEval's shape: ratings y of lecturers d by students s (crossed, every level
+    used, levels drawn uniformly), a binary covariate ``service``;
+    y = 3.2 - 0.1 service + u_s + u_d + e with sd(u_s) = 0.33, sd(u_d) = 0.52, sd(e) = 1.18
+    (about lme4's estimates on InstEval)."""
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, n_s, n)
+    d = rng.integers(0, n_d, n)
+    s[:n_s] = np.arange(n_s)
+    d[:n_d] = np.arange(n_d)
+    service = rng.integers(0, 2, n).astype(float)
+    y = (3.2 - 0.1 * service + rng.normal(0, 0.33, n_s)[s] + rng.normal(0, 0.52, n_d)[d]
+         + rng.normal(0, 1.18, n))
+    return pd.DataFrame({"y": y, "service": service, "s": s + 1, "d": d + 1})
+
+
 # ---------------------------------------------------------------------------- cases
 
 @dataclass
@@ -155,6 +181,21 @@ def _sm_slopes_un(df):
     return smf.mixedlm("y ~ x + t", df, groups="id", re_formula="~t"), {}
 
 
+def _sm_two_level(df):
+    return smf.mixedlm("y ~ x", df, groups="id"), {}
+
+
+def _sm_crossed(df):
+    # crossed factors in MixedLM: one group holding everything, a variance component
+    # per factor (its documented way; no random intercept of the single group)
+    return smf.mixedlm("y ~ service", df.assign(one=1), groups="one", re_formula="0",
+                       vc_formula={"s": "0 + C(s)", "d": "0 + C(d)"}), {}
+
+
+CROSSED = "y service || _all: R.s || d:"
+LME4 = {CROSSED: "y ~ service + (1 | s) + (1 | d)"}
+
+
 def cases() -> list[Case]:
     pig = sl.datasets.load("pig")
     prod = sl.datasets.load("productivity")
@@ -183,7 +224,29 @@ def cases() -> list[Case]:
              large=True),
         Case("sim 3-level 10000x10x10", "y x || k: || j:",
              lambda: three_level(10000, 10, 10, SEED + 6), _sm_three_level, large=True,
+             target_s=1.0,
              note="MixedLM takes about 30 s here (one run); skipped with --quick"),
+        # the size grid: 10^4, 10^5, 10^6 rows of 2-level, 3-level and random slopes
+        Case("sim 2-level 1000x10", "y x || id:", lambda: two_level(1000, 10, SEED + 7),
+             _sm_two_level),
+        Case("sim 3-level 200x5x10", "y x || k: || j:",
+             lambda: three_level(200, 5, 10, SEED + 8), _sm_three_level),
+        Case("sim slopes 1000x10, t per group", "y x t || id: t, cov(un)",
+             lambda: two_level_slopes(1000, 10, SEED + 9, same_t=False), _sm_slopes_un),
+        Case("sim 2-level 10000x10", "y x || id:", lambda: two_level(10000, 10, SEED + 10),
+             _sm_two_level, large=True),
+        Case("sim 2-level 100000x10", "y x || id:", lambda: two_level(100000, 10, SEED + 11),
+             _sm_two_level, large=True),
+        Case("sim slopes 100000x10, t per group", "y x t || id: t, cov(un)",
+             lambda: two_level_slopes(100000, 10, SEED + 12, same_t=False), _sm_slopes_un,
+             large=True, note="MixedLM takes minutes here (one run); skipped with --quick"),
+        # crossed: InstEval's shape, and a tenth of it for a MixedLM ratio
+        Case("sim crossed 7342, 297x113 (InstEval / 10)", CROSSED,
+             lambda: crossed(7342, 297, 113, SEED + 13), _sm_crossed, large=True),
+        Case("sim crossed InstEval shape 73421, 2972x1128", CROSSED,
+             lambda: crossed(73421, 2972, 1128, SEED + 14), None, large=True,
+             target_s=3.0, note="MixedLM not run at this size (crossed factors are dense "
+             "variance components there: hours); see the tenth-size case and --lme4"),
     ]
 
 
@@ -348,6 +411,43 @@ def print_notes(results: list[Result]) -> None:
               "not a wrong optimum of the three-level model.")
 
 
+def time_lme4(formula: str, df: pd.DataFrame, repeats: int) -> tuple[float, float] | None:
+    """Median wall time of ``lmer(formula, REML = FALSE)`` in R (the data are read once,
+    untimed) and its log likelihood; None without Rscript/lme4."""
+    import shutil
+    import subprocess
+    import tempfile
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.csv")
+        df.to_csv(path, index=False)
+        script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); "
+                  "d$s <- factor(d$s); d$d <- factor(d$d); "
+                  f"f <- lmer({formula}, d, REML = FALSE); t <- numeric({repeats}); "
+                  f"for (i in 1:{repeats}) t[i] <- system.time(f <- lmer({formula}, d, "
+                  "REML = FALSE))[['elapsed']]; cat(sprintf('%.4f %.6f', median(t), logLik(f)))")
+        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
+    if out.returncode:
+        print(f"  lme4 failed: {out.stderr.strip()[-300:]}")
+        return None
+    t, ll = out.stdout.split()
+    return float(t), float(ll)
+
+
+def print_lme4(results: list[Result], repeats: int) -> None:
+    print("\nlme4 (R) on the same data, lmer(..., REML = FALSE), median of "
+          f"{min(repeats, 3)} runs after a warm-up; ratio = lme4 / semlevel")
+    for r in results:
+        got = time_lme4(LME4[r.case.spec], r.case.data(), min(repeats, 3))
+        if got is None:
+            print(f"  {r.case.name}: lme4 not available")
+            continue
+        t, ll = got
+        print(f"  {r.case.name}: lme4 {fmt_time(t)} (loglik {ll:.4f}), semlevel "
+              f"{fmt_time(r.sl_med)} (loglik {r.sl_loglik:.4f}): {t / r.sl_med:.1f}x")
+
+
 # ---------------------------------------------------------------------------- profiles
 
 def _short(func: tuple[str, int, str]) -> str:
@@ -427,6 +527,9 @@ def main(argv=None) -> int:
     ap.add_argument("--blas-threads", default=None,
                     help="set OPENBLAS/OMP/MKL_NUM_THREADS (for both libraries) before numpy "
                          "loads; default: leave the environment alone")
+    ap.add_argument("--lme4", action="store_true",
+                    help="also time R's lme4 (lmer, REML=FALSE) on the crossed cases, when "
+                         "Rscript with lme4 is installed")
     ap.add_argument("--profile", action="store_true",
                     help="also print cProfile tables (100k 3-level, pig random slope)")
     args = ap.parse_args(argv)
@@ -452,6 +555,8 @@ def main(argv=None) -> int:
         print_targets(results)
         print_notes(results)
 
+    if args.lme4:
+        print_lme4([r for r in results if r.case.spec in LME4], repeats)
     if args.profile:
         profile("sim 3-level 2000x5x10", "y x || k: || j:", three_level(2000, 5, 10, SEED + 3),
                 repeats=5, top=25)
