@@ -83,12 +83,12 @@ MANUAL = [
      "id_school:, pweight(wnrschbw) pwscale(size)", "isei",
      ("female", "high_school", "college", "one_for", "both_for", "test_lang"), True,
      (EQ("id_school", (), True, "identity"),), False, [],
-     {"weight": "pw=w_fstuwt", "pweight": "wnrschbw", "pwscale": "size"}),
+     {}),        # weights and pwscale: extra["weights"] (test_survey_options_parsed)
     ("isei female high_school college one_for both_for test_lang [pw=w_fstuwt/wnrschbw] || "
      "id_school:, pweight(wnrschbw) pwscale(gk)", "isei",
      ("female", "high_school", "college", "one_for", "both_for", "test_lang"), True,
      (EQ("id_school", (), True, "identity"),), False, [],
-     {"weight": "pw=w_fstuwt/wnrschbw", "pweight": "wnrschbw", "pwscale": "gk"}),
+     {}),
     ("score i.drug || person:, reml dfmethod(repeated)", "score", ("i.drug",), True,
      (EQ("person", (), True, "identity"),), True, [], {"dfmethod": "repeated"}),
     ("gcf followup base_gcf cda age || patient: followup, cov(un) || tooth:, reml nolog "
@@ -173,7 +173,8 @@ def test_equation_extra_info_and_level_weights():
     assert info[0]["covariance_explicit"] is True and info[1]["covariance_explicit"] is False
     assert info[0]["pending"] == {"pweight": "w2"}
     assert info[0]["position"] == 8 and info[1]["position"] == 42
-    assert spec.extra["pending"]["pweight"] == "w2"
+    assert "pweight" not in spec.extra["pending"]
+    assert spec.extra["weights"].levels == (("school", "w2"),)
     assert spec.levels == ("school", "class")
     assert spec.equations[0].covariance == "exchangeable"
 
@@ -280,13 +281,8 @@ def test_display_options_recorded(opt, entry):
 @pytest.mark.parametrize("opt,name,raw", [
     ("residuals(ar 2, t(time))", "residuals", "ar 2, t(time)"),
     ("res(exchangeable)", "residuals", "exchangeable"),
-    ("vce(cluster school)", "vce", "cluster school"),
-    ("vce(robust)", "vce", "robust"),
     ("dfmethod(kroger)", "dfmethod", "kroger"),
     ("dftable(pvalue)", "dftable", "pvalue"),
-    ("fweight(wt2)", "fweight", "wt2"),
-    ("pweight(wt2)", "pweight", "wt2"),
-    ("pwscale(size)", "pwscale", "size"),
     ("constraints(1 2)", "constraints", "1 2"),
     ("small", "small", ""),
     ("emiterate(50)", "emiterate", "50"),
@@ -302,7 +298,22 @@ def test_if_in_and_weight_qualifiers_are_pending():
     spec = parse_mixed('y x i.g if inlist(day, 0, 4) & sex == "m" in 1/50 [fw=f] || id:')
     assert spec.fixed_terms == ("x", "i.g")
     assert spec.extra["pending"] == {
-        "if": 'inlist(day, 0, 4) & sex == "m"', "in": "1/50", "weight": "fw=f"}
+        "if": 'inlist(day, 0, 4) & sex == "m"', "in": "1/50"}
+    assert spec.extra["weights"].kind == "fweight" and spec.extra["weights"].observation == "f"
+
+
+def test_survey_options_parsed():
+    """vce(), weights and pwscale() leave pending for extra["vce"] / extra["weights"]
+    (semlevel.syntax.survey; behaviour tested in tests/test_vce.py, test_weights.py)."""
+    spec = parse_mixed("isei female [pw=w_fstuwt/wnrschbw] || id_school:, "
+                       "pweight(wnrschbw) pwscale(gk)")
+    w = spec.extra["weights"]
+    assert (w.kind, w.observation, w.levels, w.pwscale) == (
+        "pweight", "w_fstuwt/wnrschbw", (("id_school", "wnrschbw"),), "gk")
+    assert spec.extra["vce"].kind == "robust" and spec.extra["pending"] == {}
+    spec = parse_mixed("y x || id:, vce(cluster school)")
+    assert (spec.extra["vce"].kind, spec.extra["vce"].cluster) == ("cluster", "school")
+    assert spec.extra["weights"] is None
 
 
 # ------------------------------------------------------------------ structure

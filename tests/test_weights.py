@@ -278,3 +278,17 @@ def test_missing_weights_are_dropped_and_counted(two):
     fit = sl.mixed("y x t [pw=wi] || id:", data=d)
     assert fit.model.data.sample.dropped["missing wi"] == int(
         (d.loc[[0, 2, 4], ["y", "x"]].notna().all(axis=1)).sum())
+
+
+def test_post_estimation_refusals(two, three):
+    pw = sl.mixed("y x t [pw=wi] || id:", data=two)
+    with pytest.raises(ValueError, match="sampling weights"):
+        pw.scoretests()
+    fw = sl.mixed("y x t [fw=fi] || id:", data=two)
+    with pytest.raises(ValueError, match="information='observed'"):
+        fw.scoretests()
+    with pytest.raises(ValueError, match="not available with weights"):
+        fw.model.regress("x", "t")
+    jw = sl.mixed_model("y x || k: || j:", data=three, fweight={"j": "wj"})
+    with pytest.raises(ValueError, match="correlates two of them"):
+        jw.correlate("j[1]", "j[2]").fit()

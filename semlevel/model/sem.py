@@ -94,6 +94,9 @@ def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool 
             base.obs_resid_label is not None:
         raise ValueError("general SEM paths are not available with residual structures, "
                          "correlated errors or labels by a grouping variable")
+    if base.info.get("weights") is not None or getattr(base.info.get("vce"), "robust", False):
+        raise ValueError("general SEM paths are not available with weights or robust "
+                         "standard errors (vce(robust), vce(cluster))")
     if base.reml:
         raise ValueError("general SEM paths are fitted by ML: the REML criterion does not "
                          "separate the structural coefficients from the mean; fit by ML")
