@@ -200,7 +200,8 @@ def _ram_posterior(fit):
 
 @pytest.fixture(scope="module")
 def relaxed_fits():
-    df = slot_three_level(11, K=40, J=3, I=2, missing=0.1)
+    df = slot_three_level(11, K=40, J=3, I=2, missing=0.1).assign(
+        half=lambda d: (d["k"] % 2).astype(int))
     m = sl.mixed_model("y x || k: || j:", data=df)
     with warnings.catch_warnings():    # var(j[2]) ends at 0: a singular Phi, on purpose
         warnings.simplefilter("ignore", BoundaryWarning)
@@ -209,11 +210,13 @@ def relaxed_fits():
             "correlated latents": m.correlate("j[1]", "j[2]").relax("var(Residual)").fit(),
             "correlated errors (dense path)":
                 m.correlate("e.y[j=1,obs=1]", "e.y[j=1,obs=2]").fit(),
+            "variances by group": m.relax("k: var(_cons)", by="half")
+                                   .relax("var(Residual)", by="half").fit(),
         }
 
 
 @pytest.mark.parametrize("name", ["relaxed latent variances", "correlated latents",
-                                  "correlated errors (dense path)"])
+                                  "correlated errors (dense path)", "variances by group"])
 def test_relaxed_blups_equal_dense_ram_conditioning(relaxed_fits, name):
     fit = relaxed_fits[name]
     post = fit._posterior
@@ -337,3 +340,25 @@ def test_predictions_under_fixed_effect_constraints(pig):
     re = fit.ranef()["id"].loc[1]
     assert got.iloc[0] == pytest.approx(b["_cons"] + 18.6 + re["_cons"] + 3 * re["week"],
                                         abs=1e-9)
+
+
+def test_rstandard_with_ar1_errors_equals_nlme_normalized_residuals():
+    """Random intercept with AR(1) errors in time (gaps included), rows shuffled so that
+    the data order is not the time order: rstandard whitens each pig's residuals in time
+    order, as nlme's ``residuals(type = "normalized", level = 1)``
+    (tests/data/predict/nlme_ar1.R)."""
+    ref = json.loads((Path(__file__).parent / "data" / "predict" / "nlme_ar1.json")
+                     .read_text())
+    df = pd.read_csv(Path(__file__).parent / "data" / "nlme" / "ar1.csv")
+    df = df.sample(frac=1.0, random_state=5)
+    fit = sl.mixed("y x || id:, residuals(ar 1, t(t))", data=df)
+    assert fit.loglik == pytest.approx(ref["loglik"], abs=1e-6)
+    want = pd.DataFrame({"id": ref["id"], "t": ref["t"], "fitted": ref["fitted"],
+                         "normalized": ref["normalized"]})
+    got = df.assign(fitted=fit.predict(), rstd=fit.predict(kind="rstandard"))
+    got = got.dropna(subset=["y"]).merge(want, on=["id", "t"], suffixes=("", "_nlme"))
+    assert len(got) == len(want)
+    np.testing.assert_allclose(got["fitted"], got["fitted_nlme"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(got["rstd"], got["normalized"], rtol=0, atol=1e-5)
+    re = fit.ranef()["id"]
+    np.testing.assert_allclose(re.loc[ref["ranef_id"], "_cons"], ref["ranef"], atol=1e-5)

@@ -24,90 +24,61 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from .posterior import obs_mean, row_blocks
+from .posterior import obs_mean, row_batches
 
 __all__ = ["bootstrap", "BootstrapResult", "SimulationPlan", "simulation_plan",
            "default_statistic"]
 
 
 def _sqrt_psd(M: np.ndarray) -> np.ndarray:
-    """A square root L with L L' = M for a positive semi-definite M (singular allowed)."""
+    """Square roots L with L L' = M of a stack of positive semi-definite matrices
+    (singular allowed)."""
     if not M.size:
         return M
-    lam, vec = np.linalg.eigh(0.5 * (M + M.T))
-    if lam.min() < -1e-8 * max(abs(lam).max(), 1e-300):
+    lam, vec = np.linalg.eigh(0.5 * (M + np.swapaxes(M, -1, -2)))
+    top = np.maximum(np.abs(lam).max(axis=-1, keepdims=True), 1e-300)
+    if np.any(lam < -1e-8 * top):
         raise ValueError("the fitted covariance matrix is not positive semi-definite")
-    return vec * np.sqrt(np.maximum(lam, 0.0))
+    return vec * np.sqrt(np.maximum(lam, 0.0))[..., None, :]
 
 
 @dataclass(frozen=True)
 class SimulationPlan:
-    """What drawing an outcome from a fitted PathModel needs, padded per row.
-
-    ``Lphi[r]`` (qmax x qmax) is a square root of row r's latent covariance, ``loc`` the
-    row-local latent of each observation and effect (-1: none) with loadings ``Zval``;
-    errors have standard deviations ``sd`` or, with residual covariances, per-row square
-    roots ``Ltheta`` over the observation's position ``pos`` in its row.
+    """What drawing an outcome from a fitted PathModel needs: per batch of rows of one
+    shape (n observations, q latents), the observations ``obs`` (B, n), square roots of
+    the latent covariances ``Lphi`` (B, q, q), the loadings ``Z`` (B, n, q) and square
+    roots of the residual covariances ``Ltheta`` (B, n, n) or residual SDs ``sd`` (B, n).
     """
 
     xb: np.ndarray
-    row: np.ndarray
-    Lphi: np.ndarray
-    loc: np.ndarray
-    Zval: np.ndarray
-    sd: np.ndarray
-    Ltheta: np.ndarray | None
-    pos: np.ndarray
+    batches: tuple
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
         """One simulated outcome vector (order of ``model.data``)."""
-        R, q = self.Lphi.shape[:2]
         y = self.xb.copy()
-        if q:
-            b = np.einsum("rij,rj->ri", self.Lphi, rng.standard_normal((R, q)))
-            ok = self.loc >= 0
-            vals = b[self.row[:, None], np.maximum(self.loc, 0)]
-            y += np.sum(np.where(ok, self.Zval * vals, 0.0), axis=1)
-        else:
-            rng.standard_normal((R, 0))
-        if self.Ltheta is None:
-            y += self.sd * rng.standard_normal(len(y))
-        else:
-            n = self.Ltheta.shape[1]
-            e = np.einsum("rij,rj->ri", self.Ltheta, rng.standard_normal((R, n)))
-            y += e[self.row, self.pos]
+        for obs, Lphi, Z, Ltheta, sd in self.batches:
+            B, n, q = Z.shape
+            if q:
+                b = (Lphi @ rng.standard_normal((B, q, 1)))
+                y[obs] += (Z @ b)[:, :, 0]
+            if Ltheta is None:
+                y[obs] += sd * rng.standard_normal((B, n))
+            else:
+                y[obs] += (Ltheta @ rng.standard_normal((B, n, 1)))[:, :, 0]
         return y
 
 
 def simulation_plan(fit) -> SimulationPlan:
     """The :class:`SimulationPlan` of a PathModel fit at its estimates."""
     model = fit.model
-    data = model.data
     values = np.asarray(fit.values, dtype=float)
-    blocks = list(row_blocks(model, values))
-    R = len(blocks)
-    qmax = max((len(b.local) for b in blocks), default=0)
-    nmax = max((len(b.obs) for b in blocks), default=0)
-    E = model.Z.shape[1]
-    Lphi = np.zeros((R, qmax, qmax))
-    loc = np.full((data.n_obs, E), -1, dtype=np.int64)
-    pos = np.zeros(data.n_obs, dtype=np.int64)
-    correlated = any(b.theta is not None for b in blocks)
-    Ltheta = np.zeros((R, nmax, nmax)) if correlated else None
-    for r, b in enumerate(blocks):
-        q = len(b.local)
-        if q:
-            Lphi[r, :q, :q] = _sqrt_psd(b.Phi)
-            lat = model.effect_latent[data.slot[b.obs]]
-            loc[b.obs] = np.where(lat >= 0, np.searchsorted(b.local, np.maximum(lat, 0)), -1)
-        pos[b.obs] = np.arange(len(b.obs))
-        if correlated:
-            n = len(b.obs)
-            Ltheta[r, :n, :n] = np.linalg.cholesky(b.theta) if b.theta is not None \
-                else np.diag(np.sqrt(b.res))
-    sd = np.sqrt(values[model.resid_of_obs()])
-    return SimulationPlan(xb=obs_mean(model, values, model.X, data.slot), row=data.row,
-                          Lphi=Lphi, loc=loc, Zval=model.Z, sd=sd, Ltheta=Ltheta, pos=pos)
+    batches = []
+    for bt in row_batches(model, values):
+        Lphi = _sqrt_psd(bt.Phi)
+        Ltheta = np.linalg.cholesky(bt.theta) if bt.theta is not None else None
+        batches.append((bt.obs, Lphi, bt.Z, Ltheta, np.sqrt(bt.res)))
+    return SimulationPlan(xb=obs_mean(model, values, model.X, model.data.slot),
+                          batches=tuple(batches))
 
 
 def default_statistic(fit) -> pd.Series:

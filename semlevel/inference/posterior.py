@@ -23,12 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
-import scipy.sparse as sp
 
 from ..engine.stats import coefficient_design
 
-__all__ = ["Posterior", "posterior", "RowBlock", "row_blocks", "row_bounds", "obs_mean"]
+__all__ = ["Posterior", "posterior", "RowBatch", "row_batches", "row_bounds", "obs_mean"]
 
 
 @dataclass(frozen=True)
@@ -79,29 +77,17 @@ def obs_mean(model, values: np.ndarray, X: np.ndarray, slot: np.ndarray) -> np.n
     return np.sum(X * coef, axis=1)
 
 
-def _sparse_by_group(table, groups: np.ndarray, values: np.ndarray, n: int, a: str, b: str):
-    """Symmetric sparse matrices of a phi/theta table's entries: one for the entries of
-    every group (-1) and one per specific group."""
-    out = {}
-    for g in np.unique(groups) if len(groups) else []:
-        sel = groups == g
-        i = table[a].to_numpy()[sel]
-        j = table[b].to_numpy()[sel]
-        v = values[table["label"].to_numpy()[sel]]
-        off = i != j
-        mat = sp.coo_matrix((np.r_[v, v[off]], (np.r_[i, j[off]], np.r_[j, i[off]])),
-                            shape=(n, n)).tocsr()
-        out[int(g)] = mat
-    return out
-
-
 @dataclass(frozen=True)
-class RowBlock:
-    """One wide row: its observations (``obs``, indices into ``model.data``), the latents
-    loading on it (``local``, rows of ``model.latents``) with loadings ``Z`` (n x q) and
-    covariance ``Phi`` (q x q), and its residual variances ``res`` (n,) or, with
-    residual covariances, the full residual covariance ``theta`` (n x n, else None)."""
+class RowBatch:
+    """Wide rows with the same number of observations n and of latents q.
 
+    ``rows`` (B,); ``obs`` (B, n) observation indices (into ``model.data``, slot order
+    within a row); ``local`` (B, q) the rows' latents (rows of ``model.latents``); ``Z``
+    (B, n, q) loadings; ``Phi`` (B, q, q) latent covariances; ``res`` (B, n) residual
+    variances; ``theta`` (B, n, n) residual covariances when any row has one, else None.
+    """
+
+    rows: np.ndarray
     obs: np.ndarray
     local: np.ndarray
     Z: np.ndarray
@@ -110,53 +96,115 @@ class RowBlock:
     theta: np.ndarray | None
 
 
-def row_blocks(model, values: np.ndarray):
-    """Yield the :class:`RowBlock` of every wide row at label values ``values``."""
+def _pair_values(codes: np.ndarray, table_codes: np.ndarray, table_values: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Values of ``codes`` in a (code -> value) table: (values, found)."""
+    if not len(table_codes):
+        return np.zeros(codes.shape), np.zeros(codes.shape, dtype=bool)
+    order = np.argsort(table_codes)
+    tc, tv = table_codes[order], table_values[order]
+    pos = np.clip(np.searchsorted(tc, codes), 0, len(tc) - 1)
+    found = tc[pos] == codes
+    return np.where(found, tv[pos], 0.0), found
+
+
+def _symmetric_table(table, a: str, b: str, values: np.ndarray, size: int, groups: np.ndarray):
+    """Codes (group + 1, min, max) and values of a phi/theta table's entries."""
+    i, j = table[a].to_numpy(dtype=np.int64), table[b].to_numpy(dtype=np.int64)
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    code = ((groups.astype(np.int64) + 1) * size + lo) * size + hi
+    return code, values[table["label"].to_numpy(dtype=np.int64)] if len(table) else np.zeros(0)
+
+
+def _lookup_pairs(x: np.ndarray, y: np.ndarray, group: np.ndarray, size: int, codes, vals):
+    """Values of the pairs (x, y) (arrays of equal shape, -1 for none) in a symmetric
+    table with group-specific entries overriding the common ones (group -1)."""
+    lo, hi = np.minimum(x, y), np.maximum(x, y)
+    ok = (x >= 0) & (y >= 0)
+    base = lo * size + hi
+    out, found = _pair_values(base, codes, vals)            # common entries (group -1)
+    gsel = group >= 0
+    if gsel.any():
+        gv, gf = _pair_values(((group + 1) * size + lo) * size + hi, codes, vals)
+        use = gsel & gf
+        out = np.where(use, gv, out)
+    return np.where(ok, out, 0.0)
+
+
+def row_batches(model, values: np.ndarray) -> list[RowBatch]:
+    """The wide rows at label values ``values``, batched by (n, q) (see :class:`RowBatch`).
+
+    Vectorised: every latent a row's observations load on is one of its q latents (a
+    slope latent whose loadings are all zero in the row included); (co)variances are
+    looked up by latent pair (group-specific entries of ``relax(..., by=)`` for the
+    rows of their group)."""
     data = model.data
     values = np.asarray(values, dtype=float)
-    n_lat = len(model.latents)
-    res = values[model.resid_of_obs()]
-    og = model.obs_group if model.obs_group is not None else np.full(data.n_obs, -1)
-    phi_g = _sparse_by_group(model.phi, model.group_of(model.phi), values, n_lat, "a", "b")
-    theta = model.theta
-    th_groups = model.group_of(theta)
-    th_s, th_t = theta["s"].to_numpy(), theta["t"].to_numpy()
-    th_v = values[theta["label"].to_numpy()] if len(theta) else np.zeros(0)
-    E = model.Z.shape[1]
+    n_obs, E = data.n_obs, model.Z.shape[1]
     starts, ends = row_bounds(model)
-    for lo, hi in zip(starts, ends):
-        obs = np.arange(lo, hi)
-        n = len(obs)
-        slots = data.slot[obs]
-        theta_r = None
-        if len(theta):
-            sel = np.isin(th_s, slots) & np.isin(th_t, slots)
-            if sel.any():
-                pos = {int(s_): i for i, s_ in enumerate(slots)}
-                theta_r = np.diag(res[obs])
-                for s_, t_, v, g in zip(th_s[sel], th_t[sel], th_v[sel], th_groups[sel]):
-                    i, j = pos[int(s_)], pos[int(t_)]
-                    if g != -1 and not (og[obs[i]] == g and og[obs[j]] == g):
-                        continue
-                    theta_r[i, j] = theta_r[j, i] = v
-        if E:
-            lat = model.effect_latent[slots]                          # (n, E)
-            ok = lat >= 0
-            local = np.unique(lat[ok])
-        else:
-            local = np.zeros(0, dtype=np.int64)
-        q = len(local)
-        Zl = np.zeros((n, q))
-        Phi = np.zeros((q, q))
+    R = len(starts)
+    n_r = ends - starts
+    row = data.row
+    og = model.obs_group if model.obs_group is not None else np.full(n_obs, -1)
+    row_group = og[starts] if R else np.zeros(0, dtype=np.int64)
+    L = max(len(model.latents), 1)
+    if E:
+        lat = model.effect_latent[data.slot]                           # (n_obs, E)
+        ok = lat >= 0
+        pair = np.unique(row[:, None].repeat(E, 1)[ok] * L + lat[ok])
+        p_row, p_lat = pair // L, pair % L
+        q_r = np.bincount(p_row, minlength=R)
+        p_start = np.r_[0, np.cumsum(q_r)[:-1]]
+        p_local = np.arange(len(pair)) - p_start[p_row]
+    else:
+        lat = np.zeros((n_obs, 0), dtype=np.int64)
+        q_r = np.zeros(R, dtype=np.int64)
+        pair = p_row = p_lat = p_local = np.zeros(0, dtype=np.int64)
+        p_start = np.zeros(R, dtype=np.int64)
+    res = values[model.resid_of_obs()]
+    phi_codes, phi_vals = _symmetric_table(model.phi, "a", "b", values, L,
+                                           model.group_of(model.phi))
+    P = max(data.n_slots, 1)
+    th_codes, th_vals = _symmetric_table(model.theta, "s", "t", values, P,
+                                         model.group_of(model.theta))
+    correlated = len(model.theta) > 0
+    out = []
+    shapes = np.unique(np.stack([n_r, q_r], axis=1), axis=0) if R else np.zeros((0, 2), int)
+    for n, q in shapes:
+        rows = np.flatnonzero((n_r == n) & (q_r == q))
+        B = len(rows)
+        obs = starts[rows][:, None] + np.arange(n)[None, :]              # (B, n)
+        obs = np.take_along_axis(obs, np.argsort(data.slot[obs], axis=1, kind="stable"), 1)
+        local = (pair[(p_start[rows][:, None] + np.arange(q)[None, :]).ravel()] % L
+                 ).reshape(B, q) if q else np.zeros((B, 0), dtype=np.int64)
+        Z = np.zeros((B, n, q))
         if q:
-            ii = np.repeat(np.arange(n), E).reshape(n, E)[ok]
-            np.add.at(Zl, (ii, np.searchsorted(local, lat[ok])), model.Z[obs][ok])
-            if -1 in phi_g:
-                Phi = phi_g[-1][local][:, local].toarray()
-            g0 = int(og[lo])
-            if g0 != -1 and g0 in phi_g:
-                Phi = Phi + phi_g[g0][local][:, local].toarray()
-        yield RowBlock(obs=obs, local=local, Z=Zl, Phi=Phi, res=res[obs], theta=theta_r)
+            # the local index of each (observation, effect) latent within its row
+            lat_b = lat[obs]                                             # (B, n, E)
+            okb = lat_b >= 0
+            key = rows[:, None, None] * L + np.where(okb, lat_b, 0)
+            loc = np.searchsorted(pair, key) - p_start[rows][:, None, None]
+            bi, ni, ei = np.nonzero(okb)
+            np.add.at(Z, (bi, ni, loc[bi, ni, ei]), model.Z[obs[bi, ni], ei])
+        Phi = _lookup_pairs(local[:, :, None], local[:, None, :],
+                            row_group[rows][:, None, None], L, phi_codes, phi_vals) \
+            if q else np.zeros((B, 0, 0))
+        theta = None
+        if correlated:
+            slots = data.slot[obs]
+            gi, gj = og[obs][:, :, None], og[obs][:, None, :]
+            same = np.where(gi == gj, gi, -2)
+            theta = _lookup_pairs(slots[:, :, None], slots[:, None, :],
+                                  np.where(same >= 0, same, -1), P, th_codes, th_vals)
+            # a group-specific entry applies only when both observations are in its group
+            theta = np.where(same == -2, _lookup_pairs(slots[:, :, None], slots[:, None, :],
+                                                       np.full(same.shape, -1), P,
+                                                       th_codes, th_vals), theta)
+            idx = np.arange(n)
+            theta[:, idx, idx] = res[obs]
+        out.append(RowBatch(rows=rows, obs=obs, local=local, Z=Z, Phi=Phi, res=res[obs],
+                            theta=theta))
+    return out
 
 
 def posterior(fit) -> Posterior:
@@ -174,42 +222,47 @@ def posterior(fit) -> Posterior:
     fitted = xb.copy()
     rstd = np.full(data.n_obs, np.nan)
     rows, lats, means, cvars, pevs, priors = [], [], [], [], [], []
-    for r, blk in enumerate(row_blocks(model, values)):
-        obs, Zl, Phi = blk.obs, blk.Z, blk.Phi
-        q = len(blk.local)
-        e = y[obs] - xb[obs]
+    for bt in row_batches(model, values):
+        obs, Z, Phi = bt.obs, bt.Z, bt.Phi
+        B, n, q = Z.shape
+        e = y[obs] - xb[obs]                                           # (B, n)
         if q:
-            Xr = Xt[obs]
-            if blk.theta is None:
-                w = 1.0 / blk.res
-                A = Zl.T @ (w[:, None] * Zl)
+            Xr = Xt[obs]                                               # (B, n, k)
+            ZT = np.swapaxes(Z, 1, 2)
+            if bt.theta is None:
+                w = 1.0 / bt.res
+                A = ZT @ (w[:, :, None] * Z)
                 N = np.linalg.solve(np.eye(q) + Phi @ A, Phi)
-                N = 0.5 * (N + N.T)
-                b = N @ (Zl.T @ (w * e))
-                C = N @ (Zl.T @ (w[:, None] * Xr))
+                N = 0.5 * (N + np.swapaxes(N, 1, 2))
+                b = (N @ (ZT @ (w * e)[:, :, None]))[:, :, 0]
+                C = N @ (ZT @ (w[:, :, None] * Xr))
             else:
-                Sigma = Zl @ Phi @ Zl.T + blk.theta
-                cf = sla.cho_factor(Sigma, lower=True)
-                PZ = Phi @ Zl.T
-                b = PZ @ sla.cho_solve(cf, e)
-                N = Phi - PZ @ sla.cho_solve(cf, PZ.T)
-                N = 0.5 * (N + N.T)
-                C = PZ @ sla.cho_solve(cf, Xr)
-            pev = N + C @ Vb @ C.T
-            fitted[obs] += Zl @ b
-            rows.append(np.full(q, r))
-            lats.append(blk.local)
-            means.append(b)
-            cvars.append(np.diag(N).copy())
-            pevs.append(np.diag(pev).copy())
-            priors.append(np.diag(Phi).copy())
+                Sigma = Z @ Phi @ ZT + bt.theta
+                Lc = np.linalg.cholesky(Sigma)
+                PZ = Phi @ ZT                                          # (B, q, n)
+                # Sigma^-1 applied through the Cholesky factor: S^-1 M = L'^-1 L^-1 M
+                W = np.linalg.solve(Lc, np.concatenate(
+                    [e[:, :, None], np.swapaxes(PZ, 1, 2), Xr], axis=2))
+                Wt = np.linalg.solve(np.swapaxes(Lc, 1, 2), W)
+                b = (PZ @ Wt[:, :, :1])[:, :, 0]
+                N = Phi - PZ @ Wt[:, :, 1:1 + q]
+                N = 0.5 * (N + np.swapaxes(N, 1, 2))
+                C = PZ @ Wt[:, :, 1 + q:]
+            pev = N + C @ Vb @ np.swapaxes(C, 1, 2)
+            fitted[obs] += (Z @ b[:, :, None])[:, :, 0]
+            rows.append(np.repeat(bt.rows, q))
+            lats.append(bt.local.ravel())
+            means.append(b.ravel())
+            cvars.append(np.diagonal(N, axis1=1, axis2=2).ravel())
+            pevs.append(np.diagonal(pev, axis1=1, axis2=2).ravel())
+            priors.append(np.diagonal(Phi, axis1=1, axis2=2).ravel())
         cond = y[obs] - fitted[obs]
-        if blk.theta is None:
-            rstd[obs] = cond / np.sqrt(blk.res)
+        if bt.theta is None:
+            rstd[obs] = cond / np.sqrt(bt.res)
         else:
-            order = np.argsort(data.slot[obs], kind="stable")
-            L = np.linalg.cholesky(blk.theta[np.ix_(order, order)])
-            rstd[obs[order]] = sla.solve_triangular(L, cond[order], lower=True)
+            # observations are in slot order within a row: whiten by the Cholesky factor
+            Lt = np.linalg.cholesky(bt.theta)
+            rstd[obs] = np.linalg.solve(Lt, cond[:, :, None])[:, :, 0]
     cat = (lambda parts, dt=float: np.concatenate(parts).astype(dt) if parts
            else np.zeros(0, dtype=dt))
     row_a, lat_a = cat(rows, np.int64), cat(lats, np.int64)
