@@ -375,6 +375,37 @@ class Fit(LikelihoodCriteria):
         return modification_indices(self, max_pairs=max_pairs, information=information,
                                     errors=errors)
 
+    # ---- predictions, profile CIs, bootstrap (semlevel.inference) ---------------------
+    @cached_property
+    def _posterior(self):
+        from .inference.posterior import posterior
+        return posterior(self)
+
+    def ranef(self, se: str = "conditional") -> dict[str, pd.DataFrame]:
+        """BLUPs of the random effects per level with standard errors (``conditional``,
+        ``comparative`` or ``diagnostic``); see :mod:`semlevel.inference.predict`."""
+        from .inference.predict import ranef
+        return ranef(self, se=se)
+
+    def predict(self, data: pd.DataFrame | None = None, kind: str = "fitted",
+                reasons: bool = False):
+        """``xb``, ``fitted``, ``residuals`` or ``rstandard`` for ``data`` (default the
+        estimation data), indexed like it; see :mod:`semlevel.inference.predict`."""
+        from .inference.predict import predict
+        return predict(self, data=data, kind=kind, reasons=reasons)
+
+    def profile_ci(self, parameters: list[str] | None = None, level: float | None = None
+                   ) -> pd.DataFrame:
+        """Profile-likelihood confidence intervals (SDs, correlations, fixed effects);
+        see :mod:`semlevel.inference.profile`."""
+        from .inference.profile import profile_ci
+        return profile_ci(self, parameters=parameters, level=level)
+
+    def bootstrap(self, n: int = 1000, seed=None, **options):
+        """Parametric bootstrap of this fit; see :mod:`semlevel.inference.bootstrap`."""
+        from .inference.bootstrap import bootstrap
+        return bootstrap(self, n=n, seed=seed, **options)
+
     # ---- report ----------------------------------------------------------------------
     def group_summary(self) -> pd.DataFrame:
         """Groups and observations per group at every level (nesting taken into account)."""
