@@ -137,4 +137,6 @@ def deviance(values: np.ndarray, stats: PoolStats | DenseStats, reml: bool,
         return evaluate_dense(values, stats, reml, gradient, check_psd, beta)
     if isinstance(stats, SparseStats):
         return evaluate_sparse(values, stats, reml, gradient, check_psd, beta)
+    if hasattr(stats, "evaluate"):      # statistics kept elsewhere (semlevel.distributed)
+        return stats.evaluate(values, reml, gradient, check_psd, beta)
     return evaluate(values, stats, reml, gradient, check_psd, beta)
