@@ -1,0 +1,234 @@
+"""Models and fits whose data are a Dask DataFrame.
+
+:class:`RemotePathModel` is an ordinary :class:`~semlevel.model.pathmodel.PathModel`
+(labels, latents, slots; relax, correlate, fix, ... work as usual) that holds a
+:class:`~.source.DaskSource` instead of observations; its :meth:`~RemotePathModel.fit`
+computes the statistics on the cluster and optimises with the one engine.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from ..engine.deviance import expected_information
+from ..engine.evaluator import deviance
+from ..engine.fitting import ConvergenceWarning, _finish, _fisher, _needs_psd_check
+from ..engine.optimize import newton
+from ..engine.parametrization import Parametrization
+from ..engine.stats import PoolStats
+from ..model.identify import _dependent_columns
+from ..model.pathmodel import PathModel
+from ..results import Fit
+from .partition import Moments
+from .pieces import RemoteStats
+from .source import POOL_LIMIT, DaskSource
+
+__all__ = ["RemotePathModel", "RemoteFit", "fit_remote", "starting_values_from"]
+
+
+@dataclass(frozen=True, eq=False)
+class RemotePathModel(PathModel):
+    """A PathModel whose observations are a Dask DataFrame (``source``)."""
+
+    source: DaskSource | None = field(default=None, repr=False)
+
+    def fit(self, max_iter: int = 200, tol: float = 1e-13, pool_limit: float = POOL_LIMIT,
+            **options) -> "RemoteFit":
+        """Fit by FIML on the cluster (see :func:`fit_remote`)."""
+        if options:
+            raise TypeError(f"options not supported on Dask data: {', '.join(options)}")
+        return fit_remote(self, max_iter=max_iter, tol=tol, pool_limit=pool_limit)
+
+    def fit_at(self, values: dict[str, float]) -> "Fit":
+        raise NotImplementedError("fit_at() is not available on Dask data yet")
+
+    def template(self) -> PathModel:
+        """The plain PathModel sent to the partitions (the structure, no source)."""
+        if self.obs_resid_label is not None or self.obs_group is not None:
+            raise ValueError("labels by a grouping variable (relax(..., by=)) are not "
+                             "supported on Dask data yet")
+        if len(self.theta):
+            raise ValueError("residual covariances between slots (correlated errors) are "
+                             "not supported on Dask data yet")
+        if self.info.get("structure") is not None:
+            raise ValueError("residual structures are not supported on Dask data yet")
+        return PathModel(**{f.name: getattr(self, f.name) for f in fields(PathModel)})
+
+
+@dataclass(frozen=True, eq=False)
+class RemoteFit(Fit):
+    """A Fit of data on Dask: the same tables and report; what needs the observations
+    themselves (score tests, predictions) is refused."""
+
+    moments: Moments | None = field(default=None, repr=False)
+
+    @cached_property
+    def linear_loglik(self) -> float:
+        """Log likelihood (restricted under REML) of the linear model without random
+        effects, from the moments computed on the cluster."""
+        m = self.moments
+        n, k = m.n_obs, m.k
+        rss = m.rss()
+        two_pi = np.log(2 * np.pi)
+        if self.reml:
+            return -0.5 * ((n - k) * (two_pi + np.log(rss / (n - k)) + 1) + m.logdet_xtx())
+        return -0.5 * n * (two_pi + np.log(rss / n) + 1)
+
+    def _refuse(self, what: str):
+        raise NotImplementedError(f"{what} need the observations, which are on the "
+                                  "cluster: not available for fits on Dask data yet")
+
+    def scoretests(self, *args, **kwargs) -> pd.DataFrame:
+        self._refuse("score tests")
+
+    def scoretest(self, *args, **kwargs) -> dict:
+        self._refuse("score tests")
+
+    def modindices(self, *args, **kwargs) -> pd.DataFrame:
+        self._refuse("modification indices")
+
+
+def starting_values_from(model: PathModel, moments: Moments) -> np.ndarray:
+    """The starting values of :func:`semlevel.engine.fitting.starting_values`, with the
+    data moments it needs (OLS residual variance, mean squares of the loadings) computed
+    on the cluster."""
+    labels = model.labels
+    vals = labels["value"].to_numpy(dtype=float).copy()
+    if "estimate" in labels:
+        est = labels["estimate"].to_numpy(dtype=float)
+        use = labels["free"].to_numpy() & np.isfinite(est)
+        vals[use] = est[use]
+    need = np.isnan(vals) & (labels["kind"] != "coef").to_numpy()
+    if not need.any():
+        return vals
+    s2 = moments.rss() / moments.n_obs or 1.0
+    n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
+    share = s2 / (n_levels + 1)
+    lat_eff = {(eq, ef): float(moments.z2[e] / moments.nz[e]) if moments.nz[e] else 1.0
+               for e, (eq, ef) in enumerate(zip(model.effects["equation"],
+                                                model.effects["effect"]))}
+    lat_z2 = np.array([lat_eff.get((eq, ef), 1.0) for eq, ef in
+                       zip(model.latents["equation"], model.latents["effect"])])
+    diag = model.phi[model.phi["a"] == model.phi["b"]]
+    first_latent = dict(zip(diag["label"].to_numpy()[::-1], diag["a"].to_numpy()[::-1]))
+    kinds = labels["kind"].to_numpy()
+    names = labels.index
+    for i in np.flatnonzero(need):
+        kind = kinds[i]
+        if kind == "resvar" or (kind == "resstruct" and "var(e)" in names[i]):
+            vals[i] = share
+        elif kind == "var":
+            a = first_latent.get(i)
+            vals[i] = share / lat_z2[a] if a is not None else share
+        else:
+            vals[i] = 0.0
+    return vals
+
+
+def _check_identified(model: PathModel, moments: Moments, info: np.ndarray | None) -> None:
+    """The identification check of :mod:`semlevel.model.identify` from the moments
+    (coefficient design) and the expected information at the start (variance labels)."""
+    labels = model.labels
+    names = labels.index.to_numpy()
+    coef_ids = np.flatnonzero((labels["kind"] == "coef").to_numpy() & labels["free"].to_numpy())
+    k = moments.k
+    Rx = moments.R[:k, :k]
+    bad = _dependent_columns(Rx.T @ Rx, names[coef_ids])
+    var_ids = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
+    if not bad and len(var_ids) and info is not None:
+        bad = _dependent_columns(info[np.ix_(var_ids, var_ids)], names[var_ids])
+    if bad:
+        shown = ", ".join(repr(b) for b in bad[:8]) + (f", ... ({len(bad)} in all)"
+                                                      if len(bad) > 8 else "")
+        raise ValueError(
+            "the model is not identified: the data cannot tell apart the parameters "
+            f"{shown} (their effects on the implied means or covariances are linearly "
+            "dependent); constrain or fix some of them")
+
+
+def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,
+               pool_limit: float = POOL_LIMIT) -> RemoteFit:
+    """Fit a model of data on Dask by FIML.
+
+    Three passes over the partitions: the moments of the coefficient design (the global
+    centring of y and the starting values), then every partition's pooled statistics,
+    added up on the cluster. When the whole data's pooled statistics take at most
+    ``pool_limit`` bytes they come to the client once and the optimiser runs exactly as
+    for in-memory data.
+    """
+    source = model.source
+    template = model.template()
+    moments = source.moments(template)
+    shift = moments.shift()
+    stats, handles = source.statistics(template, shift, pool_limit)
+    if stats is None:
+        coef_ids = np.flatnonzero((model.labels["kind"] == "coef").to_numpy()
+                                  & model.labels["free"].to_numpy())
+        stats = RemoteStats(handles=handles, backend=source.backend, n_obs=moments.n_obs,
+                            n_coef=len(coef_ids), coef_ids=coef_ids, beta_shift=shift)
+    try:
+        return _optimise(model, stats, moments, max_iter, tol)
+    finally:
+        source.backend.release(handles)
+
+
+def _information(stats, values: np.ndarray) -> np.ndarray | None:
+    if isinstance(stats, PoolStats):
+        return expected_information(values, stats)
+    return stats.expected_information(values)
+
+
+def _scoring(stats, param: Parametrization, values: np.ndarray, reml: bool):
+    """Fisher scoring's curvature, as :func:`semlevel.engine.fitting._fisher` gives it for
+    pooled statistics, for statistics kept on the workers."""
+    if isinstance(stats, PoolStats):
+        return _fisher(stats, param, values, reml)
+    if not param.size:
+        return None
+    free = param.free
+
+    def approx(u: np.ndarray) -> np.ndarray | None:
+        info = stats.expected_information(param.values(u, values))
+        if info is None:
+            return None
+        J = np.empty((len(free), len(u)))
+        for j in range(len(u)):
+            h = 1e-7 * max(abs(u[j]), 1e-3)
+            up, dn = u.copy(), u.copy()
+            up[j] += h
+            dn[j] -= h
+            J[:, j] = (param.values(up, values)[free] - param.values(dn, values)[free]) / (2 * h)
+        return 2.0 * J.T @ info[np.ix_(free, free)] @ J
+    return approx
+
+
+def _optimise(model: RemotePathModel, stats, moments: Moments, max_iter: int,
+              tol: float) -> RemoteFit:
+    """The engine's optimisation (as :func:`semlevel.engine.fitting.fit_model`) on
+    statistics computed on the cluster."""
+    values = starting_values_from(model, moments)
+    _check_identified(model, moments, _information(stats, values))
+    param = Parametrization(model)
+    reml = model.reml
+    check_psd = _needs_psd_check(model, param)
+
+    def to_values(u):
+        return param.values(u, values)
+
+    def fun(u, want_grad):
+        ev = deviance(to_values(u), stats, reml, gradient=want_grad, check_psd=check_psd)
+        if not np.isfinite(ev.deviance):
+            return np.inf, None
+        return ev.deviance, (param.gradient(u, ev.gradient) if want_grad else None)
+
+    u0 = param.coordinates(values)
+    u, record = newton(fun, u0, param.scale(u0), max_iter=max_iter, tol=tol,
+                       approx_hessian=_scoring(stats, param, values, reml))
+    if not record.converged:
+        warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
+    fit = _finish(model, stats, to_values(u), record, check_psd)
+    return RemoteFit(**{f.name: getattr(fit, f.name) for f in fields(Fit)}, moments=moments)
