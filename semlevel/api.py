@@ -17,7 +17,12 @@ def mixed_model(spec: str, data: pd.DataFrame, *, key_by: str = "value", **optio
     ``options`` mirror the string's options (``reml=True``, ``level=90``, ...).
     ``key_by`` chooses the slot keys of nested levels: the level's id values ("value",
     Stata ``reshape`` semantics) or the order within the parent ("order").
+    ``data`` may be a Dask DataFrame (``semlevel.distributed``; options ``client``,
+    ``persist``, ``npartitions``): the data then stay on the cluster.
     """
+    if type(data).__module__.startswith("dask"):
+        from .distributed import mixed_model as dask_mixed_model
+        return dask_mixed_model(spec, data, key_by=key_by, **options)
     parsed = parse_mixed(spec, **options)
     return build_mixed_model(parsed, data, key_by=key_by)
 

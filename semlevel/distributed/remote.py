@@ -36,12 +36,15 @@ class RemotePathModel(PathModel):
 
     source: DaskSource | None = field(default=None, repr=False)
 
-    def fit(self, max_iter: int = 200, tol: float = 1e-13, pool_limit: float = POOL_LIMIT,
-            **options) -> "RemoteFit":
-        """Fit by FIML on the cluster (see :func:`fit_remote`)."""
-        if options:
-            raise TypeError(f"options not supported on Dask data: {', '.join(options)}")
-        return fit_remote(self, max_iter=max_iter, tol=tol, pool_limit=pool_limit)
+    def fit(self, log: bool = False, max_iter: int = 200, tol: float = 1e-13,
+            pool_limit: float = POOL_LIMIT, callback=None) -> "RemoteFit":
+        """Fit by FIML on the cluster (see :func:`fit_remote`); ``log=True`` prints the
+        iteration log."""
+        if log and callback is None:
+            from ..output.iterlog import IterationLog
+            callback = IterationLog(self.reml)
+        return fit_remote(self, max_iter=max_iter, tol=tol, pool_limit=pool_limit,
+                          callback=callback)
 
     def fit_at(self, values: dict[str, float]) -> "Fit":
         raise NotImplementedError("fit_at() is not available on Dask data yet")
@@ -59,7 +62,7 @@ class RemotePathModel(PathModel):
         return PathModel(**{f.name: getattr(self, f.name) for f in fields(PathModel)})
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class RemoteFit(Fit):
     """A Fit of data on Dask: the same tables and report; what needs the observations
     themselves (score tests, predictions) is refused."""
@@ -151,7 +154,7 @@ def _check_identified(model: PathModel, moments: Moments, info: np.ndarray | Non
 
 
 def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,
-               pool_limit: float = POOL_LIMIT) -> RemoteFit:
+               pool_limit: float = POOL_LIMIT, callback=None) -> RemoteFit:
     """Fit a model of data on Dask by FIML.
 
     Three passes over the partitions: the moments of the coefficient design (the global
@@ -171,7 +174,7 @@ def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,
         stats = RemoteStats(handles=handles, backend=source.backend, n_obs=moments.n_obs,
                             n_coef=len(coef_ids), coef_ids=coef_ids, beta_shift=shift)
     try:
-        return _optimise(model, stats, moments, max_iter, tol)
+        return _optimise(model, stats, moments, max_iter, tol, callback)
     finally:
         source.backend.release(handles)
 
@@ -207,7 +210,7 @@ def _scoring(stats, param: Parametrization, values: np.ndarray, reml: bool):
 
 
 def _optimise(model: RemotePathModel, stats, moments: Moments, max_iter: int,
-              tol: float) -> RemoteFit:
+              tol: float, callback=None) -> RemoteFit:
     """The engine's optimisation (as :func:`semlevel.engine.fitting.fit_model`) on
     statistics computed on the cluster."""
     values = starting_values_from(model, moments)
@@ -227,7 +230,7 @@ def _optimise(model: RemotePathModel, stats, moments: Moments, max_iter: int,
 
     u0 = param.coordinates(values)
     u, record = newton(fun, u0, param.scale(u0), max_iter=max_iter, tol=tol,
-                       approx_hessian=_scoring(stats, param, values, reml))
+                       approx_hessian=_scoring(stats, param, values, reml), callback=callback)
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
     fit = _finish(model, stats, to_values(u), record, check_psd)
