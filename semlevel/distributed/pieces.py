@@ -51,6 +51,7 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
             return Pieces(False)
     w = 1.0 / theta
     cnt = stats.count
+    K1 = stats.C.shape[-1]
     A = np.einsum("g,pgab->pab", w, stats.ZZ)
     M = np.eye(q) + Phi @ A
     sign, logdet_m = np.linalg.slogdet(M)
@@ -58,19 +59,22 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
         return Pieces(False)
     N = np.linalg.solve(M, Phi)
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
-    Tw = np.einsum("g,h,pgaihbj->paibj", w, w, stats.T)
-    S = np.einsum("g,pgij->ij", w, stats.C) - np.einsum("pab,paibj->ij", N, Tw)
+    # Tw[p,a,b,i,j] = sum_gh w_g w_h T[p,g,a,i,h,b,j], as a (P*q*q, K1*K1) matrix
+    Tw = np.einsum("g,h,pgaihbj->pabij", w, w, stats.T, optimize=True)
+    Twm = Tw.reshape(P * q * q, K1 * K1)
+    S = np.einsum("g,pgij->ij", w, stats.C) - (N.reshape(1, -1) @ Twm).reshape(K1, K1)
     logdet = float(cnt @ (stats.n @ np.log(theta) + logdet_m))
     if not gradient:
         return Pieces(True, S=S, logdet=logdet)
     n_ext = len(ext)
-    K1 = S.shape[0]
     AN = A @ N
     MM = np.eye(q) - AN
     # latent (co)variances: cnt (A - A N A) - MM (sum_ij Tw_ij Gam_ij) MM'
     g0 = np.bincount(stats.phi_idx.ravel(), weights=(cnt[:, None, None] * (A - AN @ A)).ravel(),
                      minlength=n_ext)
-    Q = np.einsum("pac,pcidj,pbd->pabij", MM, Tw, MM).reshape(P * q * q, K1 * K1)
+    Tij = Tw.transpose(0, 3, 4, 1, 2)                                   # (P, K1, K1, q, q)
+    Q = (MM[:, None, None] @ Tij @ np.swapaxes(MM, 1, 2)[:, None, None])
+    Q = Q.transpose(0, 3, 4, 1, 2).reshape(P * q * q, K1 * K1)
     ind = sp.csr_matrix((np.ones(P * q * q), (stats.phi_idx.ravel(), np.arange(P * q * q))),
                         shape=(n_ext, P * q * q))
     L = -np.asarray(ind @ Q).reshape(n_ext, K1, K1)
@@ -78,9 +82,9 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
     trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)
     g_theta = (cnt[:, None] * (stats.n * w[None, :] - trNZ * (w * w)[None, :])).sum(axis=0)
     C = stats.C.sum(axis=0)                                            # (G, K1, K1)
-    X1 = np.einsum("h,pab,phaigbj->gij", w, N, stats.T)
-    NZN = np.einsum("pab,pgbc,pcd->pgad", N, stats.ZZ, N)
-    X2 = np.einsum("pgab,paibj->gij", NZN, Tw)
+    X1 = np.einsum("h,pab,phaigbj->gij", w, N, stats.T, optimize=True)
+    NZN = N[:, None] @ stats.ZZ @ N[:, None]                           # (P, G, q, q)
+    X2 = (NZN.transpose(1, 0, 2, 3).reshape(G, -1) @ Twm).reshape(G, K1, K1)
     np.add.at(g0, stats.resid_ids, g_theta)
     np.add.at(L, stats.resid_ids, -(w * w)[:, None, None] * (C - 2.0 * X1 + X2))
     return Pieces(True, S=S, logdet=logdet, g0=g0, L=L)

@@ -17,7 +17,7 @@ import pandas as pd
 from ..engine.deviance import expected_information
 from ..engine.evaluator import deviance
 from ..engine.fitting import ConvergenceWarning, _finish, _fisher, _needs_psd_check
-from ..engine.optimize import newton
+from ..engine.optimize import OptimizationSummary, newton
 from ..engine.parametrization import Parametrization
 from ..engine.stats import PoolStats
 from ..model.identify import _dependent_columns
@@ -46,8 +46,10 @@ class RemotePathModel(PathModel):
         return fit_remote(self, max_iter=max_iter, tol=tol, pool_limit=pool_limit,
                           callback=callback)
 
-    def fit_at(self, values: dict[str, float]) -> "Fit":
-        raise NotImplementedError("fit_at() is not available on Dask data yet")
+    def fit_at(self, values: dict[str, float], pool_limit: float = POOL_LIMIT) -> "RemoteFit":
+        """Evaluate (without optimising) at given variance-parameter values by label, as
+        :meth:`PathModel.fit_at` does; the statistics are computed on the cluster."""
+        return fit_remote(self, pool_limit=pool_limit, at=values)
 
     def template(self) -> PathModel:
         """The plain PathModel sent to the partitions (the structure, no source)."""
@@ -154,14 +156,16 @@ def _check_identified(model: PathModel, moments: Moments, info: np.ndarray | Non
 
 
 def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,
-               pool_limit: float = POOL_LIMIT, callback=None) -> RemoteFit:
+               pool_limit: float = POOL_LIMIT, callback=None,
+               at: dict[str, float] | None = None) -> RemoteFit:
     """Fit a model of data on Dask by FIML.
 
     Three passes over the partitions: the moments of the coefficient design (the global
     centring of y and the starting values), then every partition's pooled statistics,
     added up on the cluster. When the whole data's pooled statistics take at most
     ``pool_limit`` bytes they come to the client once and the optimiser runs exactly as
-    for in-memory data.
+    for in-memory data; else they stay on the workers and every evaluation is one
+    map-reduce over them. ``at`` (label -> value): evaluate there instead of optimising.
     """
     source = model.source
     template = model.template()
@@ -174,6 +178,8 @@ def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,
         stats = RemoteStats(handles=handles, backend=source.backend, n_obs=moments.n_obs,
                             n_coef=len(coef_ids), coef_ids=coef_ids, beta_shift=shift)
     try:
+        if at is not None:
+            return _evaluate_at(model, stats, moments, at)
         return _optimise(model, stats, moments, max_iter, tol, callback)
     finally:
         source.backend.release(handles)
@@ -209,6 +215,21 @@ def _scoring(stats, param: Parametrization, values: np.ndarray, reml: bool):
     return approx
 
 
+def _evaluate_at(model: RemotePathModel, stats, moments: Moments,
+                 at: dict[str, float]) -> RemoteFit:
+    """:func:`semlevel.engine.fitting.fit_at` on statistics computed on the cluster."""
+    est = starting_values_from(model, moments)
+    for name, v in at.items():
+        est[model.label_index(name)] = float(v)
+    record = OptimizationSummary(method="none", message="evaluated at given values")
+    check_psd = bool((model.labels["kind"].isin(["cov", "rescov"])).any())
+    return _remote_fit(_finish(model, stats, est, record, check_psd), moments)
+
+
+def _remote_fit(fit: Fit, moments: Moments) -> RemoteFit:
+    return RemoteFit(**{f.name: getattr(fit, f.name) for f in fields(Fit)}, moments=moments)
+
+
 def _optimise(model: RemotePathModel, stats, moments: Moments, max_iter: int,
               tol: float, callback=None) -> RemoteFit:
     """The engine's optimisation (as :func:`semlevel.engine.fitting.fit_model`) on
@@ -233,5 +254,4 @@ def _optimise(model: RemotePathModel, stats, moments: Moments, max_iter: int,
                        approx_hessian=_scoring(stats, param, values, reml), callback=callback)
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
-    fit = _finish(model, stats, to_values(u), record, check_psd)
-    return RemoteFit(**{f.name: getattr(fit, f.name) for f in fields(Fit)}, moments=moments)
+    return _remote_fit(_finish(model, stats, to_values(u), record, check_psd), moments)
