@@ -86,6 +86,8 @@ def small_sample(fit) -> SmallSample | None:
     dfm = fit.model.info.get("dfmethod")
     if dfm is None:
         return None
+    if dfm.approximate and not fit.reml:
+        raise ValueError(f"dfmethod({dfm.method}) is supported only with REML estimation")
     cmap = coefficient_map(fit.model)
     xtvx = fit.evaluation.xtvx
     Vg = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
