@@ -355,13 +355,14 @@ class Fit(LikelihoodCriteria):
         return LRTest(statistic=stat, df=df, p=p, note=note)
 
     def scoretests(self, labels: list[str] | None = None, univariate: bool = False,
-                   releases: dict | None = None, information: str = "expected"
-                   ) -> pd.DataFrame:
+                   releases: dict | None = None, information: str = "expected",
+                   progress: bool | None = False) -> pd.DataFrame:
         """Score tests of releasing each equality label (Stata's ``estat scoretests``,
-        lavaan's ``lavTestScore``): chi2, df, p; see :mod:`semlevel.inference.score`."""
+        lavaan's ``lavTestScore``): chi2, df, p; see :mod:`semlevel.inference.score`.
+        ``progress=True`` shows progress on standard error (None: on a terminal only)."""
         from .inference.score import score_tests
         return score_tests(self, labels=labels, univariate=univariate, releases=releases,
-                           information=information)
+                           information=information, progress=progress)
 
     def scoretest(self, relaxed: PathModel, information: str = "expected") -> dict:
         """Generalized score test of this fit against any relaxation of its model."""
@@ -428,6 +429,37 @@ class Fit(LikelihoodCriteria):
             from .report_df import replay
             return replay(self, small=small, dftable=dftable)
         return stata_report(self)
+
+    # ---- results as data and documents (semlevel.output) -----------------------------
+    def to_dict(self) -> dict:
+        """The results as plain Python (JSON-safe; NaN as None): see
+        :func:`semlevel.output.records.fit_to_dict`."""
+        from .output.records import fit_to_dict
+        return fit_to_dict(self)
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """:meth:`to_dict` as a strict JSON text."""
+        from .output.records import fit_to_json
+        return fit_to_json(self, indent=indent)
+
+    def to_markdown(self) -> str:
+        """The results as Markdown: facts, groups, fixed and random pipe tables."""
+        from .output.markdown import fit_to_markdown
+        return fit_to_markdown(self)
+
+    def to_latex(self) -> str:
+        """The results as LaTeX booktabs tabulars, for papers."""
+        from .output.latex import fit_to_latex
+        return fit_to_latex(self)
+
+    def to_csv(self, path=None) -> str:
+        """The fixed and random tables stacked as CSV; also written to ``path`` if given."""
+        from .output.tables import fit_to_csv
+        text = fit_to_csv(self)
+        if path is not None:
+            from pathlib import Path
+            Path(path).write_text(text, encoding="utf-8")
+        return text
 
     def __repr__(self) -> str:
         method = "REML" if self.reml else "ML"

@@ -28,18 +28,17 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from .. import datasets
-
     if args.list:
         w = max(len(n) for n in DEMOS)
         for d in DEMOS.values():
             print(f"{d.name:<{w}}  {d.example}: {d.about}")
-            print(f"{'':<{w}}  semlevel fit {d.data} \"{d.model}\"")
+            note = "   (demo: floats rounded as Stata stores them)" if d.float32 else ""
+            print(f"{'':<{w}}  semlevel fit {d.data} \"{d.model}\"{note}")
         return EXIT_OK
     demo = DEMOS.get(args.name)
     if demo is None:
         raise CLIError(f"unknown demo {args.name!r}; the demos are {', '.join(DEMOS)}")
-    data = datasets.load(demo.data)
+    data = demo.load()
     fit, messages = fit_string(demo.model, data, args.log, log_stream(args))
     emit(render_fit(fit, args.format, demo.model, demo.data, messages), args.output)
     warn(messages)
