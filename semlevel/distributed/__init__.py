@@ -39,7 +39,7 @@ def mixed_model(spec: str, data, *, key_by: str = "value", client=None,
     plan = make_plan(parsed, key_by)
     source = DaskSource.open(data, plan, get_backend(client), persist, npartitions)
     check_nesting(plan, source.facts)
-    model, design = skeleton_of(plan, source.facts, data.dtypes)
+    model, design = skeleton_of(plan, source.facts, source.frame.dtypes)
     source.design = design
     remote = RemotePathModel(**{f: getattr(model, f) for f in model.__dataclass_fields__},
                              source=source)

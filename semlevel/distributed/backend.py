@@ -88,8 +88,10 @@ class Backend:
 
 
 def get_backend(client=None) -> Backend:
-    """The backend of ``client``, else of the current ``distributed`` client if there is
-    one, else the local scheduler."""
+    """The backend of ``client``; ``client=False``: Dask's local scheduler; None: the
+    current ``distributed`` client if there is one, else the local scheduler."""
+    if client is False:
+        return Backend(None)
     if client is not None:
         return Backend(client)
     try:
