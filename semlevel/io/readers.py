@@ -97,8 +97,13 @@ def read_data(path: str | Path, sep: str | None = None, sheet: str | int = 0) ->
         raise
     except ImportError as exc:                      # a reader's own optional dependency
         raise MissingPackageError(f"cannot read {str(path)!r}: {exc}") from None
-    except (OSError, ValueError, KeyError, IndexError) as exc:  # parser errors
-        raise DataFileError(f"cannot read {str(path)!r}: {exc}") from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser's error means: not readable as that
+        what = {"csv": "a CSV", "tsv": "a TSV", "parquet": "a Parquet", "stata": "a Stata",
+                "excel": "an Excel"}[kind]
+        raise DataFileError(f"cannot read {str(path)!r} as {what} file: "
+                            f"{type(exc).__name__}: {exc}") from exc
     if frame.shape[1] == 0 or len(frame) == 0:
         raise DataFileError(f"{str(path)!r} holds no data")
     return encode_categoricals(frame)
