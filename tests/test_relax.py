@@ -486,3 +486,17 @@ def test_relaxations_find_the_simulated_structure(relaxed_fits):
     assert est["var(e4)"] > est["var(Residual)"]
     assert est["cov(j[1],j[2])"] > 0
     assert story.aic < mixed.aic
+
+
+def test_correlation_of_minus_one_outside_cholesky_blocks_is_reported():
+    """correlate() of two latents that share a variance label: the covariance is not a
+    Cholesky block, and an estimate at correlation -1 must be reported as a boundary."""
+    import warnings as _w
+    from simulate import slot_three_level
+    df = slot_three_level(4, K=30, J=3, I=2, missing=0.0)
+    m = sl.mixed_model("y x || k: || j:", data=df).correlate("j[1]", "j[2]")
+    with _w.catch_warnings(record=True) as caught:
+        _w.simplefilter("always")
+        fit = m.fit()
+    assert any("correlation -1" in b and "cov(j[1],j[2])" in b for b in fit.boundary)
+    assert any("boundary" in str(c.message) for c in caught)

@@ -223,6 +223,30 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
                                                                for i in np.diag(idx)):
             out.append("singular covariance matrix of " + ", ".join(
                 str(names[i]) for i in idx[np.triu_indices(len(idx))]))
+    out += _unit_correlations(model, est, out)
+    return out
+
+
+def _unit_correlations(model, est, found: list[str]) -> list[str]:
+    """Latent covariances outside Cholesky blocks estimated at a correlation of +-1
+    (e.g. ``correlate()`` of two latents sharing a variance label)."""
+    phi = model.phi
+    if not len(phi):
+        return []
+    a, b, lab = phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy()
+    diag = {int(x): int(l) for x, y, l in zip(a, b, lab) if x == y}
+    names = model.labels.index.to_numpy()
+    out: list[str] = []
+    for x, y, l in zip(a, b, lab):
+        if x == y or int(x) not in diag or int(y) not in diag:
+            continue
+        va, vb = est[diag[int(x)]], est[diag[int(y)]]
+        if va <= 0 or vb <= 0:
+            continue
+        r = est[l] / np.sqrt(va * vb)
+        text = f"correlation {r:+.6f} at {names[l]}"
+        if abs(r) >= 1 - 1e-6 and not any(str(names[l]) in f for f in found + out):
+            out.append(text)
     return out
 
 
