@@ -226,3 +226,21 @@ def test_top_help_documents_exit_statuses(capsys):
     for line in ("0    success", "1    done, but not to be trusted", "2    usage error",
                  "3    internal error"):
         assert line in out
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "latex", "csv"])
+def test_relax_documents(fmt, capsys):
+    argv = ["relax", "pig", "weight week || id:", "--relax", "var(Residual)", "-f", fmt]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    if fmt == "csv":
+        tab = pd.read_csv(io.StringIO(out))
+        assert set(tab["model"]) == {"base", "relaxed"}
+        base = tab[(tab["model"] == "base") & (tab["parameter"] == "var(Residual)")]
+        assert base["estimate"].iloc[0] == pytest.approx(4.383264, abs=1e-6)  # example 1
+        assert (tab["parameter"] == "var(e.weight[obs=9])").sum() == 1
+    else:
+        assert out.count("Mixed-effects ML regression") == 2
+        assert "Score test of the relaxation at the base fit: chi2(8) =" in out
+        assert ("| relaxed | ML | 432 | 12 |" in out) if fmt == "markdown" else \
+            (r"relaxed & ML & 432 & 12" in out)
