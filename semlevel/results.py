@@ -211,8 +211,9 @@ class Fit(LikelihoodCriteria):
             name, kind = lab.index[j], lab["kind"].iloc[j]
             est = float(self.values[j])
             i = free_pos.get(j)
+            # a negative diagonal (an indefinite information, e.g. not converged): no SE
             se = float(np.sqrt(self.theta_vcov[i, i])) if i is not None and \
-                np.isfinite(self.theta_vcov[i, i]) else np.nan
+                np.isfinite(self.theta_vcov[i, i]) and self.theta_vcov[i, i] >= 0 else np.nan
             scale = "wald"
             if kind in ("var", "resvar") or (kind == "resstruct" and "var(e)" in name):
                 scale = "log"
