@@ -303,3 +303,13 @@ def test_console_script_entry_point():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, func = scripts["semlevel"].split(":")
     assert getattr(__import__(module, fromlist=[func]), func) is main
+
+
+def test_fit_accepts_an_lme4_formula(pig):
+    """A model string with ``~`` is an lme4 formula: the same fit as sl.lmer (REML)."""
+    out = semlevel("fit", "pig", "weight ~ week + (week | id)", "--format", "json")
+    assert out.returncode == 0, out.stderr
+    want = sl.lmer("weight ~ week + (week | id)", data=pig)
+    assert json.loads(out.stdout)["loglik"] == pytest.approx(want.loglik, rel=1e-10)
+    bad = semlevel("fit", "pig", "weight ~ week + (week | id")
+    assert bad.returncode == 2 and "position" in bad.stderr

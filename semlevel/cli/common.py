@@ -91,8 +91,8 @@ def log_stream(args):
 
 
 def fit_string(model: str, data: pd.DataFrame, log: bool = False, stream=None):
-    """Fit a ``mixed`` command line; (fit, warning messages). ``log`` prints the iteration
-    log to ``stream``."""
+    """Fit a ``mixed`` command line, or an lme4-style formula (it has a ``~``); (fit,
+    warning messages). ``log`` prints the iteration log to ``stream``."""
     from ..api import mixed_model
     from ..output.iterlog import IterationLog, wants_log
 
@@ -101,7 +101,11 @@ def fit_string(model: str, data: pd.DataFrame, log: bool = False, stream=None):
                        "\"weight week || id: week\"")
 
     def work():
-        pm = mixed_model(model, data)
+        if "~" in model:                 # an lme4-style formula (REML by default, as lme4)
+            from ..lmer import lmer_model
+            pm = lmer_model(model, data)
+        else:
+            pm = mixed_model(model, data)
         show = log or wants_log(pm.info.get("spec"))
         callback = IterationLog(pm.reml, stream) if show else None
         return pm.fit(callback=callback)
