@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-dd = pytest.importorskip("dask.dataframe", reason="the dask extra is not installed")
-distributed = pytest.importorskip("distributed")
+import dask.dataframe as dd  # noqa: E402  (the test extra installs Dask)
+import distributed  # noqa: E402
 
 import semlevel as sl  # noqa: E402
 import semlevel.distributed  # noqa: E402,F401
@@ -187,6 +187,9 @@ def test_report_and_sample(models, frames):
     assert f2.group_summary().equals(f1.group_summary())
     _, e1, e2 = models["ex1"]
     assert e2.fit().summary() == e1.summary()
+    # the prototype rows added to each partition do not grow with the data
+    assert len(m2.source.design) == (m2.source.plan.n_terms + 2) * 3      # 3 levels of grp
+    assert len(e2.source.design) == e2.source.plan.n_terms + 2
 
 
 def test_relaxed_model(models):

@@ -49,7 +49,9 @@ def partition_facts(df: pd.DataFrame, plan: Plan) -> Facts:
     for l in range(n_lev):
         sizes = np.bincount(wide.hierarchy.codes[:, l])
         groups[l] = len(sizes), sizes.min(), sizes.max()
-    combos = wide.data[list(plan.factor_vars)].drop_duplicates()
+    # (without factor variables: no rows, not one row per observation of no columns)
+    combos = (wide.data[list(plan.factor_vars)].drop_duplicates() if plan.factor_vars
+              else wide.data.iloc[:0, :0])
     return Facts(n_input=len(df), n_obs=wide.n_obs, n_rows=wide.n_rows,
                  dropped=dict(sample.dropped), slots=wide.slots, combos=combos,
                  groups=groups)

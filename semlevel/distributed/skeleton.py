@@ -91,7 +91,7 @@ def prototype_design(plan: Plan, facts: Facts, dtypes: pd.Series) -> pd.DataFram
     """
     r = plan.n_terms + 2
     combos = facts.combos.reset_index(drop=True)
-    n_combo = max(len(combos), 1)
+    n_combo = max(len(combos), 1) if plan.factor_vars else 1
     idx = np.tile(np.arange(n_combo), r)
     rng = np.random.default_rng(20240917)
     out = {}

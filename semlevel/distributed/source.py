@@ -96,8 +96,8 @@ class DaskSource:
     def _tasks(self, fn, *args) -> list:
         dask = require_dask()
         parts = self.frame.to_delayed()
-        shared = [self.backend.client.scatter(a, broadcast=True, hash=False)
-                  if self.backend.distributed and not np.isscalar(a) else a for a in args]
+        # one graph key per argument (not a copy per task), recomputable if a worker dies
+        shared = [dask.delayed(a, pure=True, traverse=False) for a in args]
         return [dask.delayed(fn, pure=False)(p, *shared) for p in parts]
 
     def _keep(self, fn, *args) -> list:
