@@ -219,10 +219,12 @@ def test_key_by_order(client, frames):
 
 
 def test_local_scheduler(frames, models):
-    """Without a cluster (client=False) the partitions are computed in this process."""
+    """Without a cluster (client=False) the partitions are computed in this process;
+    more partitions than pigs: some are empty."""
     _, f1, _ = models["ex3"]
     f2 = sl.mixed(CASES["ex3"][1], data=dd.from_pandas(frames["pig"], npartitions=2),
-                  client=False)
+                  client=False, npartitions=64)
+    assert f2.model.source.frame.npartitions == 64 > f2.model.data.n_rows
     assert f2.model.source.backend.client is None
     assert rel(f1.loglik, f2.loglik) <= 1e-10
     assert scaled_diff(f1.random, f2.random, ["estimate"]) <= 1e-10
