@@ -72,9 +72,9 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
     # latent (co)variances: cnt (A - A N A) - MM (sum_ij Tw_ij Gam_ij) MM'
     g0 = np.bincount(stats.phi_idx.ravel(), weights=(cnt[:, None, None] * (A - AN @ A)).ravel(),
                      minlength=n_ext)
-    Tij = Tw.transpose(0, 3, 4, 1, 2)                                   # (P, K1, K1, q, q)
-    Q = (MM[:, None, None] @ Tij @ np.swapaxes(MM, 1, 2)[:, None, None])
-    Q = Q.transpose(0, 3, 4, 1, 2).reshape(P * q * q, K1 * K1)
+    # Q[p,(a,b),(i,j)] = sum_cd MM[p,a,c] MM[p,b,d] Tw[p,c,d,i,j]: (MM (x) MM) Tw per pool
+    kron = np.einsum("pac,pbd->pabcd", MM, MM).reshape(P, q * q, q * q)
+    Q = (kron @ Tw.reshape(P, q * q, K1 * K1)).reshape(P * q * q, K1 * K1)
     ind = sp.csr_matrix((np.ones(P * q * q), (stats.phi_idx.ravel(), np.arange(P * q * q))),
                         shape=(n_ext, P * q * q))
     L = -np.asarray(ind @ Q).reshape(n_ext, K1, K1)

@@ -83,12 +83,38 @@ def merge_pools(parts: list[PoolStats | None]) -> PoolStats | None:
                    n_obs=sum(p.n_obs for p in parts), n_rows=sum(p.n_rows for p in parts))
 
 
+def _signatures(parts: list[PoolStats]) -> np.ndarray:
+    """The pools' signatures at common q and residual labels (without padding C, T)."""
+    q = max(p.ZZ.shape[2] for p in parts)
+    resid_ids = np.unique(np.concatenate([p.resid_ids for p in parts]))
+    rows = []
+    for p in parts:
+        P, G, q0 = p.ZZ.shape[:3]
+        gpos = np.searchsorted(resid_ids, p.resid_ids)
+        phi = np.full((P, q, q), p.const0, dtype=np.int64)
+        phi[:, np.arange(q), np.arange(q)] = p.const1
+        phi[:, :q0, :q0] = p.phi_idx
+        ZZ = np.zeros((P, len(resid_ids), q, q))
+        ZZ[:, gpos, :q0, :q0] = p.ZZ
+        n = np.zeros((P, len(resid_ids)))
+        n[:, gpos] = p.n
+        rows.append(np.concatenate([phi.reshape(P, -1).astype(float), ZZ.reshape(P, -1), n],
+                                   axis=1))
+    return np.concatenate(rows)
+
+
 def merge_capped(parts: list, limit: float) -> PoolStats | None | bool:
     """:func:`merge_pools`, or False when an input is False or the result would exceed
-    ``limit`` bytes (its statistics are then kept per partition)."""
+    ``limit`` bytes (its statistics are then kept per partition). The size is known from
+    the pools' signatures before any sum is formed."""
     if any(p is False for p in parts):
         return False
-    out = merge_pools(parts)
-    if out is not None and pool_bytes(out) > limit:
+    real = [p for p in parts if p is not None]
+    if not real:
+        return None
+    n_pools = len(np.unique(_signatures(real), axis=0))
+    per_pool = max(pool_bytes(p) / max(p.n_pools, 1) for p in real)
+    if n_pools * per_pool > limit:
         return False
-    return out
+    out = merge_pools(real)
+    return False if pool_bytes(out) > limit else out
