@@ -241,6 +241,9 @@ def test_refusals(client, frames, models):
     with pytest.raises(ValueError, match="singular fixed-effects design: 'w2'"):
         sl.mixed_model("weight week w2 || id:", data=dd.from_pandas(
             frames["pig"].assign(w2=2 * frames["pig"]["week"]), npartitions=2))
+    prod = dd.from_pandas(frames["prod"], npartitions=2)
+    with pytest.raises(ValueError, match="level 'region' is not nested within 'state'"):
+        sl.mixed_model("gsp private || state: || region:", data=prod)
     _, _, m2 = models["ex2"]
     fit = m2.fit()
     with pytest.raises(NotImplementedError, match="on the cluster"):

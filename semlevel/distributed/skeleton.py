@@ -15,14 +15,14 @@ import pandas as pd
 
 from ..data.hierarchy import Hierarchy
 from ..data.sample import Sample
-from ..data.wide import OBS_KEY, WideData
+from ..data.wide import WideData
 from ..model.builder import build_mixed_model
 from ..model.pathmodel import PathModel
 from .facts import Facts
 from .plan import Plan
 
 __all__ = ["RemoteWide", "RemoteHierarchy", "RemoteSample", "prototype_design",
-           "prototype_frame", "skeleton_of", "REMOTE_MESSAGE"]
+           "prototype_frame", "skeleton_of", "check_nesting", "REMOTE_MESSAGE"]
 
 REMOTE_MESSAGE = ("the observations of this model are in a Dask DataFrame, not on the "
                   "client")
