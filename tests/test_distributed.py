@@ -62,11 +62,11 @@ CASES = {
     "ex2": ("pig", "weight week || id: week", *EXACT),
     "ex3": ("pig", "weight week || id: week, covariance(unstructured)", *EXACT),
     "ex2_reml": ("pig", "weight week || id: week, reml", *EXACT),
-    "ex4": ("prod", "gsp private emp hwy water other unemp || region: || state:", 1e-5, 1e-5),
+    "ex4": ("prod", "gsp private emp hwy water other unemp || region: || state:", 1e-9, 1e-5),
     "ex5": ("prod", "gsp private emp hwy water other unemp || region: hwy unemp || state:",
-            1e-4, 2e-3),
+            1e-7, 5e-4),
     "ex5_identity": ("prod", "gsp private emp hwy water other unemp || region: hwy unemp, "
-                     "cov(identity) || region: || state:", 1e-4, 1e-4),
+                     "cov(identity) || region: || state:", 1e-7, 5e-5),
     "slope3": ("sim", "y x i.grp || k: x, cov(un) || j: x", *EXACT),
 }
 MODES = {"pooled": sl.distributed.POOL_LIMIT, "map-reduce": 0.0}
@@ -169,12 +169,13 @@ def test_fit_equal_in_memory(models, name, mode):
 @pytest.mark.parametrize("name", ["ex4", "ex5", "ex5_identity"])
 def test_in_memory_reproducibility(models, frames, name):
     """The looser tolerances are the in-memory engine's own reproducibility: the same data
-    with the rows in reverse order move its estimates and SEs by as much (within 30x)."""
+    with the rows in reverse order move its estimates and SEs by up to as much (flat
+    directions of the likelihood; variance SEs from differences of the gradient)."""
     m1, f1, _ = models[name]
     data, spec, tol, se_tol = CASES[name]
     f3 = sl.mixed(spec, data=frames[data].iloc[::-1])
-    assert tol / 30 <= scaled_diff(f1.random, f3.random, ["estimate"]) <= tol
-    assert se_tol / 30 <= scaled_diff(f1.random, f3.random, ["se"]) <= se_tol
+    assert scaled_diff(f1.random, f3.random, ["estimate"]) <= tol
+    assert scaled_diff(f1.random, f3.random, ["se"]) <= se_tol
 
 
 def test_report_and_sample(models, frames):
