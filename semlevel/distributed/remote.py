@@ -16,11 +16,12 @@ import pandas as pd
 
 from ..engine.deviance import expected_information
 from ..engine.evaluator import deviance
-from ..engine.fitting import ConvergenceWarning, _finish, _fisher, _needs_psd_check
+from ..engine.fitting import (ConvergenceWarning, _finish, _fisher, _needs_psd_check,
+                              starting_values)
 from ..engine.optimize import OptimizationSummary, newton
 from ..engine.parametrization import Parametrization
 from ..engine.stats import PoolStats
-from ..model.identify import _dependent_columns
+from ..model.identify import _dependent_columns, refuse_unidentified
 from ..model.pathmodel import PathModel
 from ..results import Fit
 from .partition import Moments
@@ -101,37 +102,10 @@ def starting_values_from(model: PathModel, moments: Moments) -> np.ndarray:
     """The starting values of :func:`semlevel.engine.fitting.starting_values`, with the
     data moments it needs (OLS residual variance, mean squares of the loadings) computed
     on the cluster."""
-    labels = model.labels
-    vals = labels["value"].to_numpy(dtype=float).copy()
-    if "estimate" in labels:
-        est = labels["estimate"].to_numpy(dtype=float)
-        use = labels["free"].to_numpy() & np.isfinite(est)
-        vals[use] = est[use]
-    need = np.isnan(vals) & (labels["kind"] != "coef").to_numpy()
-    if not need.any():
-        return vals
-    s2 = moments.rss() / moments.n_obs or 1.0
-    n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
-    share = s2 / (n_levels + 1)
-    lat_eff = {(eq, ef): float(moments.z2[e] / moments.nz[e]) if moments.nz[e] else 1.0
-               for e, (eq, ef) in enumerate(zip(model.effects["equation"],
-                                                model.effects["effect"]))}
-    lat_z2 = np.array([lat_eff.get((eq, ef), 1.0) for eq, ef in
-                       zip(model.latents["equation"], model.latents["effect"])])
-    diag = model.phi[model.phi["a"] == model.phi["b"]]
-    first_latent = dict(zip(diag["label"].to_numpy()[::-1], diag["a"].to_numpy()[::-1]))
-    kinds = labels["kind"].to_numpy()
-    names = labels.index
-    for i in np.flatnonzero(need):
-        kind = kinds[i]
-        if kind == "resvar" or (kind == "resstruct" and "var(e)" in names[i]):
-            vals[i] = share
-        elif kind == "var":
-            a = first_latent.get(i)
-            vals[i] = share / lat_z2[a] if a is not None else share
-        else:
-            vals[i] = 0.0
-    return vals
+    z2 = np.array([float(moments.z2[e] / moments.nz[e]) if moments.nz[e] else 1.0
+                   for e in range(len(model.effects))])
+    return starting_values(model, residual_variance=moments.rss() / moments.n_obs,
+                           loading_squares=z2)
 
 
 def _check_identified(model: PathModel, moments: Moments, info: np.ndarray | None) -> None:
@@ -146,13 +120,7 @@ def _check_identified(model: PathModel, moments: Moments, info: np.ndarray | Non
     var_ids = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
     if not bad and len(var_ids) and info is not None:
         bad = _dependent_columns(info[np.ix_(var_ids, var_ids)], names[var_ids])
-    if bad:
-        shown = ", ".join(repr(b) for b in bad[:8]) + (f", ... ({len(bad)} in all)"
-                                                      if len(bad) > 8 else "")
-        raise ValueError(
-            "the model is not identified: the data cannot tell apart the parameters "
-            f"{shown} (their effects on the implied means or covariances are linearly "
-            "dependent); constrain or fix some of them")
+    refuse_unidentified(bad)
 
 
 def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,

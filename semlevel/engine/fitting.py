@@ -28,12 +28,16 @@ class BoundaryWarning(UserWarning):
     """A variance was estimated at its boundary (zero)."""
 
 
-def starting_values(model: PathModel) -> np.ndarray:
+def starting_values(model: PathModel, residual_variance: float | None = None,
+                    loading_squares: np.ndarray | None = None) -> np.ndarray:
     """Start for every label: a fixed label's value; else its ``estimate`` (a model derived
     from a fit starts where that fit ended), else its ``value``, else a moment guess.
 
     The guess splits the OLS residual variance equally among the residual and each level
     with random effects; a slope's variance is scaled by the mean square of its variable.
+    Those two moments are computed from ``model.data`` unless given
+    (``residual_variance``; ``loading_squares``, one per effect, the mean square of its
+    nonzero loadings): a fit on Dask computes them on the cluster.
     """
     labels = model.labels
     vals = labels["value"].to_numpy(dtype=float).copy()
@@ -44,21 +48,24 @@ def starting_values(model: PathModel) -> np.ndarray:
     need = np.isnan(vals) & (labels["kind"] != "coef").to_numpy()
     if not need.any():
         return vals
-    Xt, _ = coefficient_design(model)
-    y = model.data.y
-    if Xt.shape[1]:
-        coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
-        resid = y - Xt @ coef
-    else:
-        resid = y
-    s2 = float(np.mean(resid ** 2)) or 1.0
+    if residual_variance is None:
+        Xt, _ = coefficient_design(model)
+        y = model.data.y
+        if Xt.shape[1]:
+            coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
+            resid = y - Xt @ coef
+        else:
+            resid = y
+        residual_variance = float(np.mean(resid ** 2))
+    if loading_squares is None:
+        loading_squares = np.array([float(np.mean(model.Z[:, e][model.Z[:, e] != 0] ** 2))
+                                    if np.any(model.Z[:, e]) else 1.0
+                                    for e in range(model.Z.shape[1])])
+    s2 = residual_variance or 1.0
     n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
     share = s2 / (n_levels + 1)
-    # mean square of each latent's loading variable (1 for intercepts)
-    lat_eff = {(eq, ef): float(np.mean(model.Z[:, e][model.Z[:, e] != 0] ** 2)
-                               if np.any(model.Z[:, e]) else 1.0)
-               for e, (eq, ef) in enumerate(zip(model.effects["equation"],
-                                                model.effects["effect"]))}
+    lat_eff = {(eq, ef): float(z2) for z2, eq, ef in
+               zip(loading_squares, model.effects["equation"], model.effects["effect"])}
     lat_z2 = np.array([lat_eff.get((eq, ef), 1.0) for eq, ef in
                        zip(model.latents["equation"], model.latents["effect"])])
     diag = model.phi[model.phi["a"] == model.phi["b"]]

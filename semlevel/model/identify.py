@@ -11,7 +11,7 @@ import numpy as np
 
 from .pathmodel import PathModel
 
-__all__ = ["check_identified", "unidentified_labels"]
+__all__ = ["check_identified", "unidentified_labels", "refuse_unidentified"]
 
 
 def _dependent_columns(G: np.ndarray, names: np.ndarray, tol: float = 1e-12) -> list[str]:
@@ -79,7 +79,11 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
 
 def check_identified(model: PathModel, stats=None) -> None:
     """Raise a ValueError naming the labels that cannot be told apart, if any."""
-    bad = unidentified_labels(model, stats=stats)
+    refuse_unidentified(unidentified_labels(model, stats=stats))
+
+
+def refuse_unidentified(bad: list[str]) -> None:
+    """Raise the ValueError that names labels the data cannot tell apart, if any."""
     if bad:
         shown = ", ".join(repr(b) for b in bad[:8]) + (f", ... ({len(bad)} in all)"
                                                       if len(bad) > 8 else "")
