@@ -7,20 +7,14 @@ computes the statistics on the cluster and optimises with the one engine.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from ..engine.deviance import expected_information
-from ..engine.evaluator import deviance
-from ..engine.fitting import (ConvergenceWarning, _finish, _fisher, _needs_psd_check,
-                              starting_values)
-from ..engine.optimize import OptimizationSummary, newton
-from ..engine.parametrization import Parametrization
-from ..engine.stats import PoolStats
+from ..engine.fitting import _finish, information_of, optimise, starting_values
+from ..engine.optimize import OptimizationSummary
 from ..model.identify import _dependent_columns, refuse_unidentified
 from ..model.pathmodel import PathModel
 from ..results import Fit
@@ -153,36 +147,6 @@ def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,
         source.backend.release(handles)
 
 
-def _information(stats, values: np.ndarray) -> np.ndarray | None:
-    if isinstance(stats, PoolStats):
-        return expected_information(values, stats)
-    return stats.expected_information(values)
-
-
-def _scoring(stats, param: Parametrization, values: np.ndarray, reml: bool):
-    """Fisher scoring's curvature, as :func:`semlevel.engine.fitting._fisher` gives it for
-    pooled statistics, for statistics kept on the workers."""
-    if isinstance(stats, PoolStats):
-        return _fisher(stats, param, values, reml)
-    if not param.size:
-        return None
-    free = param.free
-
-    def approx(u: np.ndarray) -> np.ndarray | None:
-        info = stats.expected_information(param.values(u, values))
-        if info is None:
-            return None
-        J = np.empty((len(free), len(u)))
-        for j in range(len(u)):
-            h = 1e-7 * max(abs(u[j]), 1e-3)
-            up, dn = u.copy(), u.copy()
-            up[j] += h
-            dn[j] -= h
-            J[:, j] = (param.values(up, values)[free] - param.values(dn, values)[free]) / (2 * h)
-        return 2.0 * J.T @ info[np.ix_(free, free)] @ J
-    return approx
-
-
 def _evaluate_at(model: RemotePathModel, stats, moments: Moments,
                  at: dict[str, float]) -> RemoteFit:
     """:func:`semlevel.engine.fitting.fit_at` on statistics computed on the cluster."""
@@ -200,26 +164,8 @@ def _remote_fit(fit: Fit, moments: Moments) -> RemoteFit:
 
 def _optimise(model: RemotePathModel, stats, moments: Moments, max_iter: int,
               tol: float, callback=None) -> RemoteFit:
-    """The engine's optimisation (as :func:`semlevel.engine.fitting.fit_model`) on
-    statistics computed on the cluster."""
+    """The engine's optimisation (:func:`semlevel.engine.fitting.optimise`) on statistics
+    computed on the cluster."""
     values = starting_values_from(model, moments)
-    _check_identified(model, moments, _information(stats, values))
-    param = Parametrization(model)
-    reml = model.reml
-    check_psd = _needs_psd_check(model, param)
-
-    def to_values(u):
-        return param.values(u, values)
-
-    def fun(u, want_grad):
-        ev = deviance(to_values(u), stats, reml, gradient=want_grad, check_psd=check_psd)
-        if not np.isfinite(ev.deviance):
-            return np.inf, None
-        return ev.deviance, (param.gradient(u, ev.gradient) if want_grad else None)
-
-    u0 = param.coordinates(values)
-    u, record = newton(fun, u0, param.scale(u0), max_iter=max_iter, tol=tol,
-                       approx_hessian=_scoring(stats, param, values, reml), callback=callback)
-    if not record.converged:
-        warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
-    return _remote_fit(_finish(model, stats, to_values(u), record, check_psd), moments)
+    _check_identified(model, moments, information_of(stats, values))
+    return _remote_fit(optimise(model, stats, values, max_iter, tol, callback), moments)

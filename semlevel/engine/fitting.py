@@ -16,7 +16,7 @@ from .profiled import minimize_profiled
 from .sparse_stats import SparseStats
 from .stats import PoolStats, coefficient_design
 
-__all__ = ["fit_model", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
+__all__ = ["fit_model", "optimise", "information_of", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
 
 
 
@@ -104,7 +104,14 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
     """
     stats = statistics(model, path)
     check_identified(model, stats)
-    values = starting_values(model)
+    return optimise(model, stats, starting_values(model), max_iter, tol, callback)
+
+
+def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
+             tol: float = 1e-13, callback=None) -> "Fit":
+    """The optimisation step on its own (lme4's ``optimizeLmm``): from label ``values``
+    over the free variance labels, on given statistics of any path (also statistics kept
+    elsewhere, e.g. on Dask workers, that evaluate themselves), then the Fit."""
     param = Parametrization(model)
     reml = model.reml
     check_psd = _needs_psd_check(model, param)
@@ -123,30 +130,37 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
         fit = _finish(model, stats, est, record, check_psd)   # judges convergence too
         if not record.converged:
             warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning,
-                          stacklevel=3)
+                          stacklevel=4)
         return fit
-    else:
-        u0 = param.coordinates(values)
-        scale = param.scale(u0)
-        u, record = newton(fun, u0, scale, max_iter=max_iter, tol=tol,
-                           approx_hessian=_fisher(stats, param, values, reml),
-                           callback=callback)
-        est = to_values(u)
+    u0 = param.coordinates(values)
+    u, record = newton(fun, u0, param.scale(u0), max_iter=max_iter, tol=tol,
+                       approx_hessian=_fisher(stats, param, values, reml), callback=callback)
     if not record.converged:
-        warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=3)
-    return _finish(model, stats, est, record, check_psd)
+        warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=4)
+    return _finish(model, stats, to_values(u), record, check_psd)
+
+
+def information_of(stats, values: np.ndarray) -> np.ndarray | None:
+    """Expected information from pooled statistics, or from statistics that compute it
+    themselves (an ``expected_information`` method); None on other paths."""
+    if isinstance(stats, PoolStats):
+        return expected_information(values, stats)
+    if hasattr(stats, "expected_information"):
+        return stats.expected_information(values)
+    return None
 
 
 def _fisher(stats, param: Parametrization, values: np.ndarray, reml: bool):
     """Twice the expected information in the optimiser's coordinates (Fisher scoring), for
     the pooled path; None elsewhere (the optimiser then uses difference Hessians)."""
-    if not isinstance(stats, PoolStats) or not param.size:
+    if not (isinstance(stats, PoolStats) or hasattr(stats, "expected_information")) \
+            or not param.size:
         return None
     free = param.free
 
     def approx(u: np.ndarray) -> np.ndarray | None:
         v = param.values(u, values)
-        info = expected_information(v, stats)
+        info = information_of(stats, v)
         if info is None:
             return None
         J = np.empty((len(free), len(u)))
