@@ -190,3 +190,19 @@ def test_unidentified_crossed_model_is_refused():
     model = sl.mixed_model("y x || _all: R.obs || d:", data=df)
     with pytest.raises(ValueError, match="not identified"):
         model.fit(path="sparse")
+
+
+def test_iteration_log_on_the_sparse_path():
+    """The iteration log (``log``) reports the profiled deviance of every L-BFGS-B
+    iteration; it never goes up and ends at the fit's log likelihood."""
+    from semlevel.output.iterlog import IterationLog
+    import io
+    pig = sl.datasets.load("pig")
+    model = sl.mixed_model("weight week || _all: R.week || _all: R.id", data=pig)
+    log = IterationLog(stream=io.StringIO())
+    fit = model.fit(path="sparse", callback=log)
+    values = [float(line.split("=")[1].split()[0]) for line in log.lines
+              if line.startswith("Iteration")]
+    assert len(values) >= 3 and log.lines[0].startswith("Performing")
+    assert all(b >= a - 1e-9 for a, b in zip(values, values[1:]))
+    assert values[-1] == pytest.approx(fit.loglik, abs=1e-3)

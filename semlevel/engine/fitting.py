@@ -126,7 +126,7 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
         return ev.deviance, (param.gradient(u, ev.gradient) if want_grad else None)
 
     if isinstance(stats, SparseStats):
-        est, record = minimize_profiled(stats, param, values, reml)
+        est, record = minimize_profiled(stats, param, values, reml, callback=callback)
         fit = _finish(model, stats, est, record, check_psd)   # judges convergence too
         if not record.converged:
             warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning,

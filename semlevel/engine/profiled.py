@@ -16,7 +16,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .deviance import profile
-from .optimize import OptimizationSummary
+from .optimize import IterationEvent, OptimizationSummary
 from .parametrization import Parametrization
 from .sparse import sparse_cross_products, variance_labels
 from .sparse_stats import SparseStats
@@ -67,9 +67,11 @@ def profiled_deviance(values: np.ndarray, stats: SparseStats, reml: bool
 
 
 def minimize_profiled(stats: SparseStats, param: Parametrization, values: np.ndarray,
-                      reml: bool, max_iter: int = 500) -> tuple[np.ndarray, OptimizationSummary]:
+                      reml: bool, max_iter: int = 500, callback=None
+                      ) -> tuple[np.ndarray, OptimizationSummary]:
     """Minimise the deviance over the free variance labels; returns their values (the
-    full label vector) and the optimiser's record."""
+    full label vector) and the optimiser's record. ``callback`` receives an
+    :class:`~.optimize.IterationEvent` per L-BFGS-B iteration (the iteration log)."""
     rec = OptimizationSummary(method="L-BFGS-B on the scale-profiled deviance")
     u0 = param.coordinates(values)
     anchor = scale_anchor(param, values, stats)
@@ -92,12 +94,23 @@ def minimize_profiled(stats: SparseStats, param: Parametrization, values: np.nda
         return dev if np.isfinite(dev) else 1e300
 
     x0 = u0[move]
+
+    def emit(step: str, value: float) -> None:
+        if callback is not None:
+            callback(IterationEvent(rec.iterations, float(value), step))
+
+    def each_iteration(intermediate_result) -> None:
+        rec.iterations += 1
+        emit("lbfgs", intermediate_result.fun)
+
+    emit("start", f(x0))
     if len(x0):
-        res = minimize(f, x0, method="L-BFGS-B",
+        res = minimize(f, x0, method="L-BFGS-B", callback=each_iteration,
                        options={"maxiter": max_iter, "ftol": 1e-15, "gtol": 1e-9,
                                 "eps": 1e-7 * max(float(np.abs(x0).max()), 1e-3)})
         x = res.x
         rec.iterations = int(res.nit)
+        emit("done", res.fun)
         rec.message = str(res.message)
     else:
         x = x0
