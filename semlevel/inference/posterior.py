@@ -209,6 +209,12 @@ def row_batches(model, values: np.ndarray) -> list[RowBatch]:
 
 def posterior(fit) -> Posterior:
     """The conditional distribution of every row's latents at the estimates of ``fit``."""
+    from ..engine.sparse_stats import SparseStats
+    if isinstance(fit.stats, SparseStats):        # crossed designs: the blocked factor
+        from .posterior_sparse import sparse_posterior
+        got = sparse_posterior(fit)
+        if got is not None:
+            return got
     model = fit.model
     data = model.data
     values = np.asarray(fit.values, dtype=float)
