@@ -9,8 +9,10 @@ sparse ones (``dataclasses.replace``), so the two see the same estimates.
 from __future__ import annotations
 
 import dataclasses
+import json
 import functools
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +150,28 @@ def test_manual_example10_pig_crossed():
     c = same.ranef()
     for key in a:
         np.testing.assert_allclose(c[key].to_numpy(), b[key].to_numpy(), rtol=0, atol=1e-8)
+
+
+def test_pig_crossed_sparse_equals_lme4():
+    """Independent reference: lme4 ``weight ~ week + (1|week) + (1|id)`` (ML),
+    ``ranef(condVar = TRUE)`` and ``fitted`` (tests/data/predict/reference.json, made by
+    reference.R next to it), against a fit on the sparse path; 1e-6 absolute as in
+    test_predict.py (the optimisers' stopping points; seen: <= 4.1e-7)."""
+    ref = json.loads((Path(__file__).parent / "data" / "predict" / "reference.json")
+                     .read_text())["cases"]["pig_crossed_ml"]
+    pig = sl.datasets.load("pig")
+    fit = sl.mixed_model("weight week || _all: R.week || _all: R.id", data=pig
+                         ).fit(path="sparse")
+    assert isinstance(fit.stats, SparseStats)
+    assert fit.loglik == pytest.approx(ref["logLik"], abs=1e-8)
+    re = fit.ranef()
+    tol = 1e-6
+    np.testing.assert_allclose(re["R.week"]["R.week"], ref["ranef"]["week"]["(Intercept)"],
+                               rtol=0, atol=tol)
+    np.testing.assert_allclose(re["R.week"]["se(R.week)"],
+                               ref["ranef"]["week"]["sd_(Intercept)"], rtol=0, atol=tol)
+    np.testing.assert_allclose(re["R.id"]["R.id"], ref["ranef"]["id"]["(Intercept)"],
+                               rtol=0, atol=tol)
+    np.testing.assert_allclose(re["R.id"]["se(R.id)"], ref["ranef"]["id"]["sd_(Intercept)"],
+                               rtol=0, atol=tol)
+    np.testing.assert_allclose(fit.predict(), ref["fitted"], rtol=0, atol=tol)
