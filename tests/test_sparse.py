@@ -206,3 +206,47 @@ def test_iteration_log_on_the_sparse_path():
     assert len(values) >= 3 and log.lines[0].startswith("Performing")
     assert all(b >= a - 1e-9 for a, b in zip(values, values[1:]))
     assert values[-1] == pytest.approx(fit.loglik, abs=1e-3)
+
+
+def test_exchangeable_block_reaches_its_singular_edge_on_both_paths():
+    """An exchangeable crossed factor whose common component vanishes (correlation
+    -1/(m-1)): through its eigenvalue coordinates both the pooled and the sparse fit
+    converge to the same boundary optimum and report it."""
+    df = crossed(1, n=260, n_s=30, n_d=14)
+    model = sl.mixed_model("y x || _all: R.d, cov(exchangeable) || s:", data=df)
+    fits = {}
+    for path in ("pooled", "sparse"):
+        with pytest.warns(UserWarning, match="boundary"):
+            fits[path] = model.fit(path=path)
+    p, s = fits["pooled"], fits["sparse"]
+    assert p.converged and s.converged
+    assert s.loglik == pytest.approx(p.loglik, abs=1e-7)
+    v, c = p.random.loc["_all: var(R.d)", "estimate"], p.random.loc["_all: cov(R.d)", "estimate"]
+    assert v + 13 * c == pytest.approx(0.0, abs=1e-7 * v)
+    assert any("singular exchangeable" in b for b in p.boundary + s.boundary)
+    np.testing.assert_allclose(s.random["estimate"], p.random["estimate"], rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_exchangeable_coordinates_chain_rule():
+    """The eigenvalue coordinates of an exchangeable block: values and the gradient's
+    chain rule against differences."""
+    from semlevel.engine.parametrization import Parametrization
+    df = crossed(2, n=200, n_s=20, n_d=6)
+    model = sl.mixed_model("y x || _all: R.d, cov(exchangeable) || s:", data=df)
+    param = Parametrization(model)
+    assert len(param.exchangeable) == 1 and param.exchangeable[0][2] == 6
+    v0 = random_values(model, np.random.default_rng(4))
+    u = param.coordinates(v0)
+    np.testing.assert_allclose(param.values(u, v0)[param.free], v0[param.free], rtol=1e-12)
+    st = statistics(model, "pooled")
+    ev = deviance(param.values(u, v0), st, False)
+    g = param.gradient(u, ev.gradient)
+    for j in range(len(u)):
+        h = 1e-6 * max(abs(u[j]), 1e-2)
+        up, dn = u.copy(), u.copy()
+        up[j] += h
+        dn[j] -= h
+        fd = (deviance(param.values(up, v0), st, False, gradient=False).deviance
+              - deviance(param.values(dn, v0), st, False, gradient=False).deviance) / (2 * h)
+        assert g[j] == pytest.approx(fd, rel=1e-5, abs=1e-6)

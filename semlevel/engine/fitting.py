@@ -180,6 +180,7 @@ def _needs_psd_check(model: PathModel, param: Parametrization) -> bool:
     cov = set(np.flatnonzero((model.labels["kind"] == "cov").to_numpy()).tolist())
     for idx in param.blocks:
         cov -= set(idx.ravel().tolist())
+    cov -= {lc for _, lc, _ in param.exchangeable}     # PSD by their eigenvalue coordinates
     return bool(cov)
 
 
@@ -216,7 +217,9 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
                          "not positive semi-definite)")
     est[stats.coef_ids] = final.beta                      # every label's estimate
     names = model.labels.index.to_numpy()[free]
-    theta_vcov = _variance_vcov(est, stats, model.reml, free, np.isin(names, boundary),
+    singular = [lab for _, labs in _singular_exchangeable(model, est) for lab in labs]
+    theta_vcov = _variance_vcov(est, stats, model.reml, free,
+                                np.isin(names, boundary) | np.isin(names, singular),
                                 check_psd, record)
     if boundary:
         warnings.warn("estimated at the boundary of the parameter space: "
@@ -244,7 +247,24 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
                                                                for i in np.diag(idx)):
             out.append("singular covariance matrix of " + ", ".join(
                 str(names[i]) for i in idx[np.triu_indices(len(idx))]))
+    out += [text for text, _ in _singular_exchangeable(model, est)]
     out += _unit_correlations(model, est, out)
+    return out
+
+
+def _singular_exchangeable(model, est) -> list[tuple[str, list[str]]]:
+    """Exchangeable blocks (one variance, one covariance label) estimated singular: an
+    eigenvalue var - cov or var + (m - 1) cov at zero. Their labels get no standard
+    errors (the information is not defined on that edge), like a variance at zero."""
+    names = model.labels.index.to_numpy()
+    out = []
+    for lv, lc, m in Parametrization(model).exchangeable:
+        a, b = est[lv] - est[lc], est[lv] + (m - 1) * est[lc]
+        if min(a, b) <= 1e-8 * max(abs(a), abs(b), 1e-300):
+            r = est[lc] / est[lv] if est[lv] > 0 else np.nan
+            out.append((f"singular exchangeable covariance matrix of {names[lv]}, "
+                        f"{names[lc]} (correlation {r:+.6f} among {m})",
+                        [str(names[lv]), str(names[lc])]))
     return out
 
 

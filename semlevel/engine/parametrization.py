@@ -61,6 +61,61 @@ def _complete_blocks(model: PathModel, free: np.ndarray, taken: set[int]) -> lis
     return out
 
 
+def _exchangeable_pairs(model: PathModel, free: np.ndarray, taken: set[int]
+                        ) -> list[tuple[int, int, int]]:
+    """(variance label, covariance label, m) of exchangeable blocks: sets of m latents with
+    one variance label on the diagonal and one covariance label on every pair, the
+    covariance label used nowhere else (``R.x, cov(exchangeable)``; two latents sharing a
+    variance joined by ``correlate``). Optimised through the two eigenvalues
+    a = var - cov (m - 1 times) and b = var + (m - 1) cov on the sd scale, so every
+    point is positive semi-definite and either eigenvalue can reach zero."""
+    phi = model.phi
+    if not len(phi) or "group" in phi:
+        return []
+    a_, b_, lab = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
+    kinds = model.labels["kind"].to_numpy()
+    diag = {int(x): int(l) for x, y, l in zip(a_, b_, lab) if x == y}
+    theta_labels = set(model.theta["label"].tolist()) if len(model.theta) else set()
+    out = []
+    for lc in np.unique(lab[a_ != b_]):
+        lc = int(lc)
+        if kinds[lc] != "cov" or not free[lc] or lc in taken or lc in theta_labels:
+            continue
+        sel = (lab == lc) & (a_ != b_)
+        ea, eb = a_[sel], b_[sel]
+        nodes = np.unique(np.r_[ea, eb])
+        vlabs = {diag.get(int(n)) for n in nodes}
+        if len(vlabs) != 1 or None in vlabs:
+            continue
+        lv = vlabs.pop()
+        if kinds[lv] != "var" or not free[lv] or lv in taken:
+            continue
+        # connected components of the covariance's edges: all complete, of one size
+        parent = {int(n): int(n) for n in nodes}
+
+        def root(x):
+            while parent[x] != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+        for x, y in zip(ea, eb):
+            parent[root(int(x))] = root(int(y))
+        sizes: dict[int, int] = {}
+        for n in nodes:
+            r = root(int(n))
+            sizes[r] = sizes.get(r, 0) + 1
+        edges: dict[int, int] = {}
+        for x in ea:
+            r = root(int(x))
+            edges[r] = edges.get(r, 0) + 1
+        ms = set(sizes.values())
+        if len(ms) != 1 or any(edges[r] != sizes[r] * (sizes[r] - 1) // 2 for r in sizes):
+            continue
+        out.append((int(lv), lc, ms.pop()))
+        taken |= {int(lv), lc}
+    return out
+
+
 class Parametrization:
     """Map between optimiser coordinates ``u`` and the values of the free variance labels."""
 
@@ -85,6 +140,9 @@ class Parametrization:
         for idx in _complete_blocks(model, free, taken):
             self.blocks.append(idx)
             taken |= set(idx[np.triu_indices(len(idx))].tolist())
+        self.exchangeable = _exchangeable_pairs(model, free, taken)
+        for lv, lc, _ in self.exchangeable:
+            taken |= {lv, lc}
         # a nonlinear residual structure whose parameters are all free: stationary /
         # invertible / bounded coordinates (partial autocorrelations through tanh, ...)
         self.structure = None
@@ -98,7 +156,7 @@ class Parametrization:
         self.simple = np.array([j for j in self.free if j not in taken], dtype=np.int64)
         self.simple_is_var = np.isin(kinds[self.simple], _VARIANCE_KINDS)
         self.size = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks) \
-            + (len(self.structure[1]) if self.structure else 0)
+            + 2 * len(self.exchangeable) + (len(self.structure[1]) if self.structure else 0)
 
     # ---- u -> values ----------------------------------------------------------------
     def _split(self, u: np.ndarray):
@@ -112,6 +170,11 @@ class Parametrization:
             out.append(L)
             pos += n
         return u[:k], out
+
+    def _exchangeable_coordinates(self, u: np.ndarray) -> np.ndarray:
+        """(n_pairs, 2) sd-scale eigenvalue coordinates of the exchangeable blocks."""
+        pos = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks)
+        return u[pos:pos + 2 * len(self.exchangeable)].reshape(-1, 2)
 
     def _pieces(self, x: np.ndarray) -> list[np.ndarray]:
         out, pos = [], 0
@@ -172,6 +235,9 @@ class Parametrization:
             Phi = L @ L.T
             iu = np.triu_indices(len(b))
             v[b[iu]] = Phi[iu]
+        for (lv, lc, m), (al, be) in zip(self.exchangeable, self._exchangeable_coordinates(u)):
+            c = (be * be - al * al) / m
+            v[lc], v[lv] = c, al * al + c
         if self.structure:
             ids = self.structure[1]
             v[ids] = self._structure_values(u[len(u) - len(ids):])
@@ -191,6 +257,9 @@ class Parametrization:
                 w = np.maximum(w, 1e-8 * max(w.max(), 1e-300))
                 L = np.linalg.cholesky((V * w) @ V.T)
             parts.append(L[np.tril_indices(m)])
+        for lv, lc, m in self.exchangeable:
+            v, c = values[lv], values[lc]
+            parts.append(np.sqrt(np.maximum([v - c, v + (m - 1) * c], 0.0)))
         if self.structure:
             parts.append(self._structure_coordinates(values[self.structure[1]]))
         return np.concatenate(parts) if parts else np.zeros(0)
@@ -206,6 +275,10 @@ class Parametrization:
             Gs[off] *= 0.5          # a covariance label stands for both (i,j) and (j,i)
             dL = 2.0 * Gs @ L
             parts.append(dL[np.tril_indices(m)])
+        for (lv, lc, m), (al, be) in zip(self.exchangeable, self._exchangeable_coordinates(u)):
+            gv, gc = grad_values[lv], grad_values[lc]
+            parts.append(np.array([2 * al * (gv * (1 - 1 / m) - gc / m),
+                                   2 * be * (gv + gc) / m]))
         if self.structure:
             ids = self.structure[1]
             us = u[len(u) - len(ids):]
