@@ -30,12 +30,8 @@ def scale_anchor(param: Parametrization, values: np.ndarray, stats: SparseStats)
     a nonzero value, a nonlinear structure)."""
     if param.structure is not None:
         return None
-    labs = set(stats.resid_ids.tolist())
-    for c in stats.classes:
-        labs |= set(np.unique(c.phi_lab).tolist())
-    labs |= set(np.unique(stats.phi2_lab).tolist())
-    labs -= {stats.const0, stats.const1}
-    fixed = [j for j in labs if j not in set(param.free.tolist())]
+    free = set(param.free.tolist())
+    fixed = [j for j in stats.variance_labels.tolist() if j not in free]
     if any(values[j] != 0 for j in fixed):
         return None
     for pos, j in enumerate(param.simple):

@@ -138,15 +138,14 @@ def _factor(values: np.ndarray, stats: SparseStats, with_z: bool = False):
         factors.append(ClassFactor(T=T, L=L, y=y_pairs, r=r_units))
     t2 = T2 = L2 = None
     if q2:
-        Phi2 = ext[stats.phi2_lab]
         if stats.phi2_diagonal:
-            d = np.diag(Phi2)
+            d = ext[np.diag(stats.phi2_lab)]          # the diagonal only: no q2 x q2 gather
             if np.any(d < 0):
                 return None, None
             t2 = np.sqrt(d)
             Sc = (t2[:, None] * K) * t2[None, :]
         else:
-            T2 = psd_sqrt(Phi2)
+            T2 = psd_sqrt(ext[stats.phi2_lab])
             if T2 is None:
                 return None, None
             Sc = T2.T @ K @ T2
@@ -219,9 +218,7 @@ def evaluate_sparse(values: np.ndarray, stats: SparseStats, reml: bool, gradient
 
 def variance_labels(stats: SparseStats) -> np.ndarray:
     """Label rows that enter the covariance (residual and latent labels)."""
-    parts = [stats.resid_ids, stats.phi2_lab.ravel()] + [c.phi_lab.ravel() for c in stats.classes]
-    labs = np.unique(np.concatenate(parts))
-    return labs[labs < stats.n_labels]
+    return stats.variance_labels
 
 
 def _typical(values: np.ndarray, stats: SparseStats) -> float:

@@ -18,6 +18,7 @@ unit) pairs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,14 @@ class SparseStats:
     def q2(self) -> int:
         return int(self.phi2_lab.shape[0])
 
+    @cached_property
+    def variance_labels(self) -> np.ndarray:
+        """Label rows that enter the covariance (residual and latent labels)."""
+        parts = [self.resid_ids, self.phi2_lab.ravel()] + [c.phi_lab.ravel()
+                                                           for c in self.classes]
+        labs = np.unique(np.concatenate(parts))
+        return labs[labs < self.n_labels]
+
 
 def _row_latents(model: PathModel):
     """Loadings as a sparse n_obs x q matrix over the (row, latent) pairs, and each
@@ -169,7 +178,7 @@ def sparse_statistics(model: PathModel) -> SparseStats:
                          "covariances)")
     data = model.data
     n_lab = len(model.labels)
-    const0, const1 = n_lab, n_lab + 1
+    const0 = n_lab                      # the constant 0 of the extended vector
     Xt, coef_ids = coefficient_design(model)
     y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
     W = np.column_stack([Xt, y])
