@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.wide import OBS_KEY, build_wide
+from ..engine.coefficient_basis import CoefficientBasis
 from ..engine.stats import PoolStats, _fixed_offset, coefficient_design, pool_statistics
 from ..model.pathmodel import PathModel
 from ..syntax.factor import design_matrix
@@ -95,12 +96,12 @@ class Moments:
     def k(self) -> int:
         return self.R.shape[1] - 2
 
-    def shift(self) -> np.ndarray:
-        """OLS coefficients of y - offset on the coefficient design (the centring)."""
-        k = self.k
-        if not k:
-            return np.zeros(0)
-        return np.linalg.solve(self.R[:k, :k], self.R[:k, k])
+    def basis(self) -> CoefficientBasis:
+        """The coordinates of the coefficients (the OLS centring of y - offset and the
+        orthonormalising basis of the design) from the triangular factor, as the
+        in-memory engine derives them from its own (:mod:`semlevel.engine.
+        coefficient_basis`): both round them, so both use the same coordinates."""
+        return CoefficientBasis.from_triangular(self.R[: self.k + 1, : self.k + 1])
 
     def rss(self) -> float:
         """Residual sum of squares of y on the coefficient design."""
@@ -146,9 +147,10 @@ def combine_moments(parts: list[Moments | None]) -> Moments | None:
                    n_obs=sum(p.n_obs for p in parts))
 
 
-def partition_stats(df: pd.DataFrame, ctx: Context, shift: np.ndarray) -> PoolStats | None:
-    """Pooled statistics of one partition, centred by the global ``shift``."""
+def partition_stats(df: pd.DataFrame, ctx: Context, basis: CoefficientBasis
+                    ) -> PoolStats | None:
+    """Pooled statistics of one partition, in the global coordinates ``basis``."""
     model = partition_model(df, ctx)
     if model is None:
         return None
-    return pool_statistics(model, shift=shift)
+    return pool_statistics(model, basis=basis)

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from ..engine.deviance import Evaluation, expected_information, profile
+from ..engine.coefficient_basis import CoefficientBasis
+from ..engine.deviance import (Evaluation, bincount, coefficient_gradient,
+                               expected_information, profile)
 from ..engine.stats import PoolStats
 
 __all__ = ["Pieces", "partition_pieces", "partition_information", "RemoteStats"]
@@ -41,7 +43,7 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
     ext = np.concatenate([values, [0.0, 1.0]])
     Phi = ext[stats.phi_idx]
     theta = ext[stats.resid_ids]
-    if np.any(theta <= 0):
+    if np.any(np.real(theta) <= 0):
         return Pieces(False)
     P, G, q = stats.ZZ.shape[:3]
     if check_psd and q > 0 and P:
@@ -55,7 +57,7 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
     A = np.einsum("g,pgab->pab", w, stats.ZZ)
     M = np.eye(q) + Phi @ A
     sign, logdet_m = np.linalg.slogdet(M)
-    if np.any(sign <= 0) or not np.all(np.isfinite(logdet_m)):
+    if np.any(np.real(sign) <= 0) or not np.all(np.isfinite(logdet_m)):
         return Pieces(False)
     N = np.linalg.solve(M, Phi)
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
@@ -63,15 +65,14 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
     Tw = np.einsum("g,h,pgaihbj->pabij", w, w, stats.T, optimize=True)
     Twm = Tw.reshape(P * q * q, K1 * K1)
     S = np.einsum("g,pgij->ij", w, stats.C) - (N.reshape(1, -1) @ Twm).reshape(K1, K1)
-    logdet = float(cnt @ (stats.n @ np.log(theta) + logdet_m))
+    logdet = float(np.real(cnt @ (stats.n @ np.log(theta) + logdet_m)))
     if not gradient:
         return Pieces(True, S=S, logdet=logdet)
     n_ext = len(ext)
     AN = A @ N
     MM = np.eye(q) - AN
     # latent (co)variances: cnt (A - A N A) - MM (sum_ij Tw_ij Gam_ij) MM'
-    g0 = np.bincount(stats.phi_idx.ravel(), weights=(cnt[:, None, None] * (A - AN @ A)).ravel(),
-                     minlength=n_ext)
+    g0 = bincount(stats.phi_idx.ravel(), (cnt[:, None, None] * (A - AN @ A)).ravel(), n_ext)
     # Q[p,(a,b),(i,j)] = sum_cd MM[p,a,c] MM[p,b,d] Tw[p,c,d,i,j]: (MM (x) MM) Tw per pool
     kron = np.einsum("pac,pbd->pabcd", MM, MM).reshape(P, q * q, q * q)
     Q = (kron @ Tw.reshape(P, q * q, K1 * K1)).reshape(P * q * q, K1 * K1)
@@ -103,14 +104,17 @@ class RemoteStats:
     """Pooled statistics kept on the workers, one PoolStats per partition.
 
     Quacks like the engine's statistics where the fit needs them: ``evaluate`` (the
-    deviance path, one map-reduce), ``expected_information``, ``n_obs``, ``coef_ids``."""
+    deviance path, one map-reduce), ``expected_information``, ``n_obs``, ``coef_ids``;
+    ``evaluate`` takes complex values (``complex_step``), as the pooled path does."""
+
+    complex_step = True
 
     handles: list
     backend: object
     n_obs: int
     n_coef: int
     coef_ids: np.ndarray
-    beta_shift: np.ndarray
+    basis: CoefficientBasis
     n_weighted: float | None = None
 
     def evaluate(self, values: np.ndarray, reml: bool, gradient: bool = True,
@@ -118,7 +122,7 @@ class RemoteStats:
         """Deviance and gradient as :func:`semlevel.engine.deviance.evaluate` gives them."""
         if beta is not None and reml:
             raise ValueError("the REML criterion has beta profiled; give beta only under ML")
-        values = np.asarray(values, dtype=float)
+        values = np.asarray(values)          # complex: a complex-step derivative
         parts = [p for p in self.backend.map(partition_pieces, self.handles, values,
                                              gradient, check_psd) if p is not None]
         if not all(p.admissible for p in parts):
@@ -127,16 +131,14 @@ class RemoteStats:
         logdet = float(sum(p.logdet for p in parts))
         k = self.n_coef
         n = self.n_obs if self.n_weighted is None else self.n_weighted
-        out, Gam = profile(S, k, n, logdet, reml, beta, gradient, self.beta_shift)
+        out, Gam = profile(S, k, n, logdet, reml, beta, gradient, self.basis)
         if Gam is None:
             return out
         g0 = sum(p.g0 for p in parts)
         L = sum(p.L for p in parts)
         out.gradient = (g0 + np.einsum("lij,ij->l", L, Gam))[: len(values)]
         if k and beta is not None:
-            b = out.beta - self.beta_shift
-            S = 0.5 * (S + S.T)
-            out.gradient[self.coef_ids] = -2.0 * (S[:k, k] - S[:k, :k] @ b)
+            out.gradient[self.coef_ids] = coefficient_gradient(S, k, out.beta, self.basis)
         return out
 
     def expected_information(self, values: np.ndarray) -> np.ndarray | None:

@@ -60,8 +60,9 @@ def merge_pools(parts: list[PoolStats | None]) -> PoolStats | None:
     first = parts[0]
     for p in parts[1:]:
         if (p.n_coef != first.n_coef or not np.array_equal(p.coef_ids, first.coef_ids)
-                or p.const0 != first.const0 or not np.array_equal(p.beta_shift,
-                                                                  first.beta_shift)):
+                or p.const0 != first.const0
+                or not np.array_equal(p.basis.shift, first.basis.shift)
+                or not np.array_equal(p.basis.basis, first.basis.basis)):
             raise ValueError("partitions of different models cannot be added up")
     phi_idx = np.concatenate([p.phi_idx for p in parts])
     ZZ = np.concatenate([p.ZZ for p in parts])

@@ -132,13 +132,13 @@ def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,
     source = model.source
     template = model.template()
     moments = source.moments(template)
-    shift = moments.shift()
-    stats, handles = source.statistics(template, shift, pool_limit)
+    basis = moments.basis()
+    stats, handles = source.statistics(template, basis, pool_limit)
     if stats is None:
         coef_ids = np.flatnonzero((model.labels["kind"] == "coef").to_numpy()
                                   & model.labels["free"].to_numpy())
         stats = RemoteStats(handles=handles, backend=source.backend, n_obs=moments.n_obs,
-                            n_coef=len(coef_ids), coef_ids=coef_ids, beta_shift=shift)
+                            n_coef=len(coef_ids), coef_ids=coef_ids, basis=basis)
     try:
         if at is not None:
             return _evaluate_at(model, stats, moments, at)

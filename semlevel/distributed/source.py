@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.sample import check_columns
+from ..engine.coefficient_basis import CoefficientBasis
 from ..engine.stats import PoolStats
 from ..model.pathmodel import PathModel
 from .backend import Backend, require_dask
@@ -136,12 +137,12 @@ class DaskSource:
             raise ValueError(f"singular fixed-effects design: {names} {verb} collinear with "
                              "earlier columns")
 
-    def statistics(self, template: PathModel, shift: np.ndarray, limit: float
+    def statistics(self, template: PathModel, basis: CoefficientBasis, limit: float
                    ) -> tuple[PoolStats | None, list]:
         """Third pass: every partition's pooled statistics. Returns the whole data's
         merged PoolStats when they take at most ``limit`` bytes (and keeps nothing on
         the workers), else None and the per-partition statistics kept on the workers."""
-        handles = self._keep(partition_stats, self.context(template), shift)
+        handles = self._keep(partition_stats, self.context(template), basis)
         merged = self.backend.reduce(partial(merge_capped, limit=limit), handles)
         if merged is False:
             return None, handles

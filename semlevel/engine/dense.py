@@ -20,8 +20,9 @@ import numpy as np
 
 from ..model.pathmodel import PathModel
 from . import weighting
-from .deviance import Evaluation, profile
-from .stats import _fill_phi, _fixed_offset, centred_outcome, coefficient_design
+from .deviance import Evaluation, coefficient_gradient, profile
+from .coefficient_basis import CoefficientBasis
+from .stats import _fill_phi, _fixed_offset, coefficient_design, internal_design
 
 __all__ = ["DenseStats", "dense_statistics", "evaluate_dense", "row_gradients"]
 
@@ -49,8 +50,12 @@ class DenseStats:
     n_obs: int
     n_rows: int
     n_labels: int
-    beta_shift: np.ndarray    # OLS coefficients taken out of y (stats.centred_outcome)
+    basis: CoefficientBasis   # coordinates of the coefficients (stats.internal_design)
     n_weighted: float | None = None   # weighted observation count (engine.weighting)
+
+    @property
+    def beta_shift(self) -> np.ndarray:
+        return self.basis.shift
 
 
 def dense_statistics(model: PathModel) -> DenseStats:
@@ -59,8 +64,8 @@ def dense_statistics(model: PathModel) -> DenseStats:
     n_lab = len(model.labels)
     const0 = n_lab                       # index of the constant 0 (the extended vector)
     Xt, coef_ids = coefficient_design(model)
-    y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
-    W, Zw = weighting.scaled_design(model, np.column_stack([Xt, y]), model.Z)
+    W, basis = internal_design(Xt, data.y - _fixed_offset(model))
+    W, Zw = weighting.scaled_design(model, W, model.Z)
     starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
     ends = np.r_[starts[1:], data.n_obs]
     res = model.resid_of_obs()
@@ -120,7 +125,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
                                   rows=data.row[obs_b[:, 0]], **_weight_fields(
                                       model, obs_b, lat_local, Zb, phi_lab, th_b, const0)))
     return DenseStats(batches=batches, coef_ids=coef_ids, n_coef=Xt.shape[1],
-                      n_obs=data.n_obs, n_rows=len(starts), n_labels=n_lab, beta_shift=shift,
+                      n_obs=data.n_obs, n_rows=len(starts), n_labels=n_lab, basis=basis,
                       n_weighted=weighting.n_weighted(model))
 
 
@@ -163,7 +168,13 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
         diag = np.diagonal(L, axis1=1, axis2=2)
         if not np.all(np.isfinite(diag)) or np.any(diag <= 0):
             return Evaluation(deviance=np.inf)
-        SiW = np.linalg.solve(Sigma, b.W)
+        try:
+            with np.errstate(all="ignore"):
+                SiW = np.linalg.solve(Sigma, b.W)
+        except np.linalg.LinAlgError:
+            return Evaluation(deviance=np.inf)      # numerically singular though factored
+        if not np.all(np.isfinite(SiW)):
+            return Evaluation(deviance=np.inf)
         corr = None
         if b.rw is None:
             logdet += 2.0 * float(np.log(diag).sum())
@@ -178,10 +189,9 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
         factors.append((Sigma, SiW, corr))
     given_beta = beta is not None
     n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted
-    out, Gam = profile(S, k, n_obs, logdet, reml, beta, gradient, stats.beta_shift)
+    out, Gam = profile(S, k, n_obs, logdet, reml, beta, gradient, stats.basis)
     if Gam is None:
         return out
-    beta, Sxx, Sxy = out.beta - stats.beta_shift, S[:k, :k], S[:k, k]
     grad = np.zeros(len(ext))
     for b, (Sigma, SiW, corr) in zip(stats.batches, factors):
         G = np.linalg.inv(Sigma) - SiW @ Gam @ np.swapaxes(SiW, 1, 2)
@@ -194,7 +204,7 @@ def evaluate_dense(values: np.ndarray, stats: DenseStats, reml: bool, gradient: 
         grad += np.bincount(b.phi_lab.ravel(), weights=ZGZ.ravel(), minlength=len(ext))
     grad = grad[:len(values)]
     if k and given_beta:
-        grad[stats.coef_ids] = -2.0 * (Sxy - Sxx @ beta)
+        grad[stats.coef_ids] = coefficient_gradient(S, k, out.beta, stats.basis)
     out.gradient = grad
     return out
 
@@ -207,7 +217,7 @@ def row_gradients(values: np.ndarray, stats: DenseStats, beta: np.ndarray
     for sandwich variance estimators (log-likelihood score = -gradient / 2)."""
     ext = np.concatenate([np.asarray(values, dtype=float), [0.0, 1.0]])
     n_ext, k = len(ext), stats.n_coef
-    gamma = np.r_[-(np.asarray(beta, dtype=float) - stats.beta_shift), 1.0]
+    gamma = np.r_[-stats.basis.to_internal(beta), 1.0]
     g_lab = np.zeros((stats.n_rows, len(values)))
     g_beta = np.zeros((stats.n_rows, k))
     for b in stats.batches:
@@ -229,4 +239,4 @@ def row_gradients(values: np.ndarray, stats: DenseStats, beta: np.ndarray
             g += corr[1]
         g_lab[b.rows] = g[:, :len(values)]
         g_beta[b.rows] = -2.0 * np.einsum("rni,rn->ri", b.W[:, :, :k], e[:, :, 0])
-    return g_lab, g_beta
+    return g_lab, stats.basis.original_gradient(g_beta)

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .coefficient_basis import CoefficientBasis
 from .linalg.small import bmm, solve_logdet
 from .stats import PoolStats
 
-__all__ = ["Evaluation", "evaluate", "profile", "LOG2PI"]
+__all__ = ["Evaluation", "evaluate", "profile", "coefficient_gradient", "LOG2PI"]
 
 LOG2PI = float(np.log(2.0 * np.pi))
 
@@ -38,36 +39,37 @@ def _inadmissible() -> Evaluation:
 
 
 def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
-            beta: np.ndarray | None, gradient: bool, shift: np.ndarray | None = None
+            beta: np.ndarray | None, gradient: bool, basis: CoefficientBasis | None = None
             ) -> tuple[Evaluation, np.ndarray | None]:
     """The deviance from the summed cross-products S = sum_r W_r' Sigma_r^-1 W_r
     (W = [X, y]) and sum_r log|Sigma_r|: beta by GLS unless given, ML or REML; with
     ``gradient`` also Gamma = gamma gamma' (+ (X'V^-1X)^-1 in the X block under REML),
-    gamma = [-beta, 1], through which every path's gradient is written. Gamma is None
-    when no gradient is wanted or the point is inadmissible. ``shift`` is the part of beta
-    already taken out of y (the returned and the given beta include it)."""
-    shift = np.zeros(k) if shift is None or not len(shift) else shift
+    gamma = [-b, 1], through which every path's gradient is written. Gamma is None
+    when no gradient is wanted or the point is inadmissible. ``basis``: W is in the
+    internal coordinates of the coefficients (:mod:`.coefficient_basis`; b there); the
+    given and the returned beta, and ``xtvx``, are in the original ones."""
+    basis = basis if basis is not None else CoefficientBasis.identity(k)
     if beta is not None:
-        beta = np.asarray(beta, dtype=float) - shift
+        beta = basis.to_internal(beta)
     S = 0.5 * (S + S.T)
     Sxx, Sxy, syy = S[:k, :k], S[:k, k], S[k, k]
     if k:
         try:
-            cf = np.linalg.cholesky(Sxx)
+            cf = np.linalg.cholesky(Sxx.real)     # (complex S: a complex-step derivative)
         except np.linalg.LinAlgError:
             return _inadmissible(), None
-        logdet_xx = 2.0 * float(np.log(np.diag(cf)).sum())
+        logdet_xx = 2.0 * float(np.log(np.diag(cf)).sum()) - 2.0 * basis.logdet()
         if beta is None:
             beta = np.linalg.solve(Sxx, Sxy)
-            quad = float(syy - Sxy @ beta)
+            quad = float(np.real(syy - Sxy @ beta))
         else:
-            beta = np.asarray(beta, dtype=float)
-            quad = float(syy - 2.0 * Sxy @ beta + beta @ Sxx @ beta)
+            quad = float(np.real(syy - 2.0 * Sxy @ beta + beta @ Sxx @ beta))
     else:
-        beta, quad, logdet_xx = np.zeros(0), float(syy), 0.0
+        beta, quad, logdet_xx = np.zeros(0), float(np.real(syy)), 0.0
     dev = ((n_obs - k) * LOG2PI + logdet + logdet_xx + quad) if reml else \
         (n_obs * LOG2PI + logdet + quad)
-    out = Evaluation(deviance=float(dev), beta=beta + shift, xtvx=Sxx)
+    out = Evaluation(deviance=float(dev), beta=basis.to_original(beta),
+                     xtvx=basis.original_information(Sxx))
     if not gradient:
         return out, None
     gamma = np.r_[-beta, 1.0]
@@ -75,6 +77,23 @@ def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
     if reml and k:
         Gam[:k, :k] += np.linalg.inv(Sxx)
     return out, Gam
+
+
+def bincount(index: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
+    """``np.bincount(index, weights, minlength=n)``, also for complex weights."""
+    if np.iscomplexobj(weights):
+        return (np.bincount(index, weights.real, minlength=n)
+                + 1j * np.bincount(index, weights.imag, minlength=n))
+    return np.bincount(index, weights=weights, minlength=n)
+
+
+def coefficient_gradient(S: np.ndarray, k: int, beta: np.ndarray,
+                         basis: CoefficientBasis | None) -> np.ndarray:
+    """d deviance / d beta at the original ``beta`` (ML), from S in internal coordinates."""
+    basis = basis if basis is not None else CoefficientBasis.identity(k)
+    b = basis.to_internal(beta)
+    S = 0.5 * (S + S.T)
+    return basis.original_gradient(-2.0 * (S[:k, k] - S[:k, :k] @ b))
 
 
 def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = True,
@@ -93,7 +112,7 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     ext = np.concatenate([values, [0.0, 1.0]])
     Phi = ext[stats.phi_idx]                                   # (P,q,q)
     theta = ext[stats.resid_ids]                               # (G,)
-    if np.any(theta <= 0):
+    if np.any(np.real(theta) <= 0):
         return _inadmissible()
     if check_psd and Phi.shape[1] > 0:
         if Phi.shape[1] == 1:
@@ -111,9 +130,10 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     A = w[0] * stats.ZZ[:, 0] if G == 1 else np.einsum("g,pgab->pab", w, stats.ZZ)
     eye = np.eye(q)
     M = eye + bmm(Phi, A)
-    N, sign, logdet_m = solve_logdet(M, Phi)
+    Minv, sign, logdet_m = solve_logdet(M, np.broadcast_to(eye, M.shape))
     if np.any(sign <= 0) or not np.all(np.isfinite(logdet_m)):
         return _inadmissible()
+    N = bmm(Minv, Phi)                                          # M^-1 Phi
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
     # weighted outer products: Tw = sum_r B_r (x) B_r with B_r = sum_g w_g B_{g,r}
     T = stats.T
@@ -126,12 +146,11 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     else:
         Tw = np.einsum("g,h,pgaihbj->paibj", w, w, T)
         S = S - np.einsum("pab,paibj->ij", N, Tw)
-    logdet = float(cnt @ (stats.n @ np.log(theta) + logdet_m))
+    logdet = float(np.real(cnt @ (stats.n @ np.log(theta) + logdet_m)))
     n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted   # weights
-    out, Gam = profile(S, k, n_obs, logdet, reml, beta, gradient, stats.beta_shift)
+    out, Gam = profile(S, k, n_obs, logdet, reml, beta, gradient, stats.basis)
     if Gam is None:
         return out
-    beta, Sxx, Sxy = out.beta - stats.beta_shift, S[:k, :k], S[:k, k]
     # U[p,g,a,h,b] = sum_ij T[p,g,a,i,h,b,j] Gam[i,j]
     if G == 1:
         U = (Tqq @ Gam.ravel()).reshape(P, 1, q, 1, q)
@@ -141,10 +160,14 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         TG = (w[0] * w[0]) * U[:, 0, :, 0, :]
     else:
         TG = np.einsum("g,h,pgahb->pab", w, w, U)
-    AN = bmm(A, N)
-    MM = eye - AN
-    GPhi = cnt[:, None, None] * (A - bmm(AN, A)) - bmm(bmm(MM, TG), np.swapaxes(MM, 1, 2))
-    grad = np.bincount(stats.phi_idx.ravel(), weights=GPhi.ravel(), minlength=len(ext))
+    # A - A N A = A M^-1 and I - A N = M^-T (push-through identity): so written, the
+    # latents' gradient does not cancel A against A N A, which for a latent that its
+    # row's data determine well (Phi A >> 1) costs that ratio in digits
+    AMi = bmm(A, Minv)
+    AMi = 0.5 * (AMi + np.swapaxes(AMi, 1, 2))
+    MM = np.swapaxes(Minv, 1, 2)
+    GPhi = cnt[:, None, None] * AMi - bmm(bmm(MM, TG), Minv)
+    grad = bincount(stats.phi_idx.ravel(), GPhi.ravel(), len(ext))
     # residual variances
     if G == 1:
         # one residual label: the per-pool terms below summed directly
@@ -155,8 +178,8 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         x1 = w[0] * np.sum(N * U[:, 0, :, 0, :], axis=(1, 2))
         x2 = np.sum(bmm(bmm(N, ZZ0), N) * TG, axis=(1, 2))
         w2 = w[0] * w[0]
-        dtheta = np.array([float(np.sum(cnt * (stats.n[:, 0] * w[0] - tr_nz * w2)
-                                        - w2 * (cg - 2.0 * x1 + x2)))])
+        dtheta = np.array([np.sum(cnt * (stats.n[:, 0] * w[0] - tr_nz * w2)
+                                  - w2 * (cg - 2.0 * x1 + x2))])
     else:
         trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)            # tr(N ZZ_g)
         term1 = cnt[:, None] * (stats.n * w[None, :] - trNZ * (w * w)[None, :])
@@ -169,7 +192,7 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     np.add.at(grad, stats.resid_ids, dtheta)
     out.gradient = grad[: len(values)]
     if k and given_beta:
-        out.gradient[stats.coef_ids] = -2.0 * (Sxy - Sxx @ beta)
+        out.gradient[stats.coef_ids] = coefficient_gradient(S, k, out.beta, stats.basis)
     return out
 
 

@@ -10,7 +10,9 @@ from ..model.identify import check_identified
 from ..model.pathmodel import PathModel
 from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
-from .optimize import OptimizationSummary, difference_hessian, function_hessian, newton
+from .coefficient_basis import round_bits
+from .optimize import (OptimizationSummary, complex_step_hessian, difference_hessian,
+                       function_hessian, newton)
 from .parametrization import _VARIANCE_KINDS, Parametrization
 from .profiled import minimize_profiled
 from .sparse_stats import SparseStats
@@ -61,7 +63,10 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
         loading_squares = np.array([float(np.mean(model.Z[:, e][model.Z[:, e] != 0] ** 2))
                                     if np.any(model.Z[:, e]) else 1.0
                                     for e in range(model.Z.shape[1])])
-    s2 = residual_variance or 1.0
+    # rounded (coefficient_basis.round_bits): the same data with its sums taken in
+    # another order (rows reordered, partitions on Dask) start from the same point
+    s2 = float(round_bits(residual_variance or 1.0, 20))
+    loading_squares = round_bits(loading_squares, 20)
     n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
     share = s2 / (n_levels + 1)
     lat_eff = {(eq, ef): float(z2) for z2, eq, ef in
@@ -315,9 +320,13 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
                    record: OptimizationSummary | None = None) -> np.ndarray:
     """Inverse observed information of the free variance labels (natural metric).
 
-    Computed from central differences of the analytic gradient of the profiled deviance
-    (on the sparse path, which has no analytic gradient, second differences of the
-    deviance; their Hessian and gradient also complete the optimiser's ``record``).
+    Computed from the analytic gradient of the profiled deviance: on the pooled path
+    (also on Dask) by complex steps, exact to rounding (differences of the gradient
+    divide its rounding error by the step: 1e-8 of the SEs where the likelihood is flat,
+    which two orders of summation of the same data do not share); on the dense path by
+    its central differences; on the sparse path, which has no analytic gradient, by
+    second differences of the deviance (their Hessian and gradient also complete the
+    optimiser's ``record``).
     Labels at the boundary are held at zero and get NaN: their standard errors are not
     defined.
     """
@@ -329,7 +338,7 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
         return out
 
     def grad(theta):
-        v = est.copy()
+        v = est.astype(np.result_type(est, theta))
         v[idx] = theta
         ev = deviance(v, stats, reml, gradient=True, check_psd=False)
         if not np.isfinite(ev.deviance):
@@ -354,7 +363,10 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
             _curvature_record(record, H, g)
         return out
     try:
-        H = difference_hessian(grad, theta, None, steps, central=True)
+        if isinstance(stats, PoolStats) or getattr(stats, "complex_step", False):
+            H = complex_step_hessian(grad, theta, steps)
+        else:
+            H = difference_hessian(grad, theta, None, steps, central=True)
     except FloatingPointError:
         H = difference_hessian(grad, theta, grad(theta), steps, central=False)
     try:

@@ -58,7 +58,7 @@ def profiled_deviance(values: np.ndarray, stats: SparseStats, reml: bool
         return np.inf, np.nan
     c = Q / df
     ev, _ = profile(S / c, k, stats.n_obs, logdet + stats.n_obs * np.log(c), reml, None,
-                    False, stats.beta_shift)
+                    False, stats.basis)
     return ev.deviance, c
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cholesky, solve_triangular
 
-from .deviance import Evaluation, profile
+from .deviance import Evaluation, coefficient_gradient, profile
 from .linalg.blocked import batched_sqrt, coupling_product, psd_sqrt
 from .sparse_stats import SparseStats
 
@@ -190,7 +190,7 @@ def evaluate_sparse(values: np.ndarray, stats: SparseStats, reml: bool, gradient
         return Evaluation(deviance=np.inf)
     logdet, S = got
     k = stats.n_coef
-    out, _ = profile(S, k, stats.n_obs, logdet, reml, beta, False, stats.beta_shift)
+    out, _ = profile(S, k, stats.n_obs, logdet, reml, beta, False, stats.basis)
     if not gradient or not np.isfinite(out.deviance):
         return out
     grad = np.zeros(len(values))
@@ -210,8 +210,7 @@ def evaluate_sparse(values: np.ndarray, stats: SparseStats, reml: bool, gradient
         else:
             grad[lab] = np.nan
     if k and beta is not None:
-        b = np.asarray(beta, dtype=float) - stats.beta_shift
-        grad[stats.coef_ids] = -2.0 * (S[:k, k] - S[:k, :k] @ b)
+        grad[stats.coef_ids] = coefficient_gradient(S, k, beta, stats.basis)
     out.gradient = grad
     return out
 

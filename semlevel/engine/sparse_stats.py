@@ -26,7 +26,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
 from ..model.pathmodel import PathModel
-from .stats import _fixed_offset, centred_outcome, coefficient_design
+from .coefficient_basis import CoefficientBasis
+from .stats import _fixed_offset, coefficient_design, internal_design
 
 __all__ = ["SparseStats", "UnitClass", "sparse_statistics", "MAX_UNIT", "MAX_DENSE",
            "MAX_SCHUR_MAP"]
@@ -82,7 +83,11 @@ class SparseStats:
     n_rows: int
     n_labels: int
     n_latents: int         # latents of all rows together (q)
-    beta_shift: np.ndarray
+    basis: CoefficientBasis  # coordinates of the coefficients (stats.internal_design)
+
+    @property
+    def beta_shift(self) -> np.ndarray:
+        return self.basis.shift
 
     @property
     def const0(self) -> int:
@@ -180,8 +185,7 @@ def sparse_statistics(model: PathModel) -> SparseStats:
     n_lab = len(model.labels)
     const0 = n_lab                      # the constant 0 of the extended vector
     Xt, coef_ids = coefficient_design(model)
-    y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
-    W = np.column_stack([Xt, y])
+    W, basis = internal_design(Xt, data.y - _fixed_offset(model))
     K1 = W.shape[1]
     resid_ids, g_of_obs = np.unique(model.resid_of_obs(), return_inverse=True)
     G = len(resid_ids)
@@ -267,7 +271,7 @@ def sparse_statistics(model: PathModel) -> SparseStats:
     return SparseStats(classes=classes, phi2_lab=phi2, phi2_diagonal=phi2_diag, A22=A22,
                        B2=B2, C=C, n=n, resid_ids=resid_ids, n_coef=K1 - 1,
                        coef_ids=coef_ids, n_obs=data.n_obs, n_rows=data.n_rows,
-                       n_labels=n_lab, n_latents=q, beta_shift=shift)
+                       n_labels=n_lab, n_latents=q, basis=basis)
 
 
 def _unit_blocks(A: sp.csr_matrix, lat: np.ndarray) -> np.ndarray:

@@ -22,8 +22,9 @@ import scipy.sparse as sp
 
 from ..model.pathmodel import PathModel
 from . import weighting
+from .coefficient_basis import CoefficientBasis
 
-__all__ = ["PoolStats", "pool_statistics", "coefficient_design", "centred_outcome"]
+__all__ = ["PoolStats", "pool_statistics", "coefficient_design", "internal_design"]
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,13 @@ class PoolStats:
     n_rows: int
     const0: int              # index of the constant 0 in the extended parameter vector
     const1: int
-    beta_shift: np.ndarray   # OLS coefficients taken out of y (see centred_outcome)
+    basis: CoefficientBasis  # coordinates of the coefficients (see internal_design)
     n_weighted: float | None = None   # weighted observation count (engine.weighting)
+
+    @property
+    def beta_shift(self) -> np.ndarray:
+        """The OLS coefficients taken out of y."""
+        return self.basis.shift
 
     @property
     def n_pools(self) -> int:
@@ -90,16 +96,13 @@ def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     return Xt, coef_ids
 
 
-def centred_outcome(Xt: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``y`` less its OLS fit on the coefficient design, and those OLS coefficients.
-
-    Subtracting a vector of the design's column space leaves the profiled likelihood
-    unchanged (beta shifts by the OLS coefficients), and removes the large means whose
-    cancellation in y'V^-1y - y'V^-1X beta otherwise costs digits of the deviance."""
-    if not Xt.shape[1]:
-        return y, np.zeros(0)
-    shift, *_ = np.linalg.lstsq(Xt, y, rcond=None)
-    return y - Xt @ shift, shift
+def internal_design(Xt: np.ndarray, y: np.ndarray, basis: CoefficientBasis | None = None
+                    ) -> tuple[np.ndarray, CoefficientBasis]:
+    """[Xt B, y - Xt shift] in the coordinates of :mod:`.coefficient_basis` (the given
+    ``basis``, or the data's own), and that basis."""
+    if basis is None:
+        basis = CoefficientBasis.of(Xt, y)
+    return np.column_stack([basis.design(Xt), basis.centre(Xt, y)]), basis
 
 
 def _fixed_offset(model: PathModel) -> np.ndarray:
@@ -133,25 +136,21 @@ def _fill_phi(phi_idx: np.ndarray, lat_local: np.ndarray, rows_in: np.ndarray,
             phi_idx[hit, i, j] = lab[pos[hit]]
 
 
-def pool_statistics(model: PathModel, shift: np.ndarray | None = None) -> PoolStats:
+def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> PoolStats:
     """Compute (once per fit) the pooled sufficient statistics of a model's rows.
 
-    ``shift`` replaces the OLS coefficients taken out of y (see :func:`centred_outcome`):
-    statistics of parts of the data that are to be added up (``semlevel.distributed``)
-    must all be centred by the same, global, coefficients."""
+    ``basis`` replaces the data's own coordinates of the coefficients (see
+    :func:`internal_design`): statistics of parts of the data that are to be added up
+    (``semlevel.distributed``) must all use the same, global, ones."""
     data = model.data
     n_obs, n_rows = data.n_obs, data.n_rows
     labels = model.labels
     n_lab = len(labels)
     const0, const1 = n_lab, n_lab + 1
     Xt, coef_ids = coefficient_design(model)
-    if shift is None:
-        y, shift = centred_outcome(Xt, data.y - _fixed_offset(model))
-    else:
-        shift = np.asarray(shift, dtype=float)
-        y = data.y - _fixed_offset(model) - (Xt @ shift if len(shift) else 0.0)
+    W, basis = internal_design(Xt, data.y - _fixed_offset(model), basis)
     # weights (engine.weighting): transformed data, weighted residual counts and rows
-    W, Zw = weighting.scaled_design(model, np.column_stack([Xt, y]), model.Z)
+    W, Zw = weighting.scaled_design(model, W, model.Z)
     res_count, rw = weighting.residual_counts(model), weighting.row_weights(model)
     K1 = W.shape[1]
 
@@ -252,4 +251,4 @@ def pool_statistics(model: PathModel, shift: np.ndarray | None = None) -> PoolSt
     return PoolStats(phi_idx=phi_idx[first], ZZ=ZZ[first], n=nrg[first], C=Cp, T=Tp,
                      count=count, resid_ids=resid_ids, n_coef=K1 - 1, coef_ids=coef_ids,
                      n_obs=n_obs, n_rows=n_rows, const0=const0, const1=const1,
-                     beta_shift=shift, n_weighted=weighting.n_weighted(model))
+                     basis=basis, n_weighted=weighting.n_weighted(model))

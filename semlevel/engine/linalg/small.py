@@ -21,7 +21,7 @@ def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = b.shape[2]
     if max(m, k, n) > SMALL:
         return a @ b
-    out = np.empty((P, m, n))
+    out = np.empty((P, m, n), dtype=np.result_type(a, b))
     for i in range(m):
         for j in range(n):
             acc = a[:, i, 0] * b[:, 0, j]
@@ -35,12 +35,15 @@ def solve_logdet(M: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     """``solve(M, B)``, the sign and the log |determinant| of each M in a stack (P, q, q).
 
     For q <= 2 by the explicit inverse; a singular M gives sign 0 (the caller rejects it).
+    A complex M (a complex-step derivative) is solved as such; its sign and log
+    determinant are those of its real part's determinant, as far as the step is
+    negligible.
     """
     P, q, _ = M.shape
     if q == 1:
         d = M[:, 0, 0]
         with np.errstate(divide="ignore", invalid="ignore"):
-            return B / d[:, None, None], np.sign(d), np.log(np.abs(d))
+            return B / d[:, None, None], np.sign(d.real), np.log(np.abs(d))
     if q == 2:
         m00, m01, m10, m11 = M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1]
         det = m00 * m11 - m01 * m10
@@ -49,8 +52,9 @@ def solve_logdet(M: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
             r = 1.0 / det
             inv[:, 0, 0], inv[:, 0, 1] = m11 * r, -m01 * r
             inv[:, 1, 0], inv[:, 1, 1] = -m10 * r, m00 * r
-            return bmm(inv, B), np.sign(det), np.log(np.abs(det))
+            return bmm(inv, B), np.sign(det.real), np.log(np.abs(det))
     sign, logdet = np.linalg.slogdet(M)
+    sign = np.real(sign)
     if np.any(sign <= 0):
         return np.full_like(B, np.nan), sign, logdet
     return np.linalg.solve(M, B), sign, logdet
