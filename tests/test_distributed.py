@@ -58,8 +58,8 @@ def slope_data(seed: int = 7, n_top: int = 60) -> pd.DataFrame:
 #: differences relative to the largest value of the table's column
 EXACT = (1e-10, 1e-10)
 #: examples 4 and 5 (flat likelihoods): the variance SEs' noise floor is ~3e-10 (the
-#: in-memory engine moves them by 2.4e-10 with its rows reversed); seen here <= 8.1e-11,
-#: asserted at 1e-9 so that another machine's rounding does not fail the test
+#: in-memory engine moves them by 2.4e-10 with its rows reversed); seen here <= 1.5e-10
+#: (map-reduce), so asserted at 1e-9
 FLAT = (1e-10, 1e-9)
 CASES = {
     "ex1": ("pig", "weight week || id:", *EXACT),

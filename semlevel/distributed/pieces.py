@@ -59,7 +59,8 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
     sign, logdet_m = np.linalg.slogdet(M)
     if np.any(np.real(sign) <= 0) or not np.all(np.isfinite(logdet_m)):
         return Pieces(False)
-    N = np.linalg.solve(M, Phi)
+    Minv = np.linalg.inv(M)
+    N = Minv @ Phi
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
     # Tw[p,a,b,i,j] = sum_gh w_g w_h T[p,g,a,i,h,b,j], as a (P*q*q, K1*K1) matrix
     Tw = np.einsum("g,h,pgaihbj->pabij", w, w, stats.T, optimize=True)
@@ -69,10 +70,12 @@ def partition_pieces(stats: PoolStats | None, values: np.ndarray, gradient: bool
     if not gradient:
         return Pieces(True, S=S, logdet=logdet)
     n_ext = len(ext)
-    AN = A @ N
-    MM = np.eye(q) - AN
+    # A - A N A = A M^-1, I - A N = M^-T (as engine.deviance.evaluate: no cancellation)
+    AMi = A @ Minv
+    AMi = 0.5 * (AMi + np.swapaxes(AMi, 1, 2))
+    MM = np.swapaxes(Minv, 1, 2)
     # latent (co)variances: cnt (A - A N A) - MM (sum_ij Tw_ij Gam_ij) MM'
-    g0 = bincount(stats.phi_idx.ravel(), (cnt[:, None, None] * (A - AN @ A)).ravel(), n_ext)
+    g0 = bincount(stats.phi_idx.ravel(), (cnt[:, None, None] * AMi).ravel(), n_ext)
     # Q[p,(a,b),(i,j)] = sum_cd MM[p,a,c] MM[p,b,d] Tw[p,c,d,i,j]: (MM (x) MM) Tw per pool
     kron = np.einsum("pac,pbd->pabcd", MM, MM).reshape(P, q * q, q * q)
     Q = (kron @ Tw.reshape(P, q * q, K1 * K1)).reshape(P * q * q, K1 * K1)
