@@ -53,9 +53,6 @@ class DenseStats:
     basis: CoefficientBasis   # coordinates of the coefficients (stats.internal_design)
     n_weighted: float | None = None   # weighted observation count (engine.weighting)
 
-    @property
-    def beta_shift(self) -> np.ndarray:
-        return self.basis.shift
 
 
 def dense_statistics(model: PathModel) -> DenseStats:

@@ -85,9 +85,6 @@ class SparseStats:
     n_latents: int         # latents of all rows together (q)
     basis: CoefficientBasis  # coordinates of the coefficients (stats.internal_design)
 
-    @property
-    def beta_shift(self) -> np.ndarray:
-        return self.basis.shift
 
     @property
     def const0(self) -> int:

@@ -52,10 +52,6 @@ class PoolStats:
     basis: CoefficientBasis  # coordinates of the coefficients (see internal_design)
     n_weighted: float | None = None   # weighted observation count (engine.weighting)
 
-    @property
-    def beta_shift(self) -> np.ndarray:
-        """The OLS coefficients taken out of y."""
-        return self.basis.shift
 
     @property
     def n_pools(self) -> int:
