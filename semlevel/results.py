@@ -459,7 +459,7 @@ class Fit(LikelihoodCriteria):
         text = fit_to_csv(self)
         if path is not None:
             from pathlib import Path
-            Path(path).write_text(text, encoding="utf-8")
+            Path(path).write_text(text, encoding="utf-8", newline="")
         return text
 
     def __repr__(self) -> str:

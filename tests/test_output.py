@@ -52,7 +52,7 @@ def test_to_dict_is_the_tables_and_json_safe(fit):
 def test_to_csv_round_trip(fit, tmp_path):
     target = tmp_path / "fit.csv"
     text = fit.to_csv(target)
-    assert target.read_text() == text
+    assert target.read_bytes().decode("utf-8") == text     # CRLF rows (RFC 4180)
     back = pd.read_csv(target)
     want = fit_tables(fit)
     assert list(back.columns) == list(want.columns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..escape import CSV_OPTIONS
 from .common import EXIT_OK, CLIError
 
 HELP = "list the shipped datasets, or export one (-o data.dta|.parquet|.xlsx|.csv ...)"
@@ -46,7 +47,7 @@ def run(args) -> int:
         if renamed:
             print(f"semlevel: renamed for the format: {renamed}", file=sys.stderr)
     else:
-        frame.to_csv(sys.stdout, index=False)
+        frame.to_csv(sys.stdout, index=False, **CSV_OPTIONS)
     return EXIT_OK
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..escape import CSV_OPTIONS
 from .common import (EXIT_FAILURE, EXIT_OK, CLIError, add_data_options, add_log_option,
                      add_output_options, collect_warnings, emit, fit_string, load_source,
                      log_stream, render_fit, warn)
@@ -90,7 +91,7 @@ def run(args) -> int:
         import pandas as pd
         frame = pd.concat(stacked, ignore_index=True)
         frame = frame[["model"] + [c for c in frame.columns if c != "model"]]
-        text = frame.to_csv(index=False, float_format="%.17g")
+        text = frame.to_csv(index=False, float_format="%.17g", **CSV_OPTIONS)
     else:
         score_line = (f"Score test of the relaxation at the base fit: chi2({score['df']}) = "
                       f"{score['chi2']:.2f}, Prob > chi2 = {score['p']:.4f}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..escape import CSV_OPTIONS
 from .common import EXIT_OK, add_data_options
 
 HELP = "pivot long multilevel data to the wide form (one row per top-level unit)"
@@ -57,7 +58,7 @@ def run(args) -> int:
         print(f"semlevel: wrote {len(wide)} rows x {wide.shape[1]} columns to {args.output}",
               file=sys.stderr)
     else:
-        wide.to_csv(sys.stdout, index=False)
+        wide.to_csv(sys.stdout, index=False, **CSV_OPTIONS)
     if args.slots:
         write_data(slots, args.slots)
     if note:

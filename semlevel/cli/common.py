@@ -144,7 +144,7 @@ def emit(text: str, output: str | None) -> None:
     """Write ``text`` to the file ``output``, or to standard output."""
     if output:
         try:
-            Path(output).expanduser().write_text(text, encoding="utf-8")
+            Path(output).expanduser().write_text(text, encoding="utf-8", newline="")
         except OSError as exc:
             raise CLIError(f"cannot write {output!r}: {exc.strerror or exc}") from None
     else:

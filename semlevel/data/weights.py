@@ -19,7 +19,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..syntax.survey import WeightSpec, expression_variables
+from ..syntax.expression import evaluate as evaluate_expression
+from ..syntax.expression import names as expression_names
+from ..syntax.expression import parse_expression
+from ..syntax.survey import WeightSpec
 from .wide import WideData
 
 __all__ = ["Weights", "evaluate_weights", "survey_columns", "pwscale_weights"]
@@ -101,20 +104,17 @@ def survey_columns(spec, data: pd.DataFrame) -> list[str]:
 
 
 def _evaluate(expr: str, wide: WideData) -> np.ndarray:
-    names = expression_variables(expr)
-    frame = pd.DataFrame({v: wide.column(v) for v in names})
-    for v in names:
-        if not pd.api.types.is_numeric_dtype(frame[v]) or pd.api.types.is_bool_dtype(frame[v]):
-            raise ValueError(f"weight variable {v!r} is not numeric (dtype {frame[v].dtype})")
-    if expr.strip() in frame.columns:
-        out = frame[expr.strip()].to_numpy(dtype=float)
-    else:
-        try:
-            out = np.asarray(frame.eval(expr, engine="python"), dtype=float)
-        except Exception as exc:  # pandas raises many types for a bad expression
-            raise ValueError(f"cannot evaluate the weight expression {expr!r}: {exc}") from None
-        out = np.broadcast_to(out, (wide.n_obs,)).astype(float)
-    return out
+    """The weight expression on the used observations: parsed by
+    :func:`~semlevel.syntax.expression.parse_expression` and evaluated with numpy on the
+    columns it names (never by ``eval``)."""
+    tree = parse_expression(expr)
+    cols = {}
+    for v in expression_names(tree):
+        col = pd.Series(wide.column(v))
+        if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            raise ValueError(f"weight variable {v!r} is not numeric (dtype {col.dtype})")
+        cols[v] = col.to_numpy(dtype=float)
+    return evaluate_expression(tree, cols, wide.n_obs)
 
 
 def _check(values: np.ndarray, what: str, kind: str) -> None:

@@ -14,6 +14,7 @@ import textwrap
 import graphviz
 import pandas as pd
 
+from ..escape import dot_text
 from .build import DiagramTables
 from .text import has_wide, n_lines, text_width
 
@@ -68,20 +69,23 @@ class PathDiagram(graphviz.Digraph):
 def _wrap_note(note: str, width_pt: float, fontsize: float) -> str:
     chars = max(40, int(width_pt / (0.5 * fontsize)))
     lines = textwrap.wrap(note, chars)
-    return "".join(_esc(line) + "\\l" for line in lines)
+    return graphviz.nohtml("".join(dot_text(line) + "\\l" for line in lines))
 
 
 def _esc(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    """User text for a DOT label: escaped, and marked as never an HTML-like label
+    (``graphviz`` leaves ``<...>`` unquoted otherwise, and Graphviz would parse it as
+    markup)."""
+    return graphviz.nohtml(dot_text(text))
 
 
 def _node_label(row, intercept: str | None) -> str:
-    text = _esc(row["text"])
+    text = dot_text(row["text"])
     if row.get("multiplicity", 1) and int(row.get("multiplicity", 1) or 1) > 1:
         text += f"\\n×{int(row['multiplicity'])}"
     if intercept:
-        text += "\\n" + _esc(intercept)
-    return text
+        text += "\\n" + dot_text(intercept)
+    return graphviz.nohtml(text)
 
 
 def to_graphviz(tables: DiagramTables) -> PathDiagram:
@@ -126,7 +130,7 @@ def to_graphviz(tables: DiagramTables) -> PathDiagram:
         with g.subgraph(name=name) as s:
             s.attr(rank="same")
             if is_level and opt.level_boxes:
-                s.attr(style="dashed", color="gray40", label=", ".join(levels),
+                s.attr(style="dashed", color="gray40", label=_esc(", ".join(levels)),
                        fontsize=f"{efs:g}", labeljust="c", margin="10")
             prev = None
             for _, r in sub.iterrows():

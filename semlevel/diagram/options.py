@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from ..escape import safe_fontname
+
 __all__ = ["DiagramOptions"]
 
 _CHOICES = {
@@ -83,6 +85,10 @@ class DiagramOptions:
                 object.__setattr__(self, name, {})
             elif not hasattr(val, "get"):
                 raise TypeError(f"{name}= must be a mapping, not {type(val).__name__}")
+        for key, text in self.names.items():
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"names[{key!r}] = {text!r}: a display name must be a "
+                                 "non-empty string")
         if int(self.digits) < 0:
             raise ValueError("digits must be >= 0")
         th = tuple(float(t) for t in self.thresholds)
@@ -90,6 +96,7 @@ class DiagramOptions:
             raise ValueError("thresholds go from the loosest to the strictest, "
                              "e.g. (0.05, 0.01, 0.001)")
         object.__setattr__(self, "thresholds", th)
+        safe_fontname(self.fontname)
 
     @classmethod
     def make(cls, **kwargs) -> "DiagramOptions":

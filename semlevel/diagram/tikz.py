@@ -6,22 +6,47 @@ Needs ``\\usetikzlibrary{arrows.meta}``.
 """
 from __future__ import annotations
 
+import html
 import re
 
+from .. import escape
 from .layout import _parse_pos, position
 
 __all__ = ["to_tikz", "latex_text"]
 
-_LATEX = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#",
-          "$": r"\$", "{": r"\{", "}": r"\}", "^": r"\^{}", "~": r"\~{}",
-          "ε": r"$\varepsilon$", "×": r"$\times$", "†": r"\dag{}", "‡": r"\ddag{}",
-          "§": r"\S{}", "¶": r"\P{}", "‖": r"$\|$", "–": "--"}
+# characters of diagram labels that need math or a text symbol in LaTeX; everything else
+# goes through semlevel.escape.latex_text
+_SYMBOLS = {"ε": r"$\varepsilon$", "×": r"$\times$", "†": r"\dag{}", "‡": r"\ddag{}",
+            "§": r"\S{}", "¶": r"\P{}", "‖": r"$\|$", "–": "--"}
+
+
+def _dot_lines(text: str) -> list[str]:
+    """A DOT label string split at its line breaks (``\\n``, ``\\l``, ``\\r``), with
+    DOT's escapes (``\\\\``, ``\\"``) and the entities of
+    :func:`semlevel.escape.dot_text` undone."""
+    lines, cur, i = [], [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            nxt = text[i + 1]
+            if nxt in "nlr":
+                lines.append("".join(cur))
+                cur = []
+            else:
+                cur.append(nxt)
+            i += 2
+            continue
+        cur.append(ch)
+        i += 1
+    if cur:
+        lines.append("".join(cur))
+    return [html.unescape(line) for line in lines]
 
 
 def latex_text(text: str) -> str:
     """DOT label text -> LaTeX (lines split at ``\\n``/``\\l`` become ``\\\\``)."""
-    lines = re.split(r"\\[nlr]", text.rstrip("\\l").rstrip("\\n"))
-    return r"\\".join("".join(_LATEX.get(c, c) for c in line) for line in lines)
+    return r"\\".join("".join(_SYMBOLS.get(c) or escape.latex_text(c) for c in line)
+                       for line in _dot_lines(text))
 
 
 def _pt(p) -> str:

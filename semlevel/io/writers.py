@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..escape import CSV_OPTIONS
 from .labels import value_labels
 from .readers import DataFileError, file_kind, require
 
@@ -58,7 +59,7 @@ def write_data(frame: pd.DataFrame, path: str | Path, index: bool = False) -> di
     renamed: dict[str, str] = {}
     try:
         if kind in ("csv", "tsv"):
-            frame.to_csv(path, sep="," if kind == "csv" else "\t", index=index)
+            frame.to_csv(path, sep="," if kind == "csv" else "\t", index=index, **CSV_OPTIONS)
         elif kind == "parquet":
             frame.to_parquet(path, index=index)
         elif kind == "stata":

@@ -1,6 +1,7 @@
 """A fit as LaTeX booktabs tabulars (``Fit.to_latex()``; needs ``\\usepackage{booktabs}``)."""
 from __future__ import annotations
 
+from ..escape import latex_comment, latex_text
 from ..io.labels import fit_value_labels
 from .numbers import RANDOM_COLUMNS, fixed_columns, level_text, num
 from .records import random_blocks
@@ -8,14 +9,9 @@ from .terms import term_value_label
 
 __all__ = ["fit_to_latex", "tex", "texnum"]
 
-_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-            "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-            "^": r"\textasciicircum{}"}
-
-
 def tex(s) -> str:
-    """Text with LaTeX's special characters escaped."""
-    return "".join(_SPECIAL.get(ch, ch) for ch in str(s))
+    """Text with LaTeX's special characters escaped (:func:`semlevel.escape.latex_text`)."""
+    return latex_text(s)
 
 
 def texnum(x, fmt: str) -> str:
@@ -29,8 +25,8 @@ def fit_to_latex(fit, model: str | None = None, data: str | None = None) -> str:
     if model is None:
         model = (getattr(fit.spec, "extra", None) or {}).get("text")
     ci = level_text(fit.level).replace("%", r"\%")
-    out = [f"% semlevel: {model or ''}".rstrip(),
-           f"% data: {data}" if data else "% data: (DataFrame)",
+    out = [f"% semlevel: {latex_comment(model or '')}".rstrip(),
+           f"% data: {latex_comment(data)}" if data else "% data: (DataFrame)",
            "% requires \\usepackage{booktabs}", ""]
 
     cols = fixed_columns(fit)

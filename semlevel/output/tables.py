@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..escape import CSV_OPTIONS
 from ..io.labels import fit_value_labels
 from .latex import tex, texnum
 from .markdown import markdown_table
@@ -61,7 +62,7 @@ def render_table(frame: pd.DataFrame, fmt: str, title: str | None = None) -> str
         return json.dumps(clean(records(frame, key)), indent=2, allow_nan=False) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
-        frame.rename_axis(key).to_csv(buf)
+        frame.rename_axis(key).to_csv(buf, **CSV_OPTIONS)
         return buf.getvalue()
     if fmt == "markdown":
         header = [key] + [str(c) for c in frame.columns]
@@ -122,5 +123,5 @@ def fit_tables(fit) -> pd.DataFrame:
 def fit_to_csv(fit) -> str:
     """:func:`fit_tables` as CSV text (full precision; empty cells where not defined)."""
     buf = io.StringIO()
-    fit_tables(fit).to_csv(buf, index=False, float_format="%.17g")
+    fit_tables(fit).to_csv(buf, index=False, float_format="%.17g", **CSV_OPTIONS)
     return buf.getvalue()

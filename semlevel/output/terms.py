@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from ..escape import one_line
 from ..io.labels import ValueLabels, level_label
 
 __all__ = ["term_value_label", "levels_display"]
@@ -20,7 +21,7 @@ def term_value_label(term: str, labels: ValueLabels) -> str | None:
         m = _FV_PART.match(part)
         lab = level_label(labels, m.group(2), m.group(1)) if m else None
         hit = hit or lab is not None
-        parts.append(lab if lab is not None else part)
+        parts.append(one_line(lab) if lab is not None else part)
     return "#".join(parts) if hit else None
 
 
@@ -35,4 +36,4 @@ def levels_display(group: str, levels: str, labels: ValueLabels) -> str | None:
     shown = [level_label(labels, n, c) for n, c in zip(names, codes)]
     if all(s is None for s in shown):
         return None
-    return "#".join(s if s is not None else c for s, c in zip(shown, codes))
+    return "#".join(one_line(s) if s is not None else c for s, c in zip(shown, codes))

@@ -18,11 +18,11 @@ two-level model, sampling weights imply ``vce(robust)`` (``vce(oim)`` is refused
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .expression import ExpressionError, names, parse_expression
 from .mixed import MixedSyntaxError
 
 __all__ = ["VCESpec", "WeightSpec", "SurveyOptionError", "parse_survey", "OBS_LEVEL",
@@ -33,8 +33,6 @@ OBS_LEVEL = "_obs"
 
 _VCE_TYPES = (("oim", 1), ("robust", 1), ("cluster", 2))
 _PWSCALE = ("size", "effective", "gk")
-_EXPR_OK = re.compile(r"[A-Za-z0-9_.\s+\-*/()]+\Z")
-_IDENT = re.compile(r"(?<![A-Za-z0-9_.])([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class SurveyOptionError(MixedSyntaxError):
@@ -83,12 +81,12 @@ class WeightSpec:
 
 def expression_variables(expr: str) -> list[str]:
     """Variable names of a weight expression (a name, or arithmetic of names and numbers:
-    ``w_fstuwt/wnrschbw``); anything else is refused."""
-    text = str(expr).strip()
-    if not text or not _EXPR_OK.match(text):
-        raise SurveyOptionError(f"invalid weight expression {expr!r}: use a variable name "
-                                "or arithmetic (+ - * / parentheses) of variables and numbers")
-    return list(dict.fromkeys(m.group(1) for m in _IDENT.finditer(text)))
+    ``w_fstuwt/wnrschbw``, parsed by :mod:`.expression`); anything else is refused."""
+    try:
+        return names(parse_expression(expr))
+    except ExpressionError as exc:
+        raise SurveyOptionError(str(exc).replace("invalid expression", "invalid weight "
+                                                 "expression", 1)) from None
 
 
 def _match_vce(text: str) -> VCESpec:
