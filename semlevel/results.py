@@ -6,8 +6,8 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
+from .distributions import chi2_sf, norm_ppf, norm_sf
 from .engine.deviance import Evaluation
 from .engine.optimize import OptimizationSummary
 from .engine.stats import PoolStats, _fixed_offset, coefficient_design
@@ -23,7 +23,8 @@ def _interval(est: float, se: float, z: float, scale: str) -> tuple[float, float
     if scale == "log":
         if est <= 0:
             return np.nan, np.nan
-        return est * np.exp(-z * se / est), est * np.exp(z * se / est)
+        with np.errstate(over="ignore"):          # a variance near zero: (0, inf)
+            return est * np.exp(-z * se / est), est * np.exp(z * se / est)
     if scale == "logit":
         if not 0 < est < 1:
             return np.nan, np.nan
@@ -133,7 +134,7 @@ class Fit(LikelihoodCriteria):
 
     @property
     def _z(self) -> float:
-        return float(st.norm.ppf(0.5 + self.level / 200.0))
+        return float(norm_ppf(0.5 + self.level / 200.0))
 
     # ---- fixed effects ---------------------------------------------------------------
     @cached_property
@@ -163,7 +164,7 @@ class Fit(LikelihoodCriteria):
         se = np.where(cmap.determined, 0.0, se) if cmap.constrained else se
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(se > 0, coef / se, np.nan)
-        p = 2.0 * st.norm.sf(np.abs(z))
+        p = 2.0 * norm_sf(np.abs(z))
         zc = np.where(se > 0, self._z, np.nan)
         table = pd.DataFrame({"coef": coef, "se": se, "z": z, "p": p,
                               "ci_lower": coef - zc * se, "ci_upper": coef + zc * se},
@@ -328,16 +329,19 @@ class Fit(LikelihoodCriteria):
         stat = max(2.0 * (self.loglik - self.linear_loglik), 0.0)
         if n_re == 1 and n_res == 0 and int((free & (kinds == "var")).sum()) == 1:
             return {"kind": "chibar2(01)", "statistic": stat, "df": 1,
-                    "p": 0.5 * float(st.chi2.sf(stat, 1)) if stat > 0 else 1.0}
+                    "p": 0.5 * float(chi2_sf(stat, 1)) if stat > 0 else 1.0}
         note = ("LR test is conservative and provided only for reference." if n_re else
                 "The reported degrees of freedom assumes the null hypothesis is not on the "
                 "boundary of the parameter space. If this is not true, then the reported test "
                 "is conservative.")
         return {"kind": f"chi2({tested})", "statistic": stat, "df": tested,
-                "p": float(st.chi2.sf(stat, tested)) if tested else np.nan, "note": note}
+                "p": float(chi2_sf(stat, tested)) if tested else np.nan, "note": note}
 
     def lrtest(self, other: "Fit") -> LRTest:
         """Likelihood-ratio test of two nested fits (either order), as Stata's ``lrtest``."""
+        if not isinstance(other, Fit):
+            raise TypeError(f"lrtest compares two fits: got {type(other).__name__} "
+                            f"({other!r:.60}) instead of a Fit")
         if self.n_obs != other.n_obs:
             raise ValueError(f"the fits use different samples ({self.n_obs} vs {other.n_obs} "
                              "observations)")
@@ -349,7 +353,7 @@ class Fit(LikelihoodCriteria):
         big, small = (self, other) if self.n_params >= other.n_params else (other, self)
         df = big.n_params - small.n_params
         stat = max(2.0 * (big.loglik - small.loglik), 0.0)
-        p = float(st.chi2.sf(stat, df)) if df > 0 else np.nan
+        p = float(chi2_sf(stat, df)) if df > 0 else np.nan
         note = ("The reported degrees of freedom assumes the null hypothesis is not on the "
                 "boundary of the parameter space. If this is not true, then the reported test "
                 "is conservative.")

@@ -25,10 +25,7 @@ from semlevel.engine.fitting import BoundaryWarning
 from semlevel.engine.ram import ram_implied
 from semlevel.inference.bootstrap import simulation_plan
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    from simulate import slot_three_level
-except ImportError:  # pragma: no cover
-    from tests.simulate import slot_three_level
+from simulate import slot_three_level
 
 
 @pytest.fixture(scope="module")
@@ -97,17 +94,39 @@ def _three(fit) -> dict:
     return {name: fit.values[fit.model.label_index(name)] for name in TRUTH}
 
 
-def test_percentile_intervals_cover_the_truth():
+def _coverage(datasets: int) -> int:
     truth = TRUTH
     rng = np.random.default_rng(20240607)
     covered = 0
-    for d in range(20):
+    for d in range(datasets):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", BoundaryWarning)
             fit = sl.mixed("y x || g:", data=_dataset(rng))
             ci = fit.bootstrap(n=39, seed=d, statistic=_three).ci(80)
         for name, value in truth.items():
             covered += int(ci.loc[name, "ci_lower"] <= value <= ci.loc[name, "ci_upper"])
+    return covered
+
+
+def test_percentile_intervals_are_the_replicate_quantiles(pig_fit):
+    """The percentile interval is the (a, 1 - a) quantiles of the usable replicates."""
+    boot = pig_fit.bootstrap(n=9, seed=4)
+    ci = boot.ci(80)
+    rep = boot.replicates[ci.index]
+    np.testing.assert_allclose(ci["ci_lower"], rep.quantile(0.1), rtol=1e-12)
+    np.testing.assert_allclose(ci["ci_upper"], rep.quantile(0.9), rtol=1e-12)
+    assert (ci["ci_lower"] < ci["ci_upper"]).all()
+
+
+def test_percentile_intervals_roughly_cover_the_truth():
+    """The cheap version of the coverage test below (6 of its 20 datasets)."""
+    covered = _coverage(6)
+    assert st.binomtest(covered, 18, 0.8).pvalue > 1e-3, f"{covered} of 18 cover the truth"
+
+
+@pytest.mark.slow
+def test_percentile_intervals_cover_the_truth():
+    covered = _coverage(20)
     p = st.binomtest(covered, 60, 0.8).pvalue
     assert p > 1e-3, f"{covered} of 60 intervals cover the truth"
 

@@ -31,11 +31,6 @@ def semlevel(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 
 
 @pytest.fixture(scope="module")
-def pig() -> pd.DataFrame:
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def slope_fit(pig):
     return sl.mixed(SLOPE, data=pig)
 

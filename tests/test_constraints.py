@@ -21,11 +21,6 @@ def t43():
     return d.assign(d23=d["drug"].isin([2, 3]).astype(float), d4=(d["drug"] == 4) * 1.0)
 
 
-@pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
-
-
 def _same_random(a, b, rel=1e-5):
     ra, rb = a.random["estimate"], b.random["estimate"]
     assert np.allclose(ra.to_numpy(), rb.loc[ra.index].to_numpy(), rtol=rel)

@@ -136,31 +136,41 @@ def test_lme4_map_is_what_lmer_does(formula, stata):
 # --------------------------------------------------------------------------- README
 
 
-def test_readme_first_command_in_a_fresh_venv(tmp_path):
-    """The README's install-and-demo command on a clean checkout in a new virtual
-    environment (``--system-site-packages`` so that the dependencies need no download;
-    ``--no-deps --no-build-isolation`` for the same reason)."""
-    readme = (ROOT / "README.md").read_text()
-    assert "python -m pip install -e . && semlevel demo" in readme
-    assert 'python -m pip install -e ".[test]" && python -m pytest -q' in readme
-    checkout = tmp_path / "checkout"
+def _checkout(tmp_path) -> pathlib.Path:
+    """A clean copy of the repository in a folder with no ``../shared`` beside it."""
+    checkout = tmp_path / "clone" / "semlevel"
+    checkout.parent.mkdir()
     if (ROOT / ".git").exists() and shutil.which("git"):
+        # the working tree as committed plus what is staged or changed (tests run on it)
         subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{ROOT}", str(checkout)],
                        check=True, timeout=120)
+        changed = subprocess.run(["git", "ls-files", "-m", "-o", "--exclude-standard"],
+                                 cwd=ROOT, capture_output=True, text=True, check=True)
+        for rel in changed.stdout.split():
+            src = ROOT / rel
+            if src.is_file():
+                (checkout / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, checkout / rel)
     else:   # not a git checkout: copy the tracked-looking files
         shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
             ".git", "*.egg-info", "__pycache__", ".pytest_cache", "_build"))
+    assert [p.name for p in checkout.parent.iterdir()] == ["semlevel"]   # nothing beside it
+    return checkout
+
+
+def _venv(tmp_path, system_site: bool) -> tuple[pathlib.Path, dict]:
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                   check=True, timeout=120)
+    args = [sys.executable, "-m", "venv", str(venv)]
+    if system_site:
+        args[3:3] = ["--system-site-packages", "--without-pip"]
+    subprocess.run(args, check=True, timeout=300)
     bindir = venv / ("Scripts" if os.name == "nt" else "bin")
-    python = bindir / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     env["PATH"] = str(bindir) + os.pathsep + env.get("PATH", "")
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "-e", "."], cwd=str(checkout), env=env, capture_output=True, text=True, timeout=300)
-    assert install.returncode == 0, install.stderr[-3000:]
+    return bindir / "python", env
+
+
+def _demo_runs(python, env, checkout, tmp_path) -> None:
     where = subprocess.run([str(python), "-c", "import semlevel; print(semlevel.__file__)"],
                            cwd=str(tmp_path), env=env, capture_output=True, text=True,
                            timeout=120)
@@ -169,3 +179,103 @@ def test_readme_first_command_in_a_fresh_venv(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr[-3000:]
     assert "Log likelihood = -869.03825" in demo.stdout
+
+
+def test_readme_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    assert "python -m pip install -e . && semlevel demo" in readme
+    assert 'python -m pip install -e ".[test]" && python -m pytest -q' in readme
+    ci = [line for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#") and not line.startswith("set ")
+          and not line.startswith("cd ")]
+    assert ci == ['python -m pip install -e ".[test]" && python -m pytest -q'], ci
+
+
+def test_readme_first_command_in_a_fresh_venv(tmp_path):
+    """The README's install-and-demo command on a clean clone in a new virtual environment.
+    The dependencies come from the base interpreter (``--system-site-packages``: no large
+    downloads), but the build does not: pip builds in isolation, with setuptools from the
+    package index, so nothing the base interpreter happens to have (``wheel``) is needed.
+    ``test_readme_commands_from_scratch`` (slow) runs the two commands with nothing shared."""
+    checkout = _checkout(tmp_path)
+    python, env = _venv(tmp_path, system_site=True)
+    install = subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", "."],
+                             cwd=str(checkout), env=env, capture_output=True, text=True,
+                             timeout=600)
+    assert install.returncode == 0, install.stderr[-3000:]
+    _demo_runs(python, env, checkout, tmp_path)
+
+
+@pytest.mark.slow
+def test_readme_commands_from_scratch(tmp_path):
+    """Both README commands, as written, in a bare venv on a clone with no ``../shared``:
+    the first prints the manual's log likelihood, the second's collection finds every
+    test (running them all again here would double the suite)."""
+    checkout = _checkout(tmp_path)
+    python, env = _venv(tmp_path, system_site=False)
+    first = subprocess.run("python -m pip install -q -e . && semlevel demo", shell=True,
+                           cwd=str(checkout), env=env, capture_output=True, text=True,
+                           timeout=1800)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "Log likelihood = -869.03825" in first.stdout
+    second = subprocess.run('python -m pip install -q -e ".[test]" && '
+                            "python -m pytest -q --collect-only -m 'slow or not slow'",
+                            shell=True, cwd=str(checkout), env=env, capture_output=True,
+                            text=True, timeout=1800)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert re.search(r"\d+ tests? collected", second.stdout), second.stdout[-2000:]
+
+
+def test_collection_in_a_clone_without_shared(tmp_path):
+    """The README's test command collects every test in a clone with no ``../shared``
+    beside it (no test module reads outside the repository at import)."""
+    checkout = _checkout(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
+    env["PYTHONPATH"] = str(checkout)           # the clone's package, not this checkout's
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "--collect-only",
+                          "-p", "no:cacheprovider", "-m", "slow or not slow"],
+                         cwd=str(checkout), env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "error" not in run.stdout.lower().split("collected")[-1], run.stdout[-2000:]
+
+
+def test_no_test_reads_outside_the_repository():
+    """No test names a path above the repository (``../shared``, three ``.parent`` up)."""
+    bad = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if re.search(r"""['"]\.\./shared|/ *['"]shared['"]|parent\.parent\.parent""", code):
+                bad.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert not bad, bad
+
+
+def test_readme_refused_options_agree_with_options_md():
+    """The README's list of refused options is docs/options.md's, by status."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- refused-options: generated from docs/options.md -->")[1] \
+        .split("<!-- /refused-options -->")[0]
+    planned_text, other_text = block.split("- not applicable")
+    want = {"planned": [], "not applicable": []}
+    for name, status, _ in OPTION_ROWS:
+        m = re.fullmatch(r"refused \((planned|not applicable)\)", status)
+        if m:
+            want[m.group(1)].append(name)
+    assert want["planned"] and want["not applicable"]
+    flat = lambda t: " ".join(t.split())                       # noqa: E731
+    for name in want["planned"]:
+        assert flat(name) in flat(planned_text), name
+    for name in want["not applicable"]:
+        assert flat(name) in flat(other_text), name
+    listed = set(re.findall(r"`([^`]+)`", block))
+    documented = {x for n in want["planned"] + want["not applicable"]
+                  for x in re.findall(r"`([^`]+)`", n)}
+    assert listed == documented, listed ^ documented
+    assert "not yet implemented" not in readme.lower()
+
+
+def test_readme_links_every_doc_page():
+    readme = (ROOT / "README.md").read_text()
+    for page in sorted(DOCS.glob("*.md")):
+        assert f"docs/{page.name}" in readme, page.name

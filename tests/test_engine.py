@@ -27,12 +27,8 @@ from semlevel.engine.fitting import BoundaryWarning, ConvergenceWarning
 from semlevel.engine.ram import ram_deviance, ram_gls, ram_implied, ram_matrices
 from semlevel.engine.stats import pool_statistics
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    from reference import dense_loglik, dense_V_blocks, fixed_vcov, gls_beta
-    from simulate import article, three_level, two_level
-except ImportError:  # pragma: no cover - if tests/ becomes a package
-    from tests.reference import dense_loglik, dense_V_blocks, fixed_vcov, gls_beta
-    from tests.simulate import article, three_level, two_level
+from reference import dense_loglik, dense_V_blocks, fixed_vcov, gls_beta
+from simulate import article, three_level, two_level
 
 DATA = pathlib.Path(__file__).parent / "data"
 PIG = pathlib.Path(sl.__file__).parent / "datasets" / "pig.csv"

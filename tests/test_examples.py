@@ -11,7 +11,6 @@ printed digits with no relative slack.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 import pathlib
@@ -173,11 +172,18 @@ def _run(name: str) -> subprocess.CompletedProcess:
                           text=True, cwd=str(ROOT), env=env, timeout=300)
 
 
+class _Outputs(dict):
+    """Each example run once, when a test first asks for it (tests of one example may
+    then run on different pytest-xdist workers in parallel)."""
+
+    def __missing__(self, name: str) -> subprocess.CompletedProcess:
+        self[name] = _run(name)
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def outputs() -> dict[str, subprocess.CompletedProcess]:
-    """All examples, two at a time (the suite's machine has two cores)."""
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        return dict(zip(REFERENCE, pool.map(_run, REFERENCE)))
+    return _Outputs()
 
 
 def _unit(printed: str) -> float:

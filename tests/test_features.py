@@ -11,11 +11,6 @@ from simulate import three_level, two_level
 
 
 @pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def kids():
     """Children weighed at varying ages, boys and girls (manual example 6's design)."""
     rng = np.random.default_rng(11)

@@ -19,11 +19,6 @@ DRUGS = {1: "Placebo", 2: "Drug B", 3: "Drug C", 4: "Drug D"}
 
 
 @pytest.fixture(scope="module")
-def pig() -> pd.DataFrame:
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def pig_fit(pig):
     return sl.mixed(SLOPE, data=pig)
 

@@ -26,11 +26,6 @@ PROD_VARS = ["gsp", "private", "emp", "hwy", "water", "other", "unemp"]
 
 
 @pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def productivity():
     return sl.datasets.load("productivity")
 

@@ -14,11 +14,6 @@ from simulate import three_level, two_level
 
 
 @pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def sim3():
     return three_level(2)
 

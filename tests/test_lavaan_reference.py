@@ -16,10 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    from simulate import hetero_three_level
-except ImportError:  # pragma: no cover - if tests/ becomes a package
-    from tests.simulate import hetero_three_level
+from simulate import hetero_three_level
 
 HERE = pathlib.Path(__file__).parent / "data" / "lavaan"
 LABELS = ["b", "c", "vk", "vj", "ve"]

@@ -50,11 +50,6 @@ RANDOM = ["estimate", "se", "ci_lower", "ci_upper"]
 
 
 @pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def productivity():
     df = sl.datasets.load("productivity")
     df[PROD_VARS] = df[PROD_VARS].astype(np.float32).astype(float)

@@ -23,11 +23,6 @@ UNSTRUCTURED = "weight week || id: week, cov(un)"
 
 
 @pytest.fixture(scope="module")
-def pig() -> pd.DataFrame:
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def fit(pig):
     return sl.mixed(UNSTRUCTURED, data=pig)
 

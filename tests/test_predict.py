@@ -26,10 +26,7 @@ import semlevel as sl
 from semlevel.engine.fitting import BoundaryWarning
 from semlevel.engine.ram import ram_matrices
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    from simulate import slot_three_level
-except ImportError:  # pragma: no cover
-    from tests.simulate import slot_three_level
+from simulate import slot_three_level
 
 REF = json.loads((Path(__file__).parent / "data" / "predict" / "reference.json").read_text())
 CASES = REF["cases"]
@@ -43,11 +40,6 @@ LME4_NAME = {"_cons": "(Intercept)", "week": "week"}
 
 def _num(values) -> np.ndarray:
     return np.array([np.nan if v in ("NA", None) else v for v in values], dtype=float)
-
-
-@pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
 
 
 @pytest.fixture(scope="module")

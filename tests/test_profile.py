@@ -34,11 +34,6 @@ SPECS = {"pig_indep_ml": "weight week || id: week",
 
 
 @pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def fits(pig):
     return {k: sl.mixed(s, data=pig) for k, s in SPECS.items()}
 

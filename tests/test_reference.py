@@ -15,12 +15,8 @@ import pandas as pd
 import pytest
 from scipy import linalg, optimize, stats
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    from reference import dense_loglik, fixed_vcov, gls_beta, ols_loglik
-    from simulate import article, three_level, two_level
-except ImportError:  # pragma: no cover - if tests/ becomes a package
-    from tests.reference import dense_loglik, fixed_vcov, gls_beta, ols_loglik
-    from tests.simulate import article, three_level, two_level
+from reference import dense_loglik, fixed_vcov, gls_beta, ols_loglik
+from simulate import article, three_level, two_level
 
 DATA = pathlib.Path(__file__).parent / "data"
 PIG = pathlib.Path(__file__).parent.parent / "semlevel" / "datasets" / "pig.csv"

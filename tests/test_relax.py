@@ -22,14 +22,9 @@ import pytest
 import semlevel as sl
 from semlevel.engine.ram import ram_deviance
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    from reference import (structured_blocks, structured_loglik, structured_mle,
-                           structured_stack)
-    from simulate import slot_three_level
-except ImportError:  # pragma: no cover
-    from tests.reference import (structured_blocks, structured_loglik, structured_mle,
-                                 structured_stack)
-    from tests.simulate import slot_three_level
+from reference import (structured_blocks, structured_loglik, structured_mle,
+                       structured_stack)
+from simulate import slot_three_level
 
 SPEC = "y x || k: || j:"
 

@@ -65,18 +65,6 @@ def test_stata_g_never_wider_than_format():
 # --------------------------------------------------------------------------- helpers
 
 
-def _retry_mixed(spec, data):
-    """``sl.mixed`` (the syntax module is written concurrently; retry once if missing)."""
-    try:
-        return sl.mixed(spec, data=data)
-    except (ImportError, ModuleNotFoundError):   # pragma: no cover
-        import importlib
-        import time
-        time.sleep(60)
-        importlib.reload(sl)
-        return sl.mixed(spec, data=data)
-
-
 def _row(report: str, label: str) -> list[float]:
     """Numbers of the (first) table row whose label, left of ``|``, is ``label``."""
     for line in report.splitlines():
@@ -127,18 +115,13 @@ def _check_layout(report: str):
 
 
 @pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
-
-
-@pytest.fixture(scope="module")
 def productivity():
     return sl.datasets.load("productivity")
 
 
 @pytest.fixture(scope="module")
 def randint(pig):
-    return _retry_mixed("weight week || id:", pig)
+    return sl.mixed("weight week || id:", pig)
 
 
 def test_example1_random_intercept(randint):
@@ -178,7 +161,7 @@ def test_example1_random_intercept(randint):
 
 @pytest.fixture(scope="module")
 def randslope(pig):
-    return _retry_mixed("weight week || id: week", pig)
+    return sl.mixed("weight week || id: week", pig)
 
 
 def test_example2_random_slope_independent(randslope):
@@ -197,7 +180,7 @@ def test_example2_random_slope_independent(randslope):
 
 @pytest.fixture(scope="module")
 def unstructured(pig):
-    return _retry_mixed("weight week || id: week, covariance(unstructured)", pig)
+    return sl.mixed("weight week || id: week, covariance(unstructured)", pig)
 
 
 def test_example3_unstructured(unstructured):
@@ -219,7 +202,7 @@ def test_example3_unstructured(unstructured):
 
 
 def test_example_reml(pig):
-    fit = _retry_mixed("weight week || id: week, reml", pig)
+    fit = sl.mixed("weight week || id: week, reml", pig)
     rep = fit.summary()
     _check_layout(rep)
     assert rep.startswith("Mixed-effects REML regression                   Number of obs")
@@ -233,7 +216,7 @@ def test_example_reml(pig):
 
 @pytest.fixture(scope="module")
 def threelevel(productivity):
-    return _retry_mixed("gsp private emp hwy water other unemp || region: || state:",
+    return sl.mixed("gsp private emp hwy water other unemp || region: || state:",
                         productivity)
 
 
@@ -269,7 +252,7 @@ def test_example4_three_levels(threelevel):
 
 
 def test_example5_small_numbers_and_display_options(productivity):
-    fit = _retry_mixed("gsp private emp hwy water other unemp || region: hwy unemp || state:,"
+    fit = sl.mixed("gsp private emp hwy water other unemp || region: hwy unemp || state:,"
                        " nolog nogroup nofetable", productivity)
     rep = fit.summary()
     _check_layout(rep)
@@ -284,7 +267,7 @@ def test_example5_small_numbers_and_display_options(productivity):
 
 
 def test_repeated_level_blocks_stay_separate(productivity):
-    fit = _retry_mixed("gsp private emp hwy water other unemp || region: hwy unemp,"
+    fit = sl.mixed("gsp private emp hwy water other unemp || region: hwy unemp,"
                        " cov(identity) || region: || state:, nogroup nofetable", productivity)
     rep = fit.summary()
     _check_layout(rep)
@@ -298,7 +281,7 @@ def test_repeated_level_blocks_stay_separate(productivity):
 
 
 def test_level_option_changes_ci_header(pig):
-    fit = _retry_mixed("weight week || id:, level(90)", pig)
+    fit = sl.mixed("weight week || id:, level(90)", pig)
     rep = fit.summary()
     _check_layout(rep)
     assert "| Coefficient  Std. err.      z    P>|z|     [90% conf. interval]" in rep
@@ -306,7 +289,7 @@ def test_level_option_changes_ci_header(pig):
 
 
 def test_stddeviations_metric(pig):
-    fit = _retry_mixed("weight week || id: week, covariance(unstructured) stddeviations", pig)
+    fit = sl.mixed("weight week || id: week, covariance(unstructured) stddeviations", pig)
     rep = fit.summary()
     _check_layout(rep)
     assert "                    sd(week) |" in rep
@@ -318,7 +301,7 @@ def test_stddeviations_metric(pig):
 def test_factor_variables_grouped_with_base(productivity):
     df = productivity.copy()
     df["yr"] = (df["year"] > 1978).astype(int) + 1
-    fit = _retry_mixed("gsp private ib2.region c.unemp#c.unemp i.yr#c.unemp || state:", df)
+    fit = sl.mixed("gsp private ib2.region c.unemp#c.unemp i.yr#c.unemp || state:", df)
     rep = fit.summary()
     _check_layout(rep)
     lines = rep.splitlines()
@@ -341,7 +324,7 @@ def test_factor_variables_grouped_with_base(productivity):
 def test_dropped_rows_boundary_and_nonconvergence(pig):
     df = pig.copy()
     df.loc[[3, 10], "weight"] = np.nan
-    fit = _retry_mixed("weight week || id:", df)
+    fit = sl.mixed("weight week || id:", df)
     rep = fit.summary()
     _check_layout(rep)
     assert "Note: 430 of 432 rows used; dropped: 2 missing weight" in rep

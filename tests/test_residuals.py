@@ -22,14 +22,9 @@ import pytest
 
 import semlevel as sl
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    from reference import (repeated_loglik, repeated_mle, repeated_score_test,
-                           repeated_stack)
-    from simulate import repeated_measures
-except ImportError:  # pragma: no cover
-    from tests.reference import (repeated_loglik, repeated_mle, repeated_score_test,
-                                 repeated_stack)
-    from tests.simulate import repeated_measures
+from reference import (repeated_loglik, repeated_mle, repeated_score_test,
+                       repeated_stack)
+from simulate import repeated_measures
 
 NLME = pathlib.Path(__file__).parent / "data" / "nlme"
 NLME_FITS = json.loads((NLME / "reference.json").read_text())["fits"]

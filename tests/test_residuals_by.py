@@ -27,14 +27,9 @@ import pytest
 
 import semlevel as sl
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    from reference import (independent_by_score_test, repeated_loglik_by, repeated_mle_by,
-                           repeated_stack_by)
-    from simulate import repeated_measures_by
-except ImportError:  # pragma: no cover
-    from tests.reference import (independent_by_score_test, repeated_loglik_by,
-                                 repeated_mle_by, repeated_stack_by)
-    from tests.simulate import repeated_measures_by
+from reference import (independent_by_score_test, repeated_loglik_by, repeated_mle_by,
+                       repeated_stack_by)
+from simulate import repeated_measures_by
 
 NLME = pathlib.Path(__file__).parent / "data" / "nlme"
 BY_CSV = NLME / "by_independent.csv"

@@ -17,15 +17,10 @@ import pytest
 import semlevel as sl
 from semlevel.inference.sandwich import robust_vcov
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    import sandwich_reference as ref
-    from simulate import three_level
-except ImportError:  # pragma: no cover
-    from tests import sandwich_reference as ref
-    from tests.simulate import three_level
+import sandwich_reference as ref
+from simulate import three_level
 
 HERE = pathlib.Path(__file__).parent / "data" / "vce"
-PIG = pathlib.Path(__file__).parent.parent.parent / "shared" / "data" / "pig.csv"
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +128,7 @@ def test_three_level_robust_and_cluster_match_dense_sandwich():
 
 
 def test_pig_robust_matches_dense_sandwich():
-    pig = pd.read_csv(PIG)
+    pig = sl.datasets.load("pig")            # the package's copy of shared/data/pig.csv
     fit = sl.mixed("weight week || id:, vce(robust)", data=pig)
     blocks = [ref.Block(g["weight"], np.column_stack([g["week"], np.ones(len(g))]))
               for _, g in pig.groupby("id", sort=True)]

@@ -21,11 +21,6 @@ def t43():
     return sl.datasets.load("t43")
 
 
-@pytest.fixture(scope="module")
-def pig():
-    return sl.datasets.load("pig")
-
-
 @pytest.fixture(scope="module", params=[False, True], ids=["ml", "reml"])
 def drug_fits(request, t43):
     reml = request.param

@@ -17,15 +17,10 @@ import pytest
 import semlevel as sl
 from semlevel.data.weights import pwscale_weights
 
-try:  # rootdir-relative imports (tests/ is not a package)
-    import sandwich_reference as ref
-    from simulate import three_level
-except ImportError:  # pragma: no cover
-    from tests import sandwich_reference as ref
-    from tests.simulate import three_level
+import sandwich_reference as ref
+from simulate import three_level
 
 HERE = pathlib.Path(__file__).parent / "data" / "vce"
-PIG = pathlib.Path(__file__).parent.parent.parent / "shared" / "data" / "pig.csv"
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +74,7 @@ def _same(a, b, rtol=1e-7):
 
 
 def test_level_one_fweights_equal_replicated_pig():
-    pig = pd.read_csv(PIG)
+    pig = sl.datasets.load("pig")            # the package's copy of shared/data/pig.csv
     pig["w"] = np.random.default_rng(1).integers(1, 4, len(pig))
     fit = sl.mixed("weight week [fw=w] || id: week, cov(un)", data=pig)
     rep = sl.mixed("weight week || id: week, cov(un)", data=_replicate(pig, obs="w"))

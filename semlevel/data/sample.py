@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["Sample", "select_sample", "check_columns"]
+__all__ = ["Sample", "select_sample", "check_columns", "check_unique_columns"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,16 @@ def check_columns(data: pd.DataFrame, names: list[str], what: str = "variable") 
             raise ValueError(f"unknown {what} {name!r}: not a column of the data{hint}")
 
 
+def check_unique_columns(data: pd.DataFrame) -> None:
+    """Raise a ValueError naming column names that occur more than once (a variable must
+    name one column)."""
+    dup = data.columns[data.columns.duplicated()]
+    if len(dup):
+        names = ", ".join(repr(str(c)) for c in dict.fromkeys(dup))
+        raise ValueError(f"the data have duplicate column names: {names}; each variable "
+                         "must name exactly one column (rename or drop the copies)")
+
+
 def select_sample(data: pd.DataFrame, outcome: str, covariates: list[str],
                   levels: list[str]) -> Sample:
     """Listwise deletion on the outcome, covariates and level ids, counting each reason.
@@ -52,7 +62,11 @@ def select_sample(data: pd.DataFrame, outcome: str, covariates: list[str],
     groups = [("outcome", [outcome]), ("covariate", covariates), ("level id", levels)]
     for kind, cols in groups:
         for col in dict.fromkeys(cols):
-            miss = data[col].isna().to_numpy() & used
+            values = data[col]
+            miss = values.isna().to_numpy().copy()
+            if kind == "level id" and not pd.api.types.is_numeric_dtype(values):
+                miss |= (values.astype(str) == "").to_numpy() & values.notna().to_numpy()
+            miss &= used
             if miss.any():
                 dropped[f"missing {col}" + (" (level id)" if kind == "level id" else "")] = \
                     int(miss.sum())

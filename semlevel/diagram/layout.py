@@ -377,7 +377,9 @@ def _graph_attr(source: str, name: str, default: float) -> float:
 def _position_once(diagram, scale: float) -> Positioned:
     source = diagram.source
     lines = source.rstrip().split("\n")
-    assert lines[-1].strip() == "}"
+    if lines[-1].strip() != "}":
+        raise ValueError("not the DOT source of a semlevel diagram (it must end with a line "
+                         "holding '}')")
     keep, deferred, note_idx = _deferred_edges(lines[:-1])
     spacing = ""
     if scale != 1.0:
@@ -628,6 +630,10 @@ def _as_graph(obj):
     if hasattr(obj, "source"):
         return obj
     if isinstance(obj, str):
+        if not re.match(r"\s*(strict\s+)?(di)?graph\b", obj) or not obj.rstrip().endswith("}"):
+            raise TypeError(f"cannot render the string {obj[:40]!r}: give a diagram, a "
+                            "PathModel, a Fit or the DOT source of a semlevel diagram")
+
         class _Src:
             source = obj
         return _Src()

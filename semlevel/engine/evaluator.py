@@ -117,6 +117,10 @@ def statistics(model: PathModel, path: str | None = None
     path = path or path_of(model)
     if path not in PATHS:
         raise ValueError(f"unknown evaluation path {path!r}; one of {PATHS}")
+    if path == "pooled" and (len(model.theta) or weighting.needs_dense(model)):
+        raise ValueError("the pooled path needs independent residuals and no weights that "
+                         "vary within a row (this model has residual covariances or such "
+                         "weights): use the dense path")
     core = {"dense": dense_statistics, "pooled": pool_statistics,
             "sparse": sparse_statistics}[path](model)
     if model.info.get("structure") is not None:

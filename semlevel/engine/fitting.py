@@ -10,13 +10,13 @@ from ..model.identify import check_identified
 from ..model.pathmodel import PathModel
 from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
-from .coefficient_basis import round_bits
+from .coefficient_basis import round_bits, triangular_factor
 from .optimize import (OptimizationSummary, complex_step_hessian, difference_hessian,
                        function_hessian, newton)
 from .parametrization import _VARIANCE_KINDS, Parametrization
 from .profiled import minimize_profiled
 from .sparse_stats import SparseStats
-from .stats import PoolStats, coefficient_design
+from .stats import PoolStats, _fixed_offset, coefficient_design
 
 __all__ = ["fit_model", "optimise", "information_of", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
 
@@ -107,9 +107,34 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
     evaluation path ("pooled", "dense", "sparse"; default: chosen by
     :func:`.evaluator.path_of`): every path gives the same likelihood.
     """
+    check_outcome(model)
     stats = statistics(model, path)
     check_identified(model, stats)
     return optimise(model, stats, starting_values(model), max_iter, tol, callback)
+
+
+def check_outcome(model: PathModel) -> None:
+    """Refuse an outcome the model cannot have a likelihood for: constant on the used
+    observations, or an exact linear function of the fixed-effects design (no residual
+    variation: every variance would be estimated at zero and the log likelihood would be
+    unbounded, the "perfect fit" that otherwise reports a converged fit with a huge log
+    likelihood)."""
+    y = np.asarray(model.data.y, dtype=float) - _fixed_offset(model)
+    name = model.data.outcome
+    n = len(y)
+    if n and np.ptp(y) == 0 and not _fixed_offset(model).any():
+        raise ValueError(f"the outcome {name!r} is constant ({y[0]:g}) on all {n} used "
+                         "observations: there is no variation to model")
+    Xt, _ = coefficient_design(model)
+    if not Xt.shape[1] or n <= Xt.shape[1]:
+        return
+    R = triangular_factor(np.column_stack([Xt, y]))
+    resid, total = abs(R[-1, -1]), float(np.linalg.norm(y))
+    if np.isfinite(resid) and resid <= 1e-12 * total:
+        raise ValueError(f"the outcome {name!r} is an exact linear function of the fixed "
+                         "effects (residual sum of squares "
+                         f"{resid * resid:.3g} of {total * total:.3g}): a perfect fit leaves "
+                         "no variance for the random effects and residuals to explain")
 
 
 def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
@@ -241,7 +266,10 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
     if not is_var.any():
         return []
     var_vals = est[free[is_var]]
-    top = max(float(np.max(var_vals)), 1e-300)
+    # the scale a variance is zero against: the largest variance estimated, or the
+    # outcome's own variance where the other variances are not labels of this kind (a
+    # residual structure's var(e))
+    top = max(float(np.max(var_vals)), _outcome_variance(model), 1e-300)
     names = model.labels.index.to_numpy()
     out = [str(names[i]) for i in free[is_var] if est[i] <= 1e-10 * top]
     for idx in Parametrization(model).blocks:
@@ -255,6 +283,17 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
     out += [text for text, _ in _singular_exchangeable(model, est)]
     out += _unit_correlations(model, est, out)
     return out
+
+
+def _outcome_variance(model) -> float:
+    """Sample variance of the outcome on the used observations; 0 where the observations
+    are not on the client (a Dask model: there the largest variance label is the scale)."""
+    try:
+        y = np.asarray(model.data.y, dtype=float)
+    except NotImplementedError:
+        return 0.0
+    y = y[np.isfinite(y)]
+    return float(np.var(y)) if y.size > 1 else 0.0
 
 
 def _singular_exchangeable(model, est) -> list[tuple[str, list[str]]]:

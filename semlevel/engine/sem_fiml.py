@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
+from ..distributions import norm_ppf, norm_sf
 from ..model.sem import SEMModel
 from .deviance import profile
 from .optimize import OptimizationSummary, difference_hessian, newton
@@ -273,10 +273,10 @@ class SEMFit(LikelihoodCriteria):
     def _table(self, idx, se) -> pd.DataFrame:
         names = self.model.labels.index[idx]
         est = self.values[idx]
-        z = st.norm.ppf(0.975)
+        z = norm_ppf(0.975)
         with np.errstate(divide="ignore", invalid="ignore"):
             zs = est / se
-        return pd.DataFrame({"coef": est, "se": se, "z": zs, "p": 2 * st.norm.sf(np.abs(zs)),
+        return pd.DataFrame({"coef": est, "se": se, "z": zs, "p": 2 * norm_sf(np.abs(zs)),
                              "ci_lower": est - z * se, "ci_upper": est + z * se},
                             index=pd.Index(names, name="term"))
 

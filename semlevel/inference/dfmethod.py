@@ -21,8 +21,8 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
+from ..distributions import t_ppf, t_sf
 from ..engine.constraints import coefficient_map
 from ..syntax.smallsample import DFMethod
 from .exact_df import EXACT_METHODS, exact_df
@@ -110,7 +110,7 @@ def small_sample_table(fit, table: pd.DataFrame) -> pd.DataFrame:
     se = np.where(np.isnan(ss.df), table["se"].to_numpy(), se)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(se > 0, coef / se, np.nan)
-        p = 2.0 * st.t.sf(np.abs(t), ss.df)
-        q = st.t.ppf(0.5 + fit.level / 200.0, ss.df)
+        p = 2.0 * t_sf(np.abs(t), ss.df)
+        q = t_ppf(0.5 + fit.level / 200.0, ss.df)
     return pd.DataFrame({"coef": coef, "se": se, "t": t, "p": p, "ci_lower": coef - q * se,
                          "ci_upper": coef + q * se, "df": ss.df}, index=table.index)

@@ -25,8 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
-from scipy import stats as st
 
+from ..distributions import norm_ppf
 from ..engine.evaluator import deviance, statistics
 from ..engine.optimize import newton
 
@@ -224,7 +224,7 @@ def profile_ci(fit, parameters: list[str] | None = None, level: float | None = N
     level = float(fit.level if level is None else level)
     if not 0 < level < 100:
         raise ValueError(f"level must be between 0 and 100, not {level}")
-    z = float(st.norm.ppf(0.5 + level / 200.0))
+    z = float(norm_ppf(0.5 + level / 200.0))
     coords = ProfileCoordinates(fit)
     est_c = coords.coordinates(fit.values)
     fixed = fit.fixed

@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy import stats as st
 
+from ..distributions import chi2_sf
 from ..engine.evaluator import deviance, statistics
 from ..engine.fitting import starting_values
 from ..engine.optimize import difference_hessian
@@ -80,6 +80,21 @@ def _check_weights(model: PathModel, information: str) -> None:
         raise ValueError("with frequency weights, score tests need information='observed'")
 
 
+def indefinite_note(information: str) -> str:
+    """The note of a statistic computed with an information that is not positive definite
+    (the same text in every table, the CLI and JSON)."""
+    other = "expected" if information == "observed" else "observed"
+    return (f"{information} information not positive definite at the constrained estimates: "
+            f"the statistic is not a chi2 (use information='{other}')")
+
+
+def _positive_definite(H: np.ndarray) -> bool:
+    if not H.size:
+        return True
+    lam = np.linalg.eigvalsh((H + H.T) / 2.0)
+    return bool(lam.min() > 1e-10 * max(np.abs(lam).max(), 1e-300))
+
+
 def _lm(g: np.ndarray, H: np.ndarray) -> tuple[float, np.ndarray]:
     try:
         step = np.linalg.solve(H, g)
@@ -91,8 +106,12 @@ def _lm(g: np.ndarray, H: np.ndarray) -> tuple[float, np.ndarray]:
 def score_test(fit, relaxed: PathModel, information: str = "expected") -> dict:
     """Score test of ``fit``'s model against a relaxation of it (e.g. ``fit.model.relax(...)``).
 
-    Returns a dict with ``chi2``, ``df`` (free parameters added), ``p`` and ``epc`` (the
-    expected change of every parameter of the relaxed model, a Series).
+    Returns a dict with ``chi2``, ``df`` (free parameters added), ``p``, ``epc`` (the
+    expected change of every parameter of the relaxed model, a Series) and ``note``.
+    Where the information is not positive definite (observed information away from the
+    relaxed model's optimum can be indefinite) the statistic is reported as computed, even
+    negative, with ``p`` NaN for a negative one and a note saying so (lavaan's
+    ``lavTestScore`` reports the same numbers; a negative value is not "no evidence").
     """
     reml = fit.reml
     if reml:
@@ -106,20 +125,30 @@ def score_test(fit, relaxed: PathModel, information: str = "expected") -> dict:
         raise ValueError("the relaxed model adds no free parameter to test")
     g, H, names = _gradient_and_hessian(relaxed, reml, information)
     chi2, epc = _lm(g, H)
-    chi2 = max(chi2, 0.0)
-    return {"chi2": chi2, "df": int(df), "p": float(st.chi2.sf(chi2, df)),
-            "epc": pd.Series(epc, index=names)}
+    note = "" if _positive_definite(H) else indefinite_note(information)
+    p = float(chi2_sf(chi2, df)) if chi2 >= 0 else np.nan
+    return {"chi2": chi2, "df": int(df), "p": p, "epc": pd.Series(epc, index=names),
+            "note": note}
 
 
-def _releasable(model: PathModel) -> list[str]:
+def _releasable(model: PathModel) -> tuple[list[str], dict[str, str]]:
+    """Free labels with two or more members (tested), and the free labels that cannot
+    be released by member, with the reason (reported, not tested)."""
     lab = model.labels
-    out = []
+    out: list[str] = []
+    skipped: dict[str, str] = {}
     for name in lab.index[lab["free"].to_numpy()]:
-        if lab.loc[name, "kind"] == "rescov":
+        kind = lab.loc[name, "kind"]
+        if kind == "rescov":
+            continue
+        if kind == "resstruct":
+            skipped[str(name)] = ("a parameter of the residual structure: it has no "
+                                  "members to release (compare structures with lrtest, or "
+                                  "let it differ by group with residuals(..., by()))")
             continue
         if len(model.members(name)) > 1:
             out.append(str(name))
-    return out
+    return out, skipped
 
 
 def score_tests(fit, labels: list[str] | None = None, univariate: bool = False,
@@ -136,11 +165,13 @@ def score_tests(fit, labels: list[str] | None = None, univariate: bool = False,
     """
     from ..output.progress import progress as _progress
     model = fit.model
+    skipped: dict[str, str] = {}
     if labels is None:
-        labels = _releasable(model)
+        labels, skipped = _releasable(model)
         if fit.reml:
             labels = [n for n in labels if model.labels.loc[n, "kind"] != "coef"]
-    rows = []
+    rows = [{"test": name, "label": name, "member": "", "chi2": np.nan, "df": 0,
+             "p": np.nan, "note": "not tested: " + why} for name, why in skipped.items()]
     for label in _progress(labels, "score tests", progress, name=str):
         res = _guarded(fit, lambda m: m.relax(label), information)
         rows.append({"test": label, "label": label, "member": "", **res})
@@ -168,7 +199,7 @@ def _guarded(fit, make: Callable[[PathModel], PathModel], information: str) -> d
                 "note": "not identified once released: " + ", ".join(bad[:4])
                 + (" ..." if len(bad) > 4 else "")}
     res = score_test(fit, relaxed, information)
-    return {"chi2": res["chi2"], "df": res["df"], "p": res["p"], "note": ""}
+    return {"chi2": res["chi2"], "df": res["df"], "p": res["p"], "note": res["note"]}
 
 
 def modification_indices(fit, max_pairs: int = 500, information: str = "expected",
@@ -196,7 +227,7 @@ def modification_indices(fit, max_pairs: int = 500, information: str = "expected
     cands = [(str(names[a]), str(names[b])) for a, b in _latent_pairs(model, max_pairs)]
     cands += [(str(err[a]), str(err[b])) for a, b in _error_pairs(model, errors)]
     if not cands:
-        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc"])
+        return pd.DataFrame(columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc", "note"])
     big = model
     new = []
     for a, b in cands:
@@ -207,18 +238,22 @@ def modification_indices(fit, max_pairs: int = 500, information: str = "expected
     pos = {n: i for i, n in enumerate(par)}
     own = np.array([i for i, n in enumerate(par) if n not in set(new)])
     Hcc = H[np.ix_(own, own)]
+    own_note = "" if _positive_definite(Hcc) else indefinite_note(information)
     out = []
     for (a, b), label in zip(cands, new):
         j = pos[label]
         hcj = H[own, j]
         schur = H[j, j] - hcj @ np.linalg.solve(Hcc, hcj)
-        mi = max(g[j] ** 2 / (2.0 * schur), 0.0) if schur > 0 else np.nan
-        epc = -g[j] / schur if schur > 0 else np.nan
+        # the statistic as computed: negative where the Schur complement is (indefinite
+        # information), NaN where it is zero (the covariance is not estimable there)
+        mi = g[j] ** 2 / (2.0 * schur) if schur != 0 else np.nan
+        epc = -g[j] / schur if schur != 0 else np.nan
         denom = sd.get(a, np.nan) * sd.get(b, np.nan)
+        note = own_note or ("" if schur > 0 else indefinite_note(information))
         out.append({"lhs": a, "op": "~~", "rhs": b, "mi": mi,
-                    "p": float(st.chi2.sf(mi, 1)) if np.isfinite(mi) else np.nan,
-                    "epc": epc, "sepc": epc / denom if denom > 0 else np.nan})
-    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc"])
+                    "p": float(chi2_sf(mi, 1)) if np.isfinite(mi) and mi >= 0 else np.nan,
+                    "epc": epc, "sepc": epc / denom if denom > 0 else np.nan, "note": note})
+    return pd.DataFrame(out, columns=["lhs", "op", "rhs", "mi", "p", "epc", "sepc", "note"])
 
 
 def _latent_pairs(model: PathModel, max_pairs: int) -> list[tuple[int, int]]:

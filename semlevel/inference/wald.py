@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as st
 
+from ..distributions import chi2_sf, f_sf
 from ..engine.constraints import coefficient_map
 from ..syntax.linear import equations_matrix
 
@@ -115,13 +115,13 @@ def wald_test(fit, hypothesis, r=None, small: bool | None = None) -> WaldTest:
     V = fit.fixed_vcov.to_numpy()            # T Var(g) T' (robust when the fit's vce is)
     chi2 = float(diff @ np.linalg.solve(R @ V @ R.T, diff))
     common = dict(hypotheses=tuple(text), dropped=tuple(dropped))
-    large = WaldTest(statistic=chi2, df=l, p=float(st.chi2.sf(chi2, l)), kind="chi2", **common)
+    large = WaldTest(statistic=chi2, df=l, p=float(chi2_sf(chi2, l)), kind="chi2", **common)
     if ss is None:
         return large
     method = ss.method.method
     if method == "kroger":
         kr = ss.kenward_roger(L, diff)
-        return WaldTest(statistic=kr.F, df=l, ddf=kr.ddf, p=float(st.f.sf(kr.F, l, kr.ddf)),
+        return WaldTest(statistic=kr.F, df=l, ddf=kr.ddf, p=float(f_sf(kr.F, l, kr.ddf)),
                         kind="F", scale=kr.scale, **common)
     if method == "satterthwaite":
         ddf = ss.fai_cornelius(L)
@@ -134,7 +134,7 @@ def wald_test(fit, hypothesis, r=None, small: bool | None = None) -> WaldTest:
                 "defined and the large-sample chi2 test is reported")})
         ddf = float(dfs[0])
     F = chi2 / l
-    return WaldTest(statistic=F, df=l, ddf=ddf, p=float(st.f.sf(F, l, ddf)), kind="F",
+    return WaldTest(statistic=F, df=l, ddf=ddf, p=float(f_sf(F, l, ddf)), kind="F",
                     **common)
 
 

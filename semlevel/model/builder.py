@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.sample import check_columns, select_sample
+from ..data.sample import check_columns, check_unique_columns, select_sample
 from ..data.weights import survey_columns
 from ..data.wide import build_wide
 from ..syntax.factor import design_matrix, variables_of
@@ -38,6 +38,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     """The PathModel (with its wide data) that reproduces the mixed model ``spec``."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    check_unique_columns(data)
     pending = dict(spec.extra.get("pending") or {})
     res_spec = parse_residuals(pending.pop("residuals")) if "residuals" in pending else None
     for key in SMALL_SAMPLE_OPTIONS:                     # model/small_sample.py

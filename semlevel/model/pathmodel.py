@@ -11,13 +11,14 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import pandas as pd
 
 from ..data.wide import WideData, slot_name
 
 if TYPE_CHECKING:  # pragma: no cover
+    import networkx as nx
+
     from ..results import Fit
 
 __all__ = ["PathModel", "LABEL_KINDS"]
@@ -114,6 +115,9 @@ class PathModel:
 
     def label_index(self, name: str) -> int:
         """Row of a label in ``labels``; a clear error names unknown labels."""
+        if not isinstance(name, str):
+            raise TypeError(f"a label is a string such as 'var(Residual)', not "
+                            f"{type(name).__name__} ({name!r})")
         try:
             return int(self.labels.index.get_loc(name))
         except KeyError:
@@ -176,13 +180,14 @@ class PathModel:
         return out
 
     @cached_property
-    def graph(self) -> nx.DiGraph:
+    def graph(self) -> "nx.DiGraph":
         """The path diagram as a ``networkx.DiGraph``.
 
         Nodes carry ``kind`` (``observed``, ``covariate``, ``latent``, ``error``);
         directed edges are paths (``label``, ``value``, ``definition`` for definition-
         variable loadings); (co)variances are edges with ``two_headed=True``.
         """
+        import networkx as nx          # imported here: 0.13 s that most fits never need
         g = nx.DiGraph()
         tab = self.table
         for _, r in tab.iterrows():

@@ -340,6 +340,11 @@ def correlate(model: PathModel, a: str, b: str, label: str | None = None) -> Pat
     Giving the ``label`` of an existing covariance constrains the new one equal to it
     (several calls with one label: equally correlated effects or errors).
     """
+    for name in (a, b):
+        if not isinstance(name, str):
+            raise TypeError(f"correlate() takes the names of two latents (e.g. 'j[1]') or "
+                            f"two errors ('e.y[j=1,obs=1]'), not {type(name).__name__} "
+                            f"({name!r})")
     if a.startswith("e.") and b.startswith("e."):
         return _add_covariance(model, "theta", _error_slot(model, a), _error_slot(model, b),
                                a, b, label, "rescov", "Residual covariances")
@@ -384,6 +389,13 @@ def fix(model: PathModel, label: str, value: float) -> PathModel:
     """Fix a label at ``value`` (no longer estimated)."""
     j = model.label_index(label)
     kind = model.labels["kind"].iloc[j]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                       np.floating)):
+        raise TypeError(f"fix({label!r}, {value!r}): the value must be a real number, "
+                        f"not {type(value).__name__}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"fix({label!r}, {value}): the value must be finite")
     if kind in ("var", "resvar") and value < 0:
         raise ValueError(f"a variance cannot be fixed at a negative value ({value})")
     labels = model.labels.copy()

@@ -500,6 +500,10 @@ def _level_label(level, var: str, is_base: bool = False) -> str:
     return f"{level}{'b' if is_base else ''}.{var}"
 
 
+#: largest dense fixed-effects design allocated (bytes); larger designs are refused
+MAX_DESIGN_BYTES = 2 * 2**30
+
+
 def design_matrix(
     terms: Union[str, Sequence[Union[str, Term]]],
     data: pd.DataFrame,
@@ -655,6 +659,14 @@ def design_matrix(
         col += len(kept_cells)
 
     k = col + (1 if constant else 0)
+    if n * k * 8 > MAX_DESIGN_BYTES:
+        wide = max(((b[4], b[3]) for b in blocks), default=(0, 0))[0]
+        raise ValueError(
+            f"the fixed-effects design would have {n:,} rows x {k:,} columns "
+            f"({n * k * 8 / 2**30:.1f} GiB; a factor term has {wide:,} levels): more than "
+            f"the {MAX_DESIGN_BYTES / 2**30:.0f} GiB semlevel allocates for it. A factor with "
+            "that many levels is a grouping variable: make it a random effect (|| var:) "
+            "instead of i.var")
     X = np.zeros((n, k), dtype=np.float64)
     for rows, cols, vals, start, width in blocks:
         if width == 0:

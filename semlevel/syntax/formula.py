@@ -127,6 +127,10 @@ class _Model:
                 self.terms.append(t)
 
 
+#: deepest nesting of parentheses accepted in a formula
+MAX_NESTING = 50
+
+
 class _Parser:
     def __init__(self, text: str, factors: frozenset[str]):
         self.text = text
@@ -134,6 +138,7 @@ class _Parser:
         self.i = 0
         self.factors = factors
         self.seen: dict = {}            # term -> atoms in written order
+        self.depth = 0                  # open parentheses (bounded: no RecursionError)
 
     def note(self, atom: Atom, pos0: int) -> Atom:
         self.seen.setdefault(frozenset([atom]), (atom,))
@@ -313,7 +318,11 @@ class _Parser:
             return _Model(terms=[frozenset([self.note(self.variable(tok), tok.pos)])], pos=tok.pos)
         if tok.kind == "op" and tok.text == "(":
             open_ = self.next()
+            self.depth += 1
+            if self.depth > MAX_NESTING:
+                raise self.error(f"parentheses nested more than {MAX_NESTING} deep", open_)
             inner = self.sum()
+            self.depth -= 1
             nxt = self.peek()
             if nxt.kind == "op" and nxt.text in ("|", "||"):
                 self.next()

@@ -1,0 +1,181 @@
+"""Degenerate input and wrong argument types (issue 14, items 3 and 6): a clear error or a
+reported boundary, never a confident wrong number or an internal traceback."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import semlevel as sl
+from semlevel.syntax.formula import FormulaSyntaxError
+
+AR1 = "weight week || id:, residuals(ar 1, t(week))"
+
+
+@pytest.fixture(scope="module")
+def ri(pig):
+    return sl.mixed("weight week || id:", data=pig)
+
+
+# --------------------------------------------------------------------------- item 3
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_fix_refuses_non_finite_values(ri, value):
+    with pytest.raises(ValueError, match="finite"):
+        ri.model.fix("var(Residual)", value)
+
+
+@pytest.mark.parametrize("value", ["abc", None, [1.0], True])
+def test_fix_refuses_non_numbers(ri, value):
+    with pytest.raises(TypeError, match="real number"):
+        ri.model.fix("var(Residual)", value)
+
+
+def test_fix_accepts_numpy_numbers(ri):
+    m = ri.model.fix("var(Residual)", np.float32(4.0))
+    assert not m.labels.loc["var(Residual)", "free"]
+    assert m.labels.loc["var(Residual)", "value"] == 4.0
+
+
+def test_constant_outcome_is_refused(pig):
+    with pytest.raises(ValueError, match="constant"):
+        sl.mixed("c week || id:", data=pig.assign(c=5.0))
+
+
+def test_perfect_fit_is_refused(pig):
+    """y = 2 week + 1 exactly: no residual variance; refused, not 'converged' with a log
+    likelihood of thousands."""
+    with pytest.raises(ValueError, match="exact linear function"):
+        sl.mixed("p week || id:", data=pig.assign(p=2 * pig["week"] + 1.0))
+
+
+def test_near_perfect_fit_is_still_fitted(pig):
+    """Small but real residual variation is not mistaken for a perfect fit."""
+    rng = np.random.default_rng(3)
+    p = 2 * pig["week"] + 1.0 + rng.normal(0, 1e-3, len(pig))
+    fit = sl.mixed("p week || id:", data=pig.assign(p=p))
+    assert fit.converged
+    assert fit.random.loc["var(Residual)", "estimate"] == pytest.approx(1e-6, rel=0.3)
+
+
+def test_cli_refuses_a_constant_outcome(tmp_path, pig):
+    path = tmp_path / "c.csv"
+    pig.assign(c=1.0).to_csv(path, index=False)
+    run = subprocess.run([sys.executable, "-m", "semlevel", "fit", str(path), "c week || id:"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "constant" in run.stderr
+
+
+def test_pooled_path_refuses_a_residual_structure(pig):
+    """Forcing the pooled path on AR(1) errors was a silent wrong fit (the structure
+    ignored, log likelihood -1014.93); it is refused."""
+    with pytest.raises(ValueError, match="independent residuals"):
+        sl.mixed_model(AR1, data=pig).fit(path="pooled")
+
+
+@pytest.mark.parametrize("path", [None, "dense"])
+def test_zero_variance_with_a_residual_structure_is_a_boundary(pig, path):
+    """var(_cons) goes to zero under AR(1) errors: reported as a boundary (estimate 0, no
+    SE) on every evaluation path, with no numpy RuntimeWarning; the fit then equals the
+    model without the random intercept."""
+    model = sl.mixed_model(AR1, data=pig)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        fit = model.fit(path=path)
+    assert not [w for w in seen if issubclass(w.category, RuntimeWarning)], \
+        [str(w.message) for w in seen]
+    assert "id: var(_cons)" in fit.boundary
+    assert fit.random.loc["id: var(_cons)", "estimate"] == 0.0
+    assert np.isnan(fit.random.loc["id: var(_cons)", "se"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        without = sl.mixed("weight week || id:, noconstant residuals(ar 1, t(week))", data=pig)
+    assert fit.loglik == pytest.approx(without.loglik, abs=1e-6)
+    for lab in ("Residual: rho", "Residual: var(e)"):
+        assert fit.random.loc[lab, "estimate"] == pytest.approx(
+            without.random.loc[lab, "estimate"], rel=1e-5)
+        assert fit.random.loc[lab, "se"] == pytest.approx(without.random.loc[lab, "se"],
+                                                          rel=1e-4)
+
+
+def test_boundary_is_in_the_json(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "semlevel", "fit", "pig", AR1, "--format",
+                          "json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["boundary"] == ["id: var(_cons)"]
+    assert "boundary" in run.stderr
+
+
+def test_scoretests_with_a_residual_structure(pig):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = sl.mixed(AR1, data=pig)
+    tab = fit.scoretests()
+    for lab in ("Residual: rho", "Residual: var(e)"):
+        assert np.isnan(tab.loc[lab, "chi2"])
+        assert tab.loc[lab, "note"].startswith("not tested: a parameter of the residual")
+    assert {"week", "_cons"} <= set(tab.index)
+
+
+def test_cli_scoretests_with_a_residual_structure():
+    run = subprocess.run([sys.executable, "-m", "semlevel", "scoretests", "pig", AR1],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "not tested" in run.stdout
+
+
+# --------------------------------------------------------------------------- item 6
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda f: f.model.relax(None), TypeError, "label is a string"),
+    (lambda f: f.model.relax(3), TypeError, "label is a string"),
+    (lambda f: f.model.fix(None, 1.0), TypeError, "label is a string"),
+    (lambda f: f.model.correlate(None, "id"), TypeError, "correlate"),
+    (lambda f: f.lrtest("x"), TypeError, "two fits"),
+    (lambda f: f.lrtest(None), TypeError, "two fits"),
+    (lambda f: sl.render("hello", "x.svg"), TypeError, "cannot render"),
+    (lambda f: sl.render(12, "x.svg"), TypeError, "cannot render"),
+    (lambda f: f.scoretests(labels=["nosuch"]), KeyError, "no label"),
+])
+def test_wrong_argument_types_get_clear_errors(ri, call, error, match):
+    with pytest.raises(error, match=match):
+        call(ri)
+
+
+def test_duplicate_column_names_are_refused(pig):
+    data = pd.concat([pig, pig[["week"]]], axis=1)
+    with pytest.raises(ValueError, match="duplicate column names: 'week'"):
+        sl.mixed("weight week || id:", data=data)
+
+
+def test_huge_factor_is_refused_before_allocating():
+    """i.f with 20,000 levels on 40,000 rows would need 6 GiB: refused with the size."""
+    rng = np.random.default_rng(0)
+    n = 40_000
+    data = pd.DataFrame({"y": rng.normal(size=n), "f": np.arange(n) // 2,
+                         "g": rng.integers(0, 5, n)})
+    with pytest.raises(ValueError, match=r"40,000 rows x 20,000 columns \(6\.0 GiB"):
+        sl.mixed("y i.f || g:", data=data)
+
+
+def test_deeply_nested_formula_is_a_syntax_error(pig):
+    formula = "weight ~ " + "(" * 500 + "week" + ")" * 500 + " + (1|id)"
+    with pytest.raises(FormulaSyntaxError, match="nested more than"):
+        sl.lmer(formula, data=pig)
+
+
+def test_empty_string_ids_are_missing(pig):
+    data = pig.assign(sid=pig["id"].astype(str))
+    data.loc[:8, "sid"] = ""
+    fit = sl.mixed("weight week || sid:", data=data)
+    assert fit.n_obs == len(pig) - 9
+    assert fit.model.data.sample.dropped == {"missing sid (level id)": 9}
+    assert fit.group_summary().loc["sid", "groups"] == 47
