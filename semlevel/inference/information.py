@@ -100,13 +100,12 @@ def expected_information(model: PathModel, values: np.ndarray, coef_ids: np.ndar
         if kc:
             Xr = Xt[obs][:, col]
             info[:kc, :kc] += Xr.T @ Si @ Xr
-        M = [Si @ D[int(l)] if int(l) in D else None for l in var_ids]
-        for i in range(kv):
-            if M[i] is None:
-                continue
-            for j in range(i, kv):
-                if M[j] is not None:
-                    v = 0.5 * float(np.sum(M[i] * M[j].T))
-                    info[kc + i, kc + j] += v
-                    info[kc + j, kc + i] += v if i != j else 0.0
+        present = [i for i, l in enumerate(var_ids) if int(l) in D]
+        if not present:
+            continue
+        M = np.stack([Si @ D[int(var_ids[i])] for i in present])      # (m, n, n)
+        # 1/2 tr(M_i M_j) for every pair at once
+        block = 0.5 * np.einsum("iab,jba->ij", M, M, optimize=True)
+        pos = kc + np.asarray(present)
+        info[np.ix_(pos, pos)] += block
     return info
