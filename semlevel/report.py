@@ -445,6 +445,10 @@ def stata_report(fit) -> str:
         blocks.append(cns)
     if "nofetable" not in opts:
         blocks.append(_fixed_table(fit))
+        if fit.se_convention == "full":
+            blocks.append(["Note: standard errors of the fixed effects from the joint observed "
+                           "information of the", "coefficients and the variance parameters "
+                           "(se='full', as sem and lavaan)."])
     tail: list[str] = []
     if "noretable" not in opts:
         tail += _random_table(fit)

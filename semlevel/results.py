@@ -1,6 +1,8 @@
 """Fit: the estimates of a PathModel, their tables, tests and the Stata-like report."""
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -99,6 +101,10 @@ class Fit(LikelihoodCriteria):
     optimization: OptimizationSummary = field(repr=False)
     boundary: list[str] = field(default_factory=list)
     vce: object = field(default=None, repr=False)   # RobustVCE under vce(robust|cluster)
+    #: convention of the fixed effects' standard errors: "conditional" ((X'V^-1X)^-1, as
+    #: lme4 and Stata's mixed) or "full" (the joint observed information of the
+    #: coefficients and the variance parameters, as lavaan and Stata's sem); ``with_se``
+    se_convention: str = "conditional"
 
     # ---- basics ----------------------------------------------------------------------
     @property
@@ -137,15 +143,40 @@ class Fit(LikelihoodCriteria):
         return float(norm_ppf(0.5 + self.level / 200.0))
 
     # ---- fixed effects ---------------------------------------------------------------
+    def with_se(self, convention: str) -> "Fit":
+        """This fit with the fixed effects' standard errors of ``convention``:
+        ``"conditional"`` ((X'V^-1X)^-1: the variance parameters taken as known, as lme4's
+        ``vcov`` and Stata's ``mixed``; the default) or ``"full"`` (the coefficients' block
+        of the inverse joint observed information of coefficients and variance parameters,
+        as lavaan with ``information="observed"`` and Stata's ``sem``; ML fits with the
+        default variance estimator only). Estimates are unchanged; see docs/inference.md."""
+        if convention not in ("conditional", "full"):
+            raise ValueError(f"se convention {convention!r}: use 'conditional' or 'full'")
+        if convention == "full":
+            if self.reml:
+                raise ValueError("se='full' needs an ML fit: under REML the coefficients are "
+                                 "not parameters of the restricted likelihood")
+            if self.vce is not None:
+                raise ValueError("se='full' is the observed information's convention; this "
+                                 f"fit's standard errors are {self.vce_type} (sandwich)")
+            if self.small_sample is not None:
+                raise ValueError("se='full' does not combine with dfmethod()")
+        return dataclasses.replace(self, se_convention=convention)
+
     @cached_property
     def fixed_vcov(self) -> pd.DataFrame:
-        """(X'V^-1X)^-1 of the free coefficients (T Var(g) T' under constraints)."""
+        """Covariance of the free coefficients (T Var(g) T' under constraints):
+        (X'V^-1X)^-1, or under ``se_convention="full"`` the coefficients' block of the
+        inverse joint observed information."""
         from .engine.constraints import coefficient_map
         cmap = coefficient_map(self.model)
         xtvx = self.evaluation.xtvx
         inv = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
         if self.vce is not None:                      # vce(robust|cluster): the sandwich
             inv = self.vce.vcov[:len(inv), :len(inv)]
+        elif self.se_convention == "full" and len(inv):
+            from .inference.information import joint_observed_vcov
+            inv = joint_observed_vcov(self)[:len(inv), :len(inv)]
         inv = cmap.T @ inv @ cmap.T.T if cmap.constrained else inv
         return pd.DataFrame(inv, index=cmap.names, columns=cmap.names)
 

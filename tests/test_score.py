@@ -374,3 +374,78 @@ def test_score_pvalues_uniform_under_true_constraint():
     pvals = _null_pvalues(150)
     assert stats.kstest(pvals, "uniform").pvalue > 0.01
     assert 0.01 <= (pvals < 0.05).mean() <= 0.10
+
+
+# ----------------------------------------------------------------------------------------
+# an indefinite observed information: the statistic as computed, with a note
+# ----------------------------------------------------------------------------------------
+
+NEG_J = 3
+
+
+@pytest.fixture(scope="module")
+def sparse_slots():
+    """Unbalanced: 60 counties, 3 schools of up to 3 students, 30% of the cells dropped and
+    20% of y missing; the last students' slots are sparse."""
+    df = slot_three_level(1, K=60, J=NEG_J, I=3, drop=0.3, missing=0.2)
+    fit = sl.mixed(SPEC, data=df)
+    assert fit.converged
+    return df, fit
+
+
+def test_negative_observed_statistic_is_reported_with_a_note(sparse_slots):
+    """Releasing var(Residual) by slot with observed information: the information of the
+    relaxed model at the constrained estimates is indefinite and the statistic negative.
+    It is reported as computed (it equals the dense reference's g' H^-1 g), p is NaN and
+    the note names the cause and the remedy; never chi2 0, p 1."""
+    df, fit = sparse_slots
+    d = _long(df)
+    slots = _slots(d)
+    cov = {"k: var(_cons)": lambda a, b: 1.0,
+           "j: var(_cons)": lambda a, b: a["j"] == b["j"],
+           **{f"e[{j},{o}]": (lambda a, b, j=j, o=o: (a["_i"] == b["_i"]) & (a["j"] == j)
+                              & (a["obs"] == o)) for j, o in slots}}
+    want = _reference(d, fit, MEAN, cov, _ident,
+                      lambda n: "var(Residual)" if n.startswith("e[") else n,
+                      information="observed")
+    got = fit.scoretests(labels=["var(Residual)"], information="observed").loc["var(Residual)"]
+    assert want < 0
+    assert got["chi2"] == pytest.approx(want, rel=1e-5)
+    assert np.isnan(got["p"])
+    assert got["note"].startswith("observed information not positive definite")
+    assert "information='expected'" in got["note"]
+    single = fit.scoretest(fit.model.relax("var(Residual)"), information="observed")
+    assert single["chi2"] == pytest.approx(want, rel=1e-5) and np.isnan(single["p"])
+    assert single["note"] == got["note"]
+    # the expected information is positive definite: an ordinary chi2 and no note
+    exp_ = fit.scoretests(labels=["var(Residual)"]).loc["var(Residual)"]
+    assert exp_["chi2"] > 0 and 0 <= exp_["p"] <= 1 and exp_["note"] == ""
+
+
+def test_negative_statistic_on_the_command_line(sparse_slots, tmp_path):
+    import json
+    import subprocess
+    import sys
+    df, _ = sparse_slots
+    path = tmp_path / "sparse.csv"
+    df.to_csv(path, index=False)
+    base = [sys.executable, "-m", "semlevel", "scoretests", str(path), SPEC, "--label",
+            "var(Residual)", "--information", "observed"]
+    text = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert text.returncode == 0, text.stderr
+    row = [line for line in text.stdout.splitlines() if line.startswith("var(Residual)")][0]
+    assert "-" in row.split()[2] and "not positive definite" in row
+    js = subprocess.run(base + ["--format", "json"], capture_output=True, text=True,
+                        timeout=120)
+    test = json.loads(js.stdout)["tests"][0]
+    assert test["chi2"] < 0 and test["p"] is None
+    assert "not positive definite" in test["note"]
+
+
+def test_modindices_carry_the_same_note(sparse_slots):
+    _, fit = sparse_slots
+    mi = fit.modindices(information="observed")
+    assert "note" in mi.columns
+    bad = mi[~(mi["mi"] >= 0)]
+    assert (bad["note"].str.contains("not positive definite") | bad["mi"].isna()).all()
+    assert mi.loc[mi["mi"] >= 0, "p"].between(0, 1).all()
