@@ -68,6 +68,7 @@ def test_full_is_refused_where_it_does_not_apply(pig):
 @pytest.fixture(scope="module")
 def iv():
     d = pd.read_csv(SEM / "endogenous.csv")
+    d = d[d["id"] <= d["id"].unique()[59]]      # 60 of the 300 ids: these claims need no more
     m = sl.mixed_model("y x || id:", data=d)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
