@@ -179,3 +179,28 @@ def test_empty_string_ids_are_missing(pig):
     assert fit.n_obs == len(pig) - 9
     assert fit.model.data.sample.dropped == {"missing sid (level id)": 9}
     assert fit.group_summary().loc["sid", "groups"] == 47
+
+
+# --------------------------------------------------------------------------- item 4
+
+
+@pytest.mark.parametrize("factor", [1e-4, 1e-2, 1e2, 1e4])
+@pytest.mark.parametrize("variable", ["weight", "week"])
+def test_rescaled_variables_give_the_rescaled_fit(pig, variable, factor):
+    """The outcome or the slope's variable in other units: the same fit, rescaled. With
+    week x 1e4 the slope variance (3.7e-9) was taken for zero against the outcome's
+    variance and the fit reported converged 297 log-likelihood units below the optimum."""
+    spec = "weight week || id: week"
+    base = sl.mixed(spec, data=pig)
+    fit = sl.mixed(spec, data=pig.assign(**{variable: pig[variable] * factor}))
+    shift = len(pig) * np.log(factor) if variable == "weight" else 0.0
+    assert fit.converged and not fit.boundary
+    assert fit.loglik + shift == pytest.approx(base.loglik, abs=1e-7)
+    sy = factor if variable == "weight" else 1.0
+    sx = factor if variable == "week" else 1.0
+    assert fit.fixed.loc["week", "coef"] == pytest.approx(
+        base.fixed.loc["week", "coef"] * sy / sx, rel=1e-6)
+    assert fit.random.loc["id: var(week)", "estimate"] == pytest.approx(
+        base.random.loc["id: var(week)", "estimate"] * sy ** 2 / sx ** 2, rel=1e-5)
+    assert fit.random.loc["var(Residual)", "estimate"] == pytest.approx(
+        base.random.loc["var(Residual)", "estimate"] * sy ** 2, rel=1e-5)

@@ -84,6 +84,31 @@ SPARSE_LATENTS = 400
 DENSE_LIMIT = 2e7
 
 
+#: nested designs: rows with at least this many latents may take the sparse path
+NESTED_SPARSE_MIN_Q = 24
+#: ... and the pooled path's work (sum of q^3 over rows) at least this: below it that
+#: path takes well under a second and its analytic gradient and Newton steps are kept
+NESTED_SPARSE_MIN_WORK = 1e6
+#: cost of a unit of pooled-path work (q^3 per row) relative to one of the sparse path's
+#: dense block (q2^3 per evaluation of a finite-difference gradient); measured on nested
+#: designs with random intercepts and slopes (benchmarks/nested.py), where the sparse
+#: path's time per q2^3 was 1/80 of the pooled path's per q^3; 10 leaves a margin
+SPARSE_COST_RATIO = 10.0
+
+
+def _sparse_is_cheaper(model: PathModel, q_r: np.ndarray) -> bool:
+    """A nested design whose rows hold many latents (pupils in schools in districts):
+    the sparse path eliminates the lowest level's small blocks and factors only the
+    latents above them densely (q2 of them), once per finite-difference evaluation;
+    the pooled and dense paths factor every row's q x q system. Compares the two costs."""
+    lowest = model.latents["level"].to_numpy() == list(model.data.hierarchy.levels)[-1]
+    q2 = float((~lowest).sum())
+    n_var = int((model.labels["free"] & (model.labels["kind"] != "coef")).sum())
+    sparse = q2 ** 3 * (1 + 2 * n_var)
+    dense = float(np.sum(q_r.astype(float) ** 3))
+    return dense > NESTED_SPARSE_MIN_WORK and sparse * SPARSE_COST_RATIO < dense
+
+
 def path_of(model: PathModel) -> str:
     """``"pooled"`` (factor form: latent covariances, independent errors), ``"dense"``
     (residual covariances between slots; or pooled statistics too large: their outer
@@ -98,11 +123,15 @@ def path_of(model: PathModel) -> str:
     if model.Z.shape[1]:
         lat = model.effect_latent[data.slot]
         pairs = np.unique(np.repeat(data.row, lat.shape[1]) * (lat.max() + 1) + lat.ravel())
-        q = int(np.bincount(pairs // (lat.max() + 1)).max())
+        q_r = np.bincount(pairs // (lat.max() + 1))
+        q = int(q_r.max())
     else:
-        q = 1
+        q, q_r = 1, np.ones(1)
     if q > SPARSE_LATENTS and weighting.weights_of(model) is None:
         return "sparse"                    # (the sparse path has no weights: dense instead)
+    if model.Z.shape[1] and q >= NESTED_SPARSE_MIN_Q and weighting.weights_of(model) is None \
+            and _sparse_is_cheaper(model, q_r):
+        return "sparse"
     if data.n_rows * float(G * q * K1) ** 2 <= POOLED_LIMIT:
         return "pooled"
     sizes = np.bincount(data.row).astype(float)

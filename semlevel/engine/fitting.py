@@ -265,13 +265,17 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
     (a correlation of +-1), named by their labels."""
     if not is_var.any():
         return []
-    var_vals = est[free[is_var]]
+    # each variance on the outcome's scale: a random slope's variance times the mean
+    # square of its variable (a slope on a variable in seconds instead of weeks has a
+    # variance 3.7e11 times smaller, and is not zero for it)
+    scale = _variance_scales(model)
+    var_vals = est[free[is_var]] * scale[free[is_var]]
     # the scale a variance is zero against: the largest variance estimated, or the
     # outcome's own variance where the other variances are not labels of this kind (a
     # residual structure's var(e))
     top = max(float(np.max(var_vals)), _outcome_variance(model), 1e-300)
     names = model.labels.index.to_numpy()
-    out = [str(names[i]) for i in free[is_var] if est[i] <= 1e-10 * top]
+    out = [str(names[i]) for i in free[is_var] if est[i] * scale[i] <= 1e-10 * top]
     for idx in Parametrization(model).blocks:
         block = est[idx]
         ev = np.linalg.eigvalsh(block)
@@ -283,6 +287,30 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
     out += [text for text, _ in _singular_exchangeable(model, est)]
     out += _unit_correlations(model, est, out)
     return out
+
+
+def _variance_scales(model) -> np.ndarray:
+    """Per label: the mean square of the loadings of the latent whose variance it is
+    (1 for intercepts, residual variances and other labels), which puts every variance on
+    the outcome's scale. 1 everywhere where the loadings are not on the client (Dask)."""
+    out = np.ones(len(model.labels))
+    try:
+        Z = model.Z
+        if Z is None or not Z.shape[1]:
+            return out
+        z2 = np.array([float(np.mean(Z[:, e][Z[:, e] != 0] ** 2)) if np.any(Z[:, e]) else 1.0
+                       for e in range(Z.shape[1])])
+    except NotImplementedError:
+        return out
+    eff = {(eq, ef): float(v) for v, eq, ef in
+           zip(z2, model.effects["equation"], model.effects["effect"])}
+    lat = np.array([eff.get((eq, ef), 1.0) for eq, ef in
+                    zip(model.latents["equation"], model.latents["effect"])])
+    diag = model.phi[model.phi["a"] == model.phi["b"]]
+    for a, lab in zip(diag["a"].to_numpy(), diag["label"].to_numpy()):
+        if model.labels["kind"].iloc[int(lab)] == "var":   # a label's latents share an effect
+            out[int(lab)] = lat[int(a)]
+    return np.where(out > 0, out, 1.0)
 
 
 def _outcome_variance(model) -> float:

@@ -62,6 +62,50 @@ def profiled_deviance(values: np.ndarray, stats: SparseStats, reml: bool
     return ev.deviance, c
 
 
+#: most Newton steps of the polish after L-BFGS-B
+POLISH_STEPS = 3
+
+
+def _newton_polish(f, x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Newton steps from L-BFGS-B's end point, with the gradient and Hessian of ``f`` by
+    central differences (1 + 2n^2 evaluations per step). L-BFGS-B's forward-difference
+    gradient stops it up to ~1e-5 (relative) short of the optimum in flat directions (the
+    crossed variance of the manual's example 10); these steps make the sparse path's
+    estimates agree with the pooled path's. A step that does not lower ``f`` ends it."""
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    if n == 0 or n > 12:
+        return x, 0
+    taken = 0
+    f0 = f(x)
+    for _ in range(POLISH_STEPS):
+        h = 1e-4 * np.maximum(np.abs(x), 1e-2)
+        fp = np.array([f(x + h[i] * np.eye(n)[i]) for i in range(n)])
+        fm = np.array([f(x - h[i] * np.eye(n)[i]) for i in range(n)])
+        g = (fp - fm) / (2 * h)
+        H = np.diag((fp - 2 * f0 + fm) / (h * h))
+        for i in range(n):
+            for j in range(i + 1, n):
+                ei, ej = h[i] * np.eye(n)[i], h[j] * np.eye(n)[j]
+                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                     + f(x - ei - ej)) / (4 * h[i] * h[j])
+        if not np.all(np.isfinite(H)) or not np.all(np.isfinite(g)):
+            break
+        try:
+            L = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            break                                 # not convex here: leave it to L-BFGS-B
+        step = np.linalg.solve(L.T, np.linalg.solve(L, g))
+        if float(g @ step) < 1e-12:               # the Newton decrement: at the optimum
+            break
+        f1 = f(x - step)
+        if not f1 <= f0:
+            break
+        x, f0 = x - step, f1
+        taken += 1
+    return x, taken
+
+
 def minimize_profiled(stats: SparseStats, param: Parametrization, values: np.ndarray,
                       reml: bool, max_iter: int = 500, callback=None
                       ) -> tuple[np.ndarray, OptimizationSummary]:
@@ -106,8 +150,10 @@ def minimize_profiled(stats: SparseStats, param: Parametrization, values: np.nda
                                 "eps": 1e-7 * max(float(np.abs(x0).max()), 1e-3)})
         x = res.x
         rec.iterations = int(res.nit)
-        emit("done", res.fun)
-        rec.message = str(res.message)
+        x, polished = _newton_polish(f, x)
+        emit("done", f(x))
+        rec.message = str(res.message) + (f"; {polished} Newton steps on central differences"
+                                           if polished else "")
     else:
         x = x0
         rec.message = "no free variance parameters besides the scale"

@@ -1,0 +1,154 @@
+"""The shapes of issue 25 (real nested and crossed designs), semlevel beside lme4 in one run.
+
+    python benchmarks/nested.py            # semlevel, and lme4 when Rscript + lme4 are here
+    python benchmarks/nested.py --no-lme4  # semlevel only
+    python benchmarks/nested.py --scaling  # 3-level random intercepts, 10/100/1000 units per top
+
+Data are simulated with fixed seeds in the shapes the issue measured on public data
+(numbers of units, unbalance); each case prints semlevel's evaluation path, its wall time
+(median of --repeats fits after a warm-up), lme4's (``lmer(..., REML = FALSE)``, median of
+the same number of runs in R, data read once) and both log likelihoods, which must agree.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import semlevel as sl                                      # noqa: E402
+from semlevel.engine.evaluator import path_of            # noqa: E402
+
+
+def districts(n_top=131, max_mid=101, seed=1) -> pd.DataFrame:
+    """Pupils in schools in districts: 131 districts of 1-101 schools of 1-8 pupils."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for d in range(n_top):
+        ud = rng.normal(0, 0.5)
+        for s in range(int(rng.integers(1, max_mid + 1))):
+            us = rng.normal(0, 0.7)
+            n = int(rng.integers(1, 9))
+            x = rng.normal(size=n)
+            y = 1 + 0.5 * x + ud + us + rng.normal(size=n)
+            rows += [(d, d * 1000 + s, x[i], y[i]) for i in range(n)]
+    return pd.DataFrame(rows, columns=["k", "j", "x", "y"])
+
+
+def growth(n_top=60, max_mid=89, seed=2) -> pd.DataFrame:
+    """Children with growth slopes in schools: 60 schools of 10-89 children, 3-6 waves."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_top):
+        us = rng.normal(0, [0.8, 0.2])
+        for c in range(int(rng.integers(10, max_mid + 1))):
+            uc = rng.normal(0, [1.0, 0.3])
+            for t in range(int(rng.integers(3, 7))):
+                y = 2 + 0.5 * t + us[0] + us[1] * t + uc[0] + uc[1] * t + rng.normal(0, 0.7)
+                rows.append((s, s * 1000 + c, t, y))
+    return pd.DataFrame(rows, columns=["k", "j", "t", "y"])
+
+
+def crossed(n=3435, n_a=148, n_b=19, seed=3) -> pd.DataFrame:
+    """Two crossed factors, 148 x 19, with a slope on the larger one."""
+    rng = np.random.default_rng(seed)
+    a, b, x = rng.integers(0, n_a, n), rng.integers(0, n_b, n), rng.normal(size=n)
+    ua, ub, sa = rng.normal(0, 1, n_a), rng.normal(0, 0.5, n_b), rng.normal(0, 0.3, n_a)
+    return pd.DataFrame({"a": a, "b": b, "x": x,
+                         "y": 1 + 0.5 * x + ua[a] + ub[b] + sa[a] * x + rng.normal(size=n)})
+
+
+def two_level_slope(n_groups=160, seed=4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for g in range(n_groups):
+        u = rng.normal(0, [1.0, 0.3])
+        for t in range(int(rng.integers(30, 61))):
+            x = t / 10
+            rows.append((g, x, 1 + 0.5 * x + u[0] + u[1] * x + rng.normal()))
+    return pd.DataFrame(rows, columns=["id", "x", "y"])
+
+
+CASES = [
+    ("3 levels, random intercepts (131 districts)", districts,
+     "y x || k: || j:", "y ~ x + (1 | k) + (1 | k:j)"),
+    ("3 levels, slopes at both levels (60 schools)", growth,
+     "y t || k: t, cov(un) || j: t, cov(un)", "y ~ t + (t | k) + (t | k:j)"),
+    ("crossed 148 x 19, intercepts", crossed,
+     "y x || _all: R.b || a:", "y ~ x + (1 | a) + (1 | b)"),
+    ("crossed 148 x 19, slope on the larger", crossed,
+     "y x || _all: R.b || a: x, cov(un)", "y ~ x + (x | a) + (1 | b)"),
+    ("2 levels, random slope (160 units)", two_level_slope,
+     "y x || id: x, cov(un)", "y ~ x + (x | id)"),
+]
+
+
+def time_semlevel(spec, df, repeats):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = sl.mixed_model(spec, data=df)
+        path = path_of(model)
+        fit = sl.mixed(spec, data=df)                      # warm-up
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fit = sl.mixed(spec, data=df)
+            times.append(time.perf_counter() - t)
+    return float(np.median(times)), fit.loglik, path
+
+
+def time_lme4(formula, df, repeats):
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "d.csv")
+        df.to_csv(path, index=False)
+        factors = "; ".join(f"d${c} <- factor(d${c})" for c in ("k", "j", "a", "b", "id")
+                            if c in df.columns)
+        script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); {factors}; "
+                  f"f <- lmer({formula}, d, REML = FALSE); t <- numeric({repeats}); "
+                  f"for (i in 1:{repeats}) t[i] <- system.time(f <- lmer({formula}, d, "
+                  "REML = FALSE))[['elapsed']]; cat(sprintf('%.4f %.8f', median(t), logLik(f)))")
+        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
+    if out.returncode:
+        return None
+    t, ll = out.stdout.split()
+    return float(t), float(ll)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--no-lme4", action="store_true")
+    ap.add_argument("--scaling", action="store_true")
+    args = ap.parse_args(argv)
+    if args.scaling:
+        print(f"{'units per top':>14} {'rows':>8} {'path':>7} {'semlevel':>9}")
+        for mid in (10, 100, 1000):
+            df = districts(n_top=max(8, 20000 // (mid * 5)), max_mid=mid, seed=mid)
+            t, ll, path = time_semlevel("y x || k: || j:", df, args.repeats)
+            print(f"{mid:>14} {len(df):>8} {path:>7} {t:>8.3f}s")
+        return
+    print(f"{'case':<44} {'rows':>6} {'path':>7} {'semlevel':>9} {'lme4':>8} {'ratio':>6} "
+          f"{'|dloglik|':>9}")
+    for name, make, spec, formula in CASES:
+        df = make()
+        t, ll, path = time_semlevel(spec, df, args.repeats)
+        r = None if args.no_lme4 else time_lme4(formula, df, args.repeats)
+        lme = f"{r[0]:>7.3f}s" if r else f"{'-':>8}"
+        ratio = f"{r[0] / t:>5.2f}x" if r else f"{'-':>6}"
+        dll = f"{abs(r[1] - ll):>9.1e}" if r else f"{'-':>9}"
+        print(f"{name:<44} {len(df):>6} {path:>7} {t:>8.3f}s {lme} {ratio} {dll}", flush=True)
+    print("ratio = lme4 time / semlevel time (above 1: semlevel faster)")
+
+
+if __name__ == "__main__":
+    main()
