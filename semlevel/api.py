@@ -11,6 +11,23 @@ from .syntax.mixed import parse_mixed
 __all__ = ["mixed", "mixed_model"]
 
 
+def _provide_services() -> None:
+    """The services lower layers ask for (:mod:`semlevel.services`)."""
+    from . import services
+    from .diagram import diagram
+    from .engine.fitting import fit_at, fit_model
+    from .engine.sem_fiml import fit_sem
+    from .output.iterlog import IterationLog
+    services.provide("fit", fit_model)
+    services.provide("fit_at", fit_at)
+    services.provide("fit_sem", fit_sem)
+    services.provide("diagram", diagram)
+    services.provide("iteration_log", IterationLog)
+
+
+_provide_services()
+
+
 def mixed_model(spec: str, data: pd.DataFrame, *, key_by: str = "value", **options) -> PathModel:
     """Build (without fitting) the path model of a Stata ``mixed`` specification.
 

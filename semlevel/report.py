@@ -21,6 +21,8 @@ import re
 import textwrap
 
 from . import report_vce
+from .output.numbers import is_missing as _missing
+from .output.numbers import stata_g
 
 __all__ = ["stata_g", "stata_report"]
 
@@ -29,65 +31,6 @@ _RULE = "-" * WIDTH
 
 
 # --------------------------------------------------------------------------- numbers
-
-
-def _missing(x) -> bool:
-    try:
-        return x is None or not math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return True
-
-
-def stata_g(x, width: int = 9) -> str:
-    """``x`` as Stata's ``%<width>.0g`` displays it (without the padding).
-
-    Stata shows as many significant digits as fit: the digits and decimal point take at
-    most ``width - 1`` characters (one column is kept for the sign), the leading zero of
-    a fraction is dropped and trailing zeros are removed (``.0390124``, ``-.0984378``,
-    ``6.209896``, ``5.04926``, ``.0000209``); when fixed notation would show fewer
-    significant digits than scientific notation, scientific is used (``6.71e-10``,
-    ``7.84e-06``). Missing values (None, NaN, inf) are ``"."``.
-
-    >>> stata_g(0.03901237), stata_g(-1014.92684, 10), stata_g(7.8412e-06)
-    ('.0390124', '-1014.9268', '7.84e-06')
-    """
-    if _missing(x):
-        return "."
-    x = float(x)
-    if x == 0:
-        return "0"
-    body = max(width - 1, 1)
-    sign = "-" if x < 0 else ""
-    a = abs(x)
-
-    fixed, fixed_sig = None, -1
-    for dec in range(body, -1, -1):
-        s = f"{a:.{dec}f}"
-        if s.startswith("0."):
-            s = s[1:]
-        sig = len(s.replace(".", "").lstrip("0"))   # trailing zeros count: 3.40e-4
-        if sig == 0:
-            continue            # rounds to zero: fixed notation shows no digit
-        if len(s) <= body:
-            fixed = s.rstrip("0").rstrip(".") if "." in s else s
-            fixed_sig = sig
-            break
-
-    sci, sci_sig = None, -1
-    for dec in range(max(body - 5, 0), -1, -1):
-        s = f"{a:.{dec}e}"
-        mant, exp = s.split("e")
-        sgn, digits = exp[0], exp[1:].lstrip("0")
-        s = f"{mant}e{sgn}{digits.rjust(2, '0')}"
-        if len(s) <= body:
-            sci, sci_sig = s, dec + 1
-            break
-
-    if fixed is not None and fixed_sig >= sci_sig:
-        return sign + fixed
-    if sci is not None:
-        return sign + sci
-    return sign + (fixed if fixed is not None else f"{a:.0e}")
 
 
 def _g(x, width: int = 9, blank: bool = True) -> str:

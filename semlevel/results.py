@@ -12,7 +12,8 @@ import pandas as pd
 from .distributions import chi2_sf, norm_ppf, norm_sf
 from .engine.deviance import Evaluation
 from .engine.optimize import OptimizationSummary
-from .engine.stats import PoolStats, _fixed_offset, coefficient_design
+from .model.coefficients import coefficient_design, fixed_offset
+from .engine.stats import PoolStats
 from .model.pathmodel import PathModel
 
 __all__ = ["Fit", "LRTest"]
@@ -168,14 +169,14 @@ class Fit(LikelihoodCriteria):
         """Covariance of the free coefficients (T Var(g) T' under constraints):
         (X'V^-1X)^-1, or under ``se_convention="full"`` the coefficients' block of the
         inverse joint observed information."""
-        from .engine.constraints import coefficient_map
+        from .model.constraints import coefficient_map
         cmap = coefficient_map(self.model)
         xtvx = self.evaluation.xtvx
         inv = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
         if self.vce is not None:                      # vce(robust|cluster): the sandwich
             inv = self.vce.vcov[:len(inv), :len(inv)]
         elif self.se_convention == "full" and len(inv):
-            from .inference.information import joint_observed_vcov
+            from .inference.score import joint_observed_vcov
             inv = joint_observed_vcov(self)[:len(inv), :len(inv)]
         inv = cmap.T @ inv @ cmap.T.T if cmap.constrained else inv
         return pd.DataFrame(inv, index=cmap.names, columns=cmap.names)
@@ -185,7 +186,7 @@ class Fit(LikelihoodCriteria):
         """Fixed effects: coef, se, z, p, ci_lower, ci_upper (index = Stata term labels);
         with ``dfmethod()``: coef, se, t, p, ci_lower, ci_upper, df. A coefficient that
         constraints fix has se 0 and no test."""
-        from .engine.constraints import coefficient_map
+        from .model.constraints import coefficient_map
         cmap = coefficient_map(self.model)
         names = cmap.names
         coef = np.asarray(self.evaluation.beta, dtype=float)
@@ -329,7 +330,7 @@ class Fit(LikelihoodCriteria):
     def linear_loglik(self) -> float:
         """Log likelihood (restricted under REML) of the linear model without random effects."""
         Xt, _ = coefficient_design(self.model)
-        y = self.model.data.y - _fixed_offset(self.model)    # fixed and constrained terms
+        y = self.model.data.y - fixed_offset(self.model)    # fixed and constrained terms
         if self.model.info.get("weights") is not None:
             from .engine.weighting import linear_loglik
             return linear_loglik(self.model, Xt, y)

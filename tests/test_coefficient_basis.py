@@ -19,7 +19,8 @@ from semlevel.engine.deviance import evaluate
 from semlevel.engine.evaluator import deviance, statistics
 from semlevel.engine.fitting import _variance_vcov
 from semlevel.engine.optimize import complex_step_hessian, difference_hessian
-from semlevel.engine.stats import coefficient_design, pool_statistics
+from semlevel.engine.stats import pool_statistics
+from semlevel.model.coefficients import coefficient_design
 from simulate import three_level
 
 PROD = ["gsp", "private", "emp", "hwy", "water", "other", "unemp"]

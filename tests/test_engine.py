@@ -487,12 +487,12 @@ def test_relaxed_model_fast_path_equals_ram(reml):
 
 def test_pooled_expected_information_equals_the_dense_one():
     """The Fisher information the optimiser scores with, from pooled statistics, equals
-    1/2 sum_r tr(Sigma^-1 D_j Sigma^-1 D_k) computed row by row (inference/information.py),
+    1/2 sum_r tr(Sigma^-1 D_j Sigma^-1 D_k) computed row by row (engine/information.py),
     also with several residual labels."""
     from semlevel.engine.deviance import expected_information as pooled_info
     from semlevel.engine.fitting import starting_values
     from semlevel.engine.stats import pool_statistics
-    from semlevel.inference.information import expected_information as dense_info
+    from semlevel.engine.information import expected_information as dense_info
     from simulate import three_level, two_level
     cases = [("y x t || id: t, cov(un)", two_level(3)), ("y x || k: || j:", three_level(4))]
     for spec, df in cases:

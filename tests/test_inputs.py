@@ -220,7 +220,7 @@ def test_wide_relaxations_take_the_dense_path_instead_of_huge_pools():
 
 def test_identification_check_from_pooled_statistics_equals_row_by_row():
     from semlevel.engine.evaluator import statistics
-    from semlevel.model.identify import unidentified_labels
+    from semlevel.engine.identify import unidentified_labels
     df = three_level(4, n_top=60, mid_range=(2, 4), low_range=(1, 1))  # one pupil a school
     df = df.dropna(subset=["y", "x"])
     m = sl.mixed_model("y x || k:", data=df.assign(kj=df.k * 10 + df.j))

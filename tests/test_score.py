@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 import semlevel as sl
-from semlevel.inference.information import expected_information
+from semlevel.engine.information import expected_information
 
 from reference import (structured_blocks, structured_information, structured_score_test,
                        structured_stack)

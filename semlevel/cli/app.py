@@ -34,7 +34,7 @@ Documentation: docs/cli.md."""
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the whole command line."""
-    from .. import __version__
+    from ..version import __version__
 
     p = Parser(prog=PROG, description="Fit Stata `mixed` models as constrained structural "
                "equation models, relax their constraints, test and draw them.",

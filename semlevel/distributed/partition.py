@@ -9,7 +9,8 @@ import pandas as pd
 
 from ..data.wide import OBS_KEY, build_wide
 from ..engine.coefficient_basis import CoefficientBasis
-from ..engine.stats import PoolStats, _fixed_offset, coefficient_design, pool_statistics
+from ..model.coefficients import coefficient_design, fixed_offset
+from ..engine.stats import PoolStats, pool_statistics
 from ..model.pathmodel import PathModel
 from ..syntax.factor import design_matrix
 from .plan import Plan, sample_of
@@ -130,7 +131,7 @@ def partition_moments(df: pd.DataFrame, ctx: Context) -> Moments | None:
         return None
     Xt, _ = coefficient_design(model)
     y = model.data.y
-    W = np.column_stack([Xt, y - _fixed_offset(model), y])
+    W = np.column_stack([Xt, y - fixed_offset(model), y])
     Z = model.Z
     nzm = Z != 0
     return Moments(R=_triangular(W), z2=(Z * Z).sum(axis=0), nz=nzm.sum(axis=0),

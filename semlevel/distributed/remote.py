@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..engine.fitting import _finish, information_of, optimise, starting_values
 from ..engine.optimize import OptimizationSummary
-from ..model.identify import _dependent_columns, refuse_unidentified
+from ..engine.identify import _dependent_columns, refuse_unidentified
 from ..model.pathmodel import PathModel
 from ..results import Fit
 from .partition import Moments
@@ -103,7 +103,7 @@ def starting_values_from(model: PathModel, moments: Moments) -> np.ndarray:
 
 
 def _check_identified(model: PathModel, moments: Moments, info: np.ndarray | None) -> None:
-    """The identification check of :mod:`semlevel.model.identify` from the moments
+    """The identification check of :mod:`semlevel.engine.identify` from the moments
     (coefficient design) and the expected information at the start (variance labels)."""
     labels = model.labels
     names = labels.index.to_numpy()

@@ -22,7 +22,8 @@ from ..model.pathmodel import PathModel
 from . import weighting
 from .deviance import Evaluation, coefficient_gradient, profile
 from .coefficient_basis import CoefficientBasis
-from .stats import _fill_phi, _fixed_offset, coefficient_design, internal_design
+from ..model.coefficients import coefficient_design, fixed_offset
+from .stats import _fill_phi, internal_design
 
 __all__ = ["DenseStats", "dense_statistics", "evaluate_dense", "row_gradients"]
 
@@ -61,7 +62,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
     n_lab = len(model.labels)
     const0 = n_lab                       # index of the constant 0 (the extended vector)
     Xt, coef_ids = coefficient_design(model)
-    W, basis = internal_design(Xt, data.y - _fixed_offset(model))
+    W, basis = internal_design(Xt, data.y - fixed_offset(model))
     W, Zw = weighting.scaled_design(model, W, model.Z)
     starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
     ends = np.r_[starts[1:], data.n_obs]

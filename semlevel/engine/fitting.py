@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..model.identify import check_identified
+from .identify import check_identified
 from ..model.pathmodel import PathModel
 from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
@@ -16,7 +16,8 @@ from .optimize import (OptimizationSummary, complex_step_hessian, difference_hes
 from .parametrization import _VARIANCE_KINDS, Parametrization
 from .profiled import minimize_profiled
 from .sparse_stats import SparseStats
-from .stats import PoolStats, _fixed_offset, coefficient_design
+from ..model.coefficients import coefficient_design, fixed_offset
+from .stats import PoolStats
 
 __all__ = ["fit_model", "optimise", "information_of", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
 
@@ -119,10 +120,10 @@ def check_outcome(model: PathModel) -> None:
     variation: every variance would be estimated at zero and the log likelihood would be
     unbounded, the "perfect fit" that otherwise reports a converged fit with a huge log
     likelihood)."""
-    y = np.asarray(model.data.y, dtype=float) - _fixed_offset(model)
+    y = np.asarray(model.data.y, dtype=float) - fixed_offset(model)
     name = model.data.outcome
     n = len(y)
-    if n and np.ptp(y) == 0 and not _fixed_offset(model).any():
+    if n and np.ptp(y) == 0 and not fixed_offset(model).any():
         raise ValueError(f"the outcome {name!r} is constant ({y[0]:g}) on all {n} used "
                          "observations: there is no variation to model")
     Xt, _ = coefficient_design(model)

@@ -27,7 +27,8 @@ from scipy.sparse.csgraph import connected_components
 
 from ..model.pathmodel import PathModel
 from .coefficient_basis import CoefficientBasis
-from .stats import _fixed_offset, coefficient_design, internal_design
+from ..model.coefficients import coefficient_design, fixed_offset
+from .stats import internal_design
 
 __all__ = ["SparseStats", "UnitClass", "sparse_statistics", "MAX_UNIT", "MAX_DENSE",
            "MAX_SCHUR_MAP"]
@@ -182,7 +183,7 @@ def sparse_statistics(model: PathModel) -> SparseStats:
     n_lab = len(model.labels)
     const0 = n_lab                      # the constant 0 of the extended vector
     Xt, coef_ids = coefficient_design(model)
-    W, basis = internal_design(Xt, data.y - _fixed_offset(model))
+    W, basis = internal_design(Xt, data.y - fixed_offset(model))
     K1 = W.shape[1]
     resid_ids, g_of_obs = np.unique(model.resid_of_obs(), return_inverse=True)
     G = len(resid_ids)

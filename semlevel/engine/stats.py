@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from ..model.pathmodel import PathModel
 from . import weighting
+from ..model.coefficients import coefficient_design, fixed_offset
 from .coefficient_basis import CoefficientBasis
 
 __all__ = ["PoolStats", "pool_statistics", "coefficient_design", "internal_design"]
@@ -65,33 +66,6 @@ class PoolStats:
             .reshape(P * q * q, K1 * K1)
 
 
-def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
-    """Covariate matrix whose columns are the free coefficient labels, and those labels.
-
-    When every slot uses the term's own label (the mixed model) this is ``model.X``;
-    relaxed slopes split a term's column among the labels of the slots.
-    """
-    labels = model.labels
-    coef_ids = np.flatnonzero((labels["kind"] == "coef").to_numpy() & labels["free"].to_numpy())
-    k = len(model.terms)
-    if k == 0:
-        return np.zeros((model.data.n_obs, 0)), coef_ids
-    per_obs = model.path_label[model.data.slot]            # (n_obs, k) label of each cell
-    if np.array_equal(model.path_label, np.tile(np.arange(k), (model.path_label.shape[0], 1))) \
-            and np.array_equal(coef_ids, np.arange(k)):
-        return model.X, coef_ids
-    col_of = {lab: i for i, lab in enumerate(coef_ids)}
-    Xt = np.zeros((model.data.n_obs, len(coef_ids)))
-    for t in range(k):
-        labs = per_obs[:, t]
-        for lab in np.unique(labs):
-            if lab not in col_of:
-                continue  # a fixed coefficient: handled as an offset by the caller
-            m = labs == lab
-            Xt[m, col_of[lab]] += model.X[m, t]
-    return Xt, coef_ids
-
-
 def internal_design(Xt: np.ndarray, y: np.ndarray, basis: CoefficientBasis | None = None
                     ) -> tuple[np.ndarray, CoefficientBasis]:
     """[Xt B, y - Xt shift] in the coordinates of :mod:`.coefficient_basis` (the given
@@ -99,18 +73,6 @@ def internal_design(Xt: np.ndarray, y: np.ndarray, basis: CoefficientBasis | Non
     if basis is None:
         basis = CoefficientBasis.of(Xt, y)
     return np.column_stack([basis.design(Xt), basis.centre(Xt, y)]), basis
-
-
-def _fixed_offset(model: PathModel) -> np.ndarray:
-    """Contribution of coefficients fixed at a value (not estimated) to each mean."""
-    labels = model.labels
-    fixed = (labels["kind"] == "coef").to_numpy() & ~labels["free"].to_numpy()
-    if not fixed.any() or not len(model.terms):
-        return np.zeros(model.data.n_obs)
-    values = np.nan_to_num(labels["value"].to_numpy(dtype=float))
-    per_obs = model.path_label[model.data.slot]
-    mask = fixed[per_obs]
-    return (model.X * np.where(mask, values[per_obs], 0.0)).sum(axis=1)
 
 
 def _fill_phi(phi_idx: np.ndarray, lat_local: np.ndarray, rows_in: np.ndarray,
@@ -144,7 +106,7 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     n_lab = len(labels)
     const0, const1 = n_lab, n_lab + 1
     Xt, coef_ids = coefficient_design(model)
-    W, basis = internal_design(Xt, data.y - _fixed_offset(model), basis)
+    W, basis = internal_design(Xt, data.y - fixed_offset(model), basis)
     # weights (engine.weighting): transformed data, weighted residual counts and rows
     W, Zw = weighting.scaled_design(model, W, model.Z)
     res_count, rw = weighting.residual_counts(model), weighting.row_weights(model)

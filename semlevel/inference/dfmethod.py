@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..distributions import t_ppf, t_sf
-from ..engine.constraints import coefficient_map
+from ..model.constraints import coefficient_map
 from ..syntax.smallsample import DFMethod
 from .exact_df import EXACT_METHODS, exact_df
 

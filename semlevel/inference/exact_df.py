@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.constraints import coefficient_map
-from ..engine.stats import coefficient_design
+from ..model.constraints import coefficient_map
+from ..model.coefficients import coefficient_design
 
 __all__ = ["exact_df", "EXACT_METHODS"]
 

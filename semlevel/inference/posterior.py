@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.stats import coefficient_design
+from ..model.coefficients import coefficient_design
 
 __all__ = ["Posterior", "posterior", "RowBatch", "row_batches", "row_bounds", "obs_mean"]
 

@@ -30,7 +30,7 @@ from scipy.linalg import solve_triangular
 from ..engine.linalg.blocked import coupling_product
 from ..engine.sparse import BlockedFactor, sparse_factor
 from ..engine.sparse_stats import SparseStats, _row_latents
-from ..engine.stats import coefficient_design
+from ..model.coefficients import coefficient_design
 from .posterior import Posterior, obs_mean
 
 __all__ = ["sparse_posterior", "blocked_solve"]

@@ -2,7 +2,7 @@
 
 For the marginal covariance V = V(sigma) of the outcome (block diagonal by top-level
 row), the free variance parameters sigma_i with derivatives G_i = dV/dsigma_i (per row:
-:func:`semlevel.inference.information.parameter_derivatives`; linear in the (co)variance
+:func:`semlevel.engine.information.parameter_derivatives`; linear in the (co)variance
 labels, the chain rule for a nonlinear residual structure) and the estimated
 coefficients' design X (the reduced design under constraints):
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.stats import coefficient_design
-from .information import parameter_derivatives
+from ..model.coefficients import coefficient_design
+from ..engine.information import parameter_derivatives
 
 __all__ = ["RemlTerms", "reml_terms"]
 

@@ -24,11 +24,11 @@ from ..engine.evaluator import deviance, statistics
 from ..engine.fitting import starting_values
 from ..engine.optimize import difference_hessian
 from ..model.pathmodel import PathModel
-from ..model.identify import unidentified_labels
+from ..engine.identify import unidentified_labels
 from ..model.relax import member_label
-from .information import expected_information
+from ..engine.information import expected_information
 
-__all__ = ["score_test", "score_tests", "modification_indices"]
+__all__ = ["score_test", "score_tests", "modification_indices", "joint_observed_vcov"]
 
 
 def _gradient_and_hessian(model: PathModel, reml: bool, information: str = "expected"):
@@ -285,3 +285,19 @@ def _error_pairs(model: PathModel, errors: bool | None) -> list[tuple[int, int]]
     if errors is None:
         errors = len(cand) <= 100
     return cand if errors else []
+
+
+def joint_observed_vcov(fit) -> np.ndarray:
+    """Inverse of the joint observed information of an ML fit over its free coefficients
+    (first, in the order of ``fit.evaluation.beta``) and its free variance parameters not
+    at the boundary: the convention of lavaan (``information="observed"``) and Stata's
+    ``sem``. The Hessian is the central difference of the analytic gradient of the
+    deviance at the estimates (the score tests' machinery)."""
+    g, H, names = _gradient_and_hessian(fit.model, False, "observed")
+    keep = np.array([str(n) not in set(fit.boundary) for n in names])
+    Hk = 0.5 * (H + H.T)[np.ix_(keep, keep)]
+    try:
+        inv = np.linalg.inv(0.5 * Hk)
+    except np.linalg.LinAlgError:
+        inv = np.full_like(Hk, np.nan)
+    return inv

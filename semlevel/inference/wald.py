@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..distributions import chi2_sf, f_sf
-from ..engine.constraints import coefficient_map
+from ..model.constraints import coefficient_map
 from ..syntax.linear import equations_matrix
 
 __all__ = ["WaldTest", "wald_test", "model_test", "restriction"]

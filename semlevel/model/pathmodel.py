@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.wide import WideData, slot_name
+from ..services import service
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -264,18 +265,14 @@ class PathModel:
         """Fit this model by FIML (ML, or REML when ``self.reml``) with the one engine.
 
         ``log=True`` prints the iteration log (:mod:`semlevel.output.iterlog`)."""
-        from ..engine.fitting import fit_model
         if log and options.get("callback") is None:
-            from ..output.iterlog import IterationLog
-            options["callback"] = IterationLog(self.reml)
-        return fit_model(self, **options)
+            options["callback"] = service("iteration_log")(self.reml)
+        return service("fit")(self, **options)
 
     def fit_at(self, values: dict[str, float]) -> "Fit":
         """Evaluate (without optimising) at given variance-parameter values by label."""
-        from ..engine.fitting import fit_at
-        return fit_at(self, values)
+        return service("fit_at")(self, values)
 
     def diagram(self, **options):
         """Path diagram (a ``graphviz.Digraph``); options: ``semlevel.diagram.DiagramOptions``."""
-        from ..diagram import diagram
-        return diagram(self, **options)
+        return service("diagram")(self, **options)

@@ -22,6 +22,7 @@ import pandas as pd
 from ..data.sample import Sample, check_columns
 from ..data.wide import WideData, build_wide
 from ..syntax.factor import design_matrix
+from ..services import service
 from .pathmodel import PathModel
 
 __all__ = ["SEMModel", "sem_model"]
@@ -77,8 +78,7 @@ class SEMModel:
 
     def fit(self, **options):
         """Fit by FIML (dense RAM evaluation, numerical gradient)."""
-        from ..engine.sem_fiml import fit_sem
-        return fit_sem(self, **options)
+        return service("fit_sem")(self, **options)
 
 
 def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool = False,

@@ -1,7 +1,7 @@
 """Attach the small-sample options of a ``mixed`` spec to its model (the builder's last step).
 
 ``dfmethod()`` and ``dftable()`` go to ``model.info`` (used by :class:`semlevel.Fit`);
-fixed-effects ``constraints`` reparametrise the model (:mod:`semlevel.engine.constraints`).
+fixed-effects ``constraints`` reparametrise the model (:mod:`semlevel.model.constraints`).
 ``dfmethod(repeated)`` needs a two-level model: checked here, before any fitting.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def attach_small_sample(model: PathModel, spec) -> PathModel:
             raise ValueError("dfmethod(repeated) is supported only with two-level models "
                              f"(this model has the levels {', '.join(levels) or 'none'})")
     if constraints is not None:
-        from ..engine.constraints import constrain_coefficients
+        from .constraints import constrain_coefficients
         if isinstance(constraints, tuple) and len(constraints) == 2 and \
                 not isinstance(constraints[0], str):
             model = constrain_coefficients(model, constraints[0], constraints[1])

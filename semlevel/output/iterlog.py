@@ -20,7 +20,7 @@ import sys
 from typing import TextIO
 
 from ..engine.optimize import IterationEvent
-from ..report import stata_g
+from .numbers import stata_g
 
 __all__ = ["IterationLog", "wants_log", "log_line"]
 

@@ -75,7 +75,7 @@ def fit_to_dict(fit, model: str | None = None, data: str | None = None,
     ``random_metric``, ``groups``, ``wald``, ``lr_test_linear``, ``sample``,
     ``optimization``, ``boundary``, ``warnings``, ``semlevel_version``.
     """
-    from .. import __version__
+    from ..version import __version__
 
     spec = fit.spec
     labels = fit_value_labels(fit)

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..model.pathmodel import PathModel
+from .pathmodel import PathModel
 from ..syntax.linear import equations_matrix
-from .stats import coefficient_design
+from .coefficients import coefficient_design
 
 __all__ = ["CoefficientMap", "solve_constraints", "constrain_coefficients",
            "coefficient_map", "OFFSET_LABEL"]

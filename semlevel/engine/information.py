@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engine.stats import coefficient_design
+from ..model.coefficients import coefficient_design
 from ..model.pathmodel import PathModel
 
-__all__ = ["expected_information", "row_derivatives", "parameter_derivatives",
-           "joint_observed_vcov"]
+__all__ = ["expected_information", "row_derivatives", "parameter_derivatives"]
 
 
 def row_derivatives(model: PathModel):
@@ -69,7 +68,7 @@ def parameter_derivatives(model: PathModel, values: np.ndarray):
     """Like :func:`row_derivatives`, with a nonlinear residual structure's derived
     covariances replaced by the derivatives w.r.t. its parameters (chain rule); also
     yields Sigma_r at ``values``."""
-    from ..engine.evaluator import expand
+    from .evaluator import expand
     full = expand(model, values)
     st = model.info.get("structure")
     if st is not None:
@@ -111,19 +110,3 @@ def expected_information(model: PathModel, values: np.ndarray, coef_ids: np.ndar
         info[np.ix_(pos, pos)] += block
     return info
 
-
-def joint_observed_vcov(fit) -> np.ndarray:
-    """Inverse of the joint observed information of an ML fit over its free coefficients
-    (first, in the order of ``fit.evaluation.beta``) and its free variance parameters not
-    at the boundary: the convention of lavaan (``information="observed"``) and Stata's
-    ``sem``. The Hessian is the central difference of the analytic gradient of the
-    deviance at the estimates (the score tests' machinery)."""
-    from .score import _gradient_and_hessian
-    g, H, names = _gradient_and_hessian(fit.model, False, "observed")
-    keep = np.array([str(n) not in set(fit.boundary) for n in names])
-    Hk = 0.5 * (H + H.T)[np.ix_(keep, keep)]
-    try:
-        inv = np.linalg.inv(0.5 * Hk)
-    except np.linalg.LinAlgError:
-        inv = np.full_like(Hk, np.nan)
-    return inv

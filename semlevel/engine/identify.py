@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pathmodel import PathModel
+from ..model.pathmodel import PathModel
 
 __all__ = ["check_identified", "unidentified_labels", "refuse_unidentified"]
 
@@ -36,9 +36,9 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
     expected information at the starting values, O(pools); otherwise up to ``max_rows``
     rows' covariance Jacobians are examined one by one.
     """
-    from ..engine.fitting import starting_values
-    from ..engine.stats import coefficient_design
-    from ..inference.information import parameter_derivatives
+    from .fitting import starting_values
+    from ..model.coefficients import coefficient_design
+    from .information import parameter_derivatives
 
     labels = model.labels
     Xt, coef_ids = coefficient_design(model)
@@ -48,9 +48,9 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
     var_ids = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
     if not len(var_ids):
         return []
-    from ..engine.deviance import expected_information
-    from ..engine.stats import PoolStats
-    from ..engine.sparse_stats import SparseStats
+    from .deviance import expected_information
+    from .stats import PoolStats
+    from .sparse_stats import SparseStats
     if isinstance(stats, SparseStats):
         return _dependent_columns(sparse_gram(model, var_ids), labels.index.to_numpy()[var_ids])
     if isinstance(stats, PoolStats):

@@ -1,0 +1,50 @@
+"""The fixed part of a path model as data: the design whose columns are the free
+coefficient labels, and the offset of coefficients fixed at a value. Pure functions of
+the model (every evaluation path and the post-estimation code read them).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .pathmodel import PathModel
+
+__all__ = ["coefficient_design", "fixed_offset"]
+
+
+def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
+    """Covariate matrix whose columns are the free coefficient labels, and those labels.
+
+    When every slot uses the term's own label (the mixed model) this is ``model.X``;
+    relaxed slopes split a term's column among the labels of the slots.
+    """
+    labels = model.labels
+    coef_ids = np.flatnonzero((labels["kind"] == "coef").to_numpy() & labels["free"].to_numpy())
+    k = len(model.terms)
+    if k == 0:
+        return np.zeros((model.data.n_obs, 0)), coef_ids
+    per_obs = model.path_label[model.data.slot]            # (n_obs, k) label of each cell
+    if np.array_equal(model.path_label, np.tile(np.arange(k), (model.path_label.shape[0], 1))) \
+            and np.array_equal(coef_ids, np.arange(k)):
+        return model.X, coef_ids
+    col_of = {lab: i for i, lab in enumerate(coef_ids)}
+    Xt = np.zeros((model.data.n_obs, len(coef_ids)))
+    for t in range(k):
+        labs = per_obs[:, t]
+        for lab in np.unique(labs):
+            if lab not in col_of:
+                continue  # a fixed coefficient: handled as an offset by the caller
+            m = labs == lab
+            Xt[m, col_of[lab]] += model.X[m, t]
+    return Xt, coef_ids
+
+
+def fixed_offset(model: PathModel) -> np.ndarray:
+    """Contribution of coefficients fixed at a value (not estimated) to each mean."""
+    labels = model.labels
+    fixed = (labels["kind"] == "coef").to_numpy() & ~labels["free"].to_numpy()
+    if not fixed.any() or not len(model.terms):
+        return np.zeros(model.data.n_obs)
+    values = np.nan_to_num(labels["value"].to_numpy(dtype=float))
+    per_obs = model.path_label[model.data.slot]
+    mask = fixed[per_obs]
+    return (model.X * np.where(mask, values[per_obs], 0.0)).sum(axis=1)

@@ -1,0 +1,34 @@
+"""The package's layers import downward only (issue 22): import-linter's contract in
+pyproject.toml, every exception listed there with its reason; and the one seam
+(semlevel.services) is filled for every service it names."""
+from __future__ import annotations
+
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import semlevel  # noqa: F401  (fills the services)
+from semlevel import services
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def test_import_contract_is_kept():
+    exe = shutil.which("lint-imports") or str(pathlib.Path(sys.executable).parent / "lint-imports")
+    run = subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "1 kept, 0 broken" in run.stdout
+
+
+def test_every_service_is_provided():
+    for name in services.SERVICES:
+        assert callable(services.service(name)), name
+
+
+def test_unknown_service_is_refused():
+    with pytest.raises(KeyError, match="unknown service"):
+        services.provide("nosuch", print)
