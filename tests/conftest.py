@@ -15,3 +15,18 @@ import semlevel as sl
 def pig() -> pd.DataFrame:
     """The pig weights of the ``mixed`` manual (examples 1-3), long form."""
     return sl.datasets.load("pig")
+
+
+@pytest.fixture(scope="session")
+def endogenous_fits() -> dict:
+    """The instrumental-variable data of tests/data/sem_paths (lavaan's models A and B):
+    ``{"data": ..., "A": naive fit (x regressed on z), "B": with cov(e.y,e.x)}``, fitted
+    once for every module that needs them (a general-SEM fit takes seconds)."""
+    import pathlib
+    import warnings
+    data = pd.read_csv(pathlib.Path(__file__).parent / "data" / "sem_paths" / "endogenous.csv")
+    m = sl.mixed_model("y x || id:", data=data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {"data": data, "A": m.regress("x", on="z").fit(),
+                "B": m.regress("x", on="z", correlated=True).fit()}

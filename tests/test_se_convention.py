@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,7 +14,6 @@ import pytest
 import semlevel as sl
 
 LAVAAN = pathlib.Path(__file__).parent / "data" / "lavaan"
-SEM = pathlib.Path(__file__).parent / "data" / "sem_paths"
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +64,8 @@ def test_full_is_refused_where_it_does_not_apply(pig):
 
 
 @pytest.fixture(scope="module")
-def iv():
-    d = pd.read_csv(SEM / "endogenous.csv")
-    d = d[d["id"] <= d["id"].unique()[59]]      # 60 of the 300 ids: these claims need no more
-    m = sl.mixed_model("y x || id:", data=d)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return m.regress("x", on="z").fit(), m.regress("x", on="z", correlated=True).fit()
+def iv(endogenous_fits):
+    return endogenous_fits["A"], endogenous_fits["B"]
 
 
 def test_sem_route_uses_full_and_refuses_score_tests_clearly(iv):
