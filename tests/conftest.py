@@ -5,10 +5,18 @@ Every dataset a test reads comes from the package (``sl.datasets.load``) or from
 """
 from __future__ import annotations
 
-import pandas as pd
-import pytest
+import os
 
-import semlevel as sl
+# one BLAS thread per process: the suite runs on two pytest-xdist workers on two cores,
+# and multithreaded BLAS in each would oversubscribe them (set before numpy loads;
+# workers and the CLI subprocesses inherit it)
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+import semlevel as sl  # noqa: E402
 
 
 @pytest.fixture(scope="session")

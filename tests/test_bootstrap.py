@@ -45,6 +45,17 @@ def test_seeded_replicates_are_reproducible_and_independent_of_workers(pig_fit):
                                           "id: var(_cons)", "var(Residual)"]
 
 
+def test_bootstrap_se_roughly_agrees_with_information(pig_fit):
+    """The cheap version of the test below (60 of its 200 replicates): a bootstrap SE
+    from 60 replicates has a relative error of about 1/sqrt(120) = 9%, so 40% is a
+    4-sigma band."""
+    boot = pig_fit.bootstrap(n=60, seed=1)
+    ratio = boot.se() / pd.concat([pig_fit.fixed["se"], pig_fit.random["se"]]).loc[boot.se().index]
+    assert ((ratio > 0.6) & (ratio < 1.4)).all(), ratio
+    assert (boot.ci(90)["n"] == 60).all()
+
+
+@pytest.mark.slow
 def test_bootstrap_se_agrees_with_information(pig_fit):
     boot = pig_fit.bootstrap(n=200, seed=1)
     se = boot.se()
