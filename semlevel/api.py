@@ -17,7 +17,16 @@ def _provide_services() -> None:
     from .diagram import diagram
     from .engine.fitting import fit_at, fit_model
     from .engine.sem_fiml import fit_sem
+    from .inference.sandwich import apply_vce
     from .output.iterlog import IterationLog
+    from .results import SEMFit
+
+    def fit_result(**parts) -> Fit:
+        """The engine's estimates as a Fit, with vce(robust|cluster) applied."""
+        return apply_vce(Fit(**parts))
+
+    services.provide("fit_result", fit_result)
+    services.provide("sem_result", SEMFit)
     services.provide("fit", fit_model)
     services.provide("fit_at", fit_at)
     services.provide("fit_sem", fit_sem)

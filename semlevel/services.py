@@ -20,6 +20,8 @@ SERVICES = {
     "fit_sem": "engine: fit a general SEM model (engine.sem_fiml.fit_sem)",
     "diagram": "diagram: the path diagram of a model or fit (diagram.diagram)",
     "iteration_log": "output: the iteration log callback (output.iterlog.IterationLog)",
+    "fit_result": "results: the engine's estimates as a Fit, vce(robust) applied",
+    "sem_result": "results: the general-SEM route's estimates as a SEMFit",
 }
 
 _providers: dict[str, Callable] = {}

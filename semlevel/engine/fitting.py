@@ -7,10 +7,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from .identify import check_identified
+from .starts import starting_values
 from ..model.pathmodel import PathModel
+from ..services import service
 from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
-from .coefficient_basis import round_bits, triangular_factor
+from .coefficient_basis import triangular_factor
 from .optimize import (OptimizationSummary, complex_step_hessian, difference_hessian,
                        function_hessian, newton)
 from .parametrization import _VARIANCE_KINDS, Parametrization
@@ -29,65 +31,6 @@ class ConvergenceWarning(UserWarning):
 
 class BoundaryWarning(UserWarning):
     """A variance was estimated at its boundary (zero)."""
-
-
-def starting_values(model: PathModel, residual_variance: float | None = None,
-                    loading_squares: np.ndarray | None = None) -> np.ndarray:
-    """Start for every label: a fixed label's value; else its ``estimate`` (a model derived
-    from a fit starts where that fit ended), else its ``value``, else a moment guess.
-
-    The guess splits the OLS residual variance equally among the residual and each level
-    with random effects; a slope's variance is scaled by the mean square of its variable.
-    Those two moments are computed from ``model.data`` unless given
-    (``residual_variance``; ``loading_squares``, one per effect, the mean square of its
-    nonzero loadings): a fit on Dask computes them on the cluster.
-    """
-    labels = model.labels
-    vals = labels["value"].to_numpy(dtype=float).copy()
-    if "estimate" in labels:
-        est = labels["estimate"].to_numpy(dtype=float)
-        use = labels["free"].to_numpy() & np.isfinite(est)
-        vals[use] = est[use]
-    need = np.isnan(vals) & (labels["kind"] != "coef").to_numpy()
-    if not need.any():
-        return vals
-    if residual_variance is None:
-        Xt, _ = coefficient_design(model)
-        y = model.data.y
-        if Xt.shape[1]:
-            coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
-            resid = y - Xt @ coef
-        else:
-            resid = y
-        residual_variance = float(np.mean(resid ** 2))
-    if loading_squares is None:
-        loading_squares = np.array([float(np.mean(model.Z[:, e][model.Z[:, e] != 0] ** 2))
-                                    if np.any(model.Z[:, e]) else 1.0
-                                    for e in range(model.Z.shape[1])])
-    # rounded (coefficient_basis.round_bits): the same data with its sums taken in
-    # another order (rows reordered, partitions on Dask) start from the same point
-    s2 = float(round_bits(residual_variance or 1.0, 20))
-    loading_squares = round_bits(loading_squares, 20)
-    n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
-    share = s2 / (n_levels + 1)
-    lat_eff = {(eq, ef): float(z2) for z2, eq, ef in
-               zip(loading_squares, model.effects["equation"], model.effects["effect"])}
-    lat_z2 = np.array([lat_eff.get((eq, ef), 1.0) for eq, ef in
-                       zip(model.latents["equation"], model.latents["effect"])])
-    diag = model.phi[model.phi["a"] == model.phi["b"]]
-    first_latent = dict(zip(diag["label"].to_numpy()[::-1], diag["a"].to_numpy()[::-1]))
-    kinds = labels["kind"].to_numpy()
-    names = labels.index
-    for i in np.flatnonzero(need):
-        kind = kinds[i]
-        if kind == "resvar" or (kind == "resstruct" and "var(e)" in names[i]):
-            vals[i] = share
-        elif kind == "var":
-            a = first_latent.get(i)
-            vals[i] = share / lat_z2[a] if a is not None else share
-        else:
-            vals[i] = 0.0
-    return vals
 
 
 def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
@@ -233,8 +176,6 @@ def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
 
 def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
             record: OptimizationSummary, check_psd: bool) -> "Fit":
-    from ..results import Fit
-
     free, is_var = _free_variance_labels(model)
     est = expand(model, est)                               # derived residual covariances
     boundary = _boundary_labels(model, est, free, is_var)
@@ -256,9 +197,11 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
         warnings.warn("estimated at the boundary of the parameter space: "
                       + "; ".join(boundary), BoundaryWarning, stacklevel=4)
     fitted = model.with_labels(model.labels.assign(estimate=est))
-    from ..inference.sandwich import apply_vce      # vce(robust|cluster): sandwich SEs
-    return apply_vce(Fit(model=fitted, stats=stats, values=est, evaluation=final,
-                         theta_vcov=theta_vcov, optimization=record, boundary=boundary))
+    # the engine's estimates become a Fit in the results layer (lme4's mkMerMod step),
+    # with vce(robust|cluster) applied there: through the seam, not an upward import
+    return service("fit_result")(model=fitted, stats=stats, values=est, evaluation=final,
+                                 theta_vcov=theta_vcov, optimization=record,
+                                 boundary=boundary)
 
 
 def _boundary_labels(model, est, free, is_var) -> list[str]:

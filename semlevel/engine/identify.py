@@ -36,7 +36,7 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
     expected information at the starting values, O(pools); otherwise up to ``max_rows``
     rows' covariance Jacobians are examined one by one.
     """
-    from .fitting import starting_values
+    from .starts import starting_values
     from ..model.coefficients import coefficient_design
     from .information import parameter_derivatives
 

@@ -17,15 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
-from ..distributions import chi2_sf, norm_ppf, norm_sf
 from ..model.sem import SEMModel
+from ..services import service
 from .deviance import profile
 from .optimize import OptimizationSummary, difference_hessian, newton
-from ..results import LikelihoodCriteria, LRTest
 
-__all__ = ["SEMStats", "sem_statistics", "sem_deviance", "fit_sem", "SEMFit"]
+__all__ = ["SEMStats", "sem_statistics", "sem_deviance", "fit_sem"]
 
 
 @dataclass(frozen=True)
@@ -186,7 +184,7 @@ def _starts(model: SEMModel) -> np.ndarray:
     return vals
 
 
-def fit_sem(model: SEMModel, max_iter: int = 200) -> "SEMFit":
+def fit_sem(model: SEMModel, max_iter: int = 200):
     """Fit a general model by FIML: Newton on a numerical gradient of the profiled deviance."""
     stats = sem_statistics(model)
     values = _starts(model)
@@ -251,92 +249,5 @@ def fit_sem(model: SEMModel, max_iter: int = 200) -> "SEMFit":
         vcov = np.linalg.inv(0.5 * H)
     except np.linalg.LinAlgError:
         vcov = np.full_like(H, np.nan)
-    return SEMFit(model=model, values=est, deviance=f, xtvx=ev.xtvx, free=idx,
-                  vcov=vcov, optimization=record, n_obs=stats.n_obs)
-
-
-@dataclass(frozen=True, eq=False)
-class SEMFit(LikelihoodCriteria):
-    """A fitted general model: ``loglik``, ``fixed`` (mean parameters and structural
-    paths), ``random`` ((co)variances), ``aic``, ``bic``, ``converged``, ``n_obs`` (observed
-    cells)."""
-
-    model: SEMModel
-    values: np.ndarray
-    deviance: float
-    xtvx: np.ndarray
-    free: np.ndarray
-    vcov: np.ndarray
-    optimization: OptimizationSummary
-    n_obs: int
-
-    #: standard errors from the inverse joint observed information (lavaan, Stata ``sem``)
-    se_convention = "full"
-
-    def lrtest(self, other) -> LRTest:
-        """Likelihood-ratio test against a nested fit of the same rows (a mixed ``Fit`` or
-        another ``SEMFit``): 2 |delta log L| on the difference in free parameters. No
-        boundary correction is made: the note says so."""
-        if not isinstance(other, LikelihoodCriteria):
-            raise TypeError(f"lrtest compares two fits: got {type(other).__name__}")
-        if self.n_obs != other.n_obs:
-            raise ValueError(f"the fits use different observations ({self.n_obs} vs "
-                             f"{other.n_obs}): fit both on the same rows")
-        big, small = (self, other) if self.n_params >= other.n_params else (other, self)
-        df = int(big.n_params - small.n_params)
-        stat = max(2.0 * (big.loglik - small.loglik), 0.0)
-        p = float(chi2_sf(stat, df)) if df > 0 else np.nan
-        return LRTest(statistic=stat, df=df, p=p,
-                      note="Assumes the null hypothesis is not on the boundary of the "
-                      "parameter space; if it is, the test is conservative.")
-
-    def _not_on_this_route(self, what: str):
-        raise NotImplementedError(
-            f"{what} are not available for general SEM paths (regress/path) yet: releasing "
-            "a label member by member needs per-member labels in the RAM evaluation, which "
-            "is not built; compare nested fits with lrtest(), or test the mixed part before "
-            "adding the paths")
-
-    def scoretests(self, *args, **kwargs):
-        """Not available on this route yet (raises, saying what is missing)."""
-        self._not_on_this_route("score tests")
-
-    def scoretest(self, *args, **kwargs):
-        """Not available on this route yet (raises, saying what is missing)."""
-        self._not_on_this_route("score tests")
-
-    def modindices(self, *args, **kwargs):
-        """Not available on this route yet (raises, saying what is missing)."""
-        self._not_on_this_route("modification indices")
-
-    def _table(self, idx, se) -> pd.DataFrame:
-        names = self.model.labels.index[idx]
-        est = self.values[idx]
-        z = norm_ppf(0.975)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            zs = est / se
-        return pd.DataFrame({"coef": est, "se": se, "z": zs, "p": 2 * norm_sf(np.abs(zs)),
-                             "ci_lower": est - z * se, "ci_upper": est + z * se},
-                            index=pd.Index(names, name="term"))
-
-    def _se(self, idx: np.ndarray) -> np.ndarray:
-        pos = {int(j): i for i, j in enumerate(self.free)}
-        return np.array([np.sqrt(self.vcov[pos[j], pos[j]]) if j in pos else np.nan
-                         for j in idx])
-
-    @property
-    def fixed(self) -> pd.DataFrame:
-        """Mean parameters and structural coefficients, with standard errors from the joint
-        observed information."""
-        lab = self.model.labels
-        coef = np.flatnonzero((lab["kind"] == "coef").to_numpy())
-        path = np.flatnonzero((lab["kind"] == "path").to_numpy())
-        return pd.concat([self._table(coef, self._se(coef)), self._table(path, self._se(path))])
-
-    @property
-    def random(self) -> pd.DataFrame:
-        """(Co)variance parameters: estimate and standard error."""
-        lab = self.model.labels
-        idx = np.flatnonzero(lab["kind"].isin(["var", "cov", "resvar", "rescov"]).to_numpy())
-        return pd.DataFrame({"estimate": self.values[idx], "se": self._se(idx)},
-                            index=pd.Index(lab.index[idx], name="label"))
+    return service("sem_result")(model=model, values=est, deviance=f, xtvx=ev.xtvx, free=idx,
+                                 vcov=vcov, optimization=record, n_obs=stats.n_obs)

@@ -1,0 +1,70 @@
+"""Starting values of a fit: a fixed label's value, a previous estimate, or a moment guess
+(shared by the optimiser, the identification check and the score tests)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..model.coefficients import coefficient_design
+from ..model.pathmodel import PathModel
+from .coefficient_basis import round_bits
+
+__all__ = ["starting_values"]
+
+
+def starting_values(model: PathModel, residual_variance: float | None = None,
+                    loading_squares: np.ndarray | None = None) -> np.ndarray:
+    """Start for every label: a fixed label's value; else its ``estimate`` (a model derived
+    from a fit starts where that fit ended), else its ``value``, else a moment guess.
+
+    The guess splits the OLS residual variance equally among the residual and each level
+    with random effects; a slope's variance is scaled by the mean square of its variable.
+    Those two moments are computed from ``model.data`` unless given
+    (``residual_variance``; ``loading_squares``, one per effect, the mean square of its
+    nonzero loadings): a fit on Dask computes them on the cluster.
+    """
+    labels = model.labels
+    vals = labels["value"].to_numpy(dtype=float).copy()
+    if "estimate" in labels:
+        est = labels["estimate"].to_numpy(dtype=float)
+        use = labels["free"].to_numpy() & np.isfinite(est)
+        vals[use] = est[use]
+    need = np.isnan(vals) & (labels["kind"] != "coef").to_numpy()
+    if not need.any():
+        return vals
+    if residual_variance is None:
+        Xt, _ = coefficient_design(model)
+        y = model.data.y
+        if Xt.shape[1]:
+            coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
+            resid = y - Xt @ coef
+        else:
+            resid = y
+        residual_variance = float(np.mean(resid ** 2))
+    if loading_squares is None:
+        loading_squares = np.array([float(np.mean(model.Z[:, e][model.Z[:, e] != 0] ** 2))
+                                    if np.any(model.Z[:, e]) else 1.0
+                                    for e in range(model.Z.shape[1])])
+    # rounded (coefficient_basis.round_bits): the same data with its sums taken in
+    # another order (rows reordered, partitions on Dask) start from the same point
+    s2 = float(round_bits(residual_variance or 1.0, 20))
+    loading_squares = round_bits(loading_squares, 20)
+    n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
+    share = s2 / (n_levels + 1)
+    lat_eff = {(eq, ef): float(z2) for z2, eq, ef in
+               zip(loading_squares, model.effects["equation"], model.effects["effect"])}
+    lat_z2 = np.array([lat_eff.get((eq, ef), 1.0) for eq, ef in
+                       zip(model.latents["equation"], model.latents["effect"])])
+    diag = model.phi[model.phi["a"] == model.phi["b"]]
+    first_latent = dict(zip(diag["label"].to_numpy()[::-1], diag["a"].to_numpy()[::-1]))
+    kinds = labels["kind"].to_numpy()
+    names = labels.index
+    for i in np.flatnonzero(need):
+        kind = kinds[i]
+        if kind == "resvar" or (kind == "resstruct" and "var(e)" in names[i]):
+            vals[i] = share
+        elif kind == "var":
+            a = first_latent.get(i)
+            vals[i] = share / lat_z2[a] if a is not None else share
+        else:
+            vals[i] = 0.0
+    return vals
