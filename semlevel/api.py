@@ -11,27 +11,33 @@ from .syntax.mixed import parse_mixed
 __all__ = ["mixed", "mixed_model"]
 
 
+def _lazy(module: str, name: str):
+    """A provider that imports ``module`` when first called (the diagram layer, the
+    general-SEM route and the robust variance are not needed by most fits: importing
+    them with the package would cost every command-line call)."""
+    def call(*args, **kwargs):
+        import importlib
+        return getattr(importlib.import_module(module, __package__), name)(*args, **kwargs)
+    call.__name__ = name
+    return call
+
+
+def _fit_result(**parts) -> Fit:
+    """The engine's estimates as a Fit, with vce(robust|cluster) applied."""
+    from .inference.sandwich import apply_vce      # unchanged under vce(oim)
+    return apply_vce(Fit(**parts))
+
+
 def _provide_services() -> None:
     """The services lower layers ask for (:mod:`semlevel.services`)."""
     from . import services
-    from .diagram import diagram
-    from .engine.fitting import fit_at, fit_model
-    from .engine.sem_fiml import fit_sem
-    from .inference.sandwich import apply_vce
-    from .output.iterlog import IterationLog
-    from .results import SEMFit
-
-    def fit_result(**parts) -> Fit:
-        """The engine's estimates as a Fit, with vce(robust|cluster) applied."""
-        return apply_vce(Fit(**parts))
-
-    services.provide("fit_result", fit_result)
-    services.provide("sem_result", SEMFit)
-    services.provide("fit", fit_model)
-    services.provide("fit_at", fit_at)
-    services.provide("fit_sem", fit_sem)
-    services.provide("diagram", diagram)
-    services.provide("iteration_log", IterationLog)
+    services.provide("fit_result", _fit_result)
+    services.provide("sem_result", _lazy(".results", "SEMFit"))
+    services.provide("fit", _lazy(".engine.fitting", "fit_model"))
+    services.provide("fit_at", _lazy(".engine.fitting", "fit_at"))
+    services.provide("fit_sem", _lazy(".engine.sem_fiml", "fit_sem"))
+    services.provide("diagram", _lazy(".diagram", "diagram"))
+    services.provide("iteration_log", _lazy(".output.iterlog", "IterationLog"))
 
 
 _provide_services()
