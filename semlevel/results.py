@@ -456,17 +456,70 @@ class Fit(LikelihoodCriteria):
         from .diagram import diagram
         return diagram(self, **options)
 
-    def summary(self, small: bool = True, dftable: str | None = None) -> str:
-        """The Stata-like report: header, group table, fixed and random tables, LR test.
+    def summary(self, small: bool = True, dftable: str | None = None) -> "Summary":
+        """The report, a :class:`~semlevel.output.summary.Summary`: a ``str`` holding the
+        Stata-like text (header, group table, fixed and random tables, LR test), with
+        ``as_html()`` (what a notebook shows), ``as_latex()``, ``as_markdown()``.
 
         With ``dfmethod()``: the small-sample table, laid out per ``dftable`` ("default",
         "ci", "pvalue"; default the fit's ``dftable()``); ``small=False`` replays the
         large-sample results, as Stata's ``mixed`` without ``small`` does."""
+        from .output.summary import Summary
         from .report import stata_report
         if not small or dftable is not None:
             from .report_df import replay
-            return replay(self, small=small, dftable=dftable)
-        return stata_report(self)
+            return Summary(replay(self, small=small, dftable=dftable), self)
+        return Summary(stata_report(self), self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view of a fit: the summary's HTML."""
+        return self.summary().as_html()
+
+    # ---- statsmodels-style accessors (pandas objects, aliases of the tables) ----------
+    @property
+    def params(self) -> pd.Series:
+        """Fixed-effect coefficients (statsmodels' ``params``; lme4's ``fixef``)."""
+        return self.fixed["coef"].rename("params")
+
+    @property
+    def bse(self) -> pd.Series:
+        """Standard errors of the fixed effects (statsmodels' ``bse``)."""
+        return self.fixed["se"].rename("bse")
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """z (or t with ``dfmethod()``) statistics of the fixed effects."""
+        col = "t" if "t" in self.fixed.columns else "z"
+        return self.fixed[col].rename("tvalues")
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """p-values of the fixed effects."""
+        return self.fixed["p"].rename("pvalues")
+
+    def conf_int(self) -> pd.DataFrame:
+        """Confidence intervals of the fixed effects at the fit's level (columns 0, 1)."""
+        return self.fixed[["ci_lower", "ci_upper"]].set_axis([0, 1], axis=1)
+
+    def cov_params(self) -> pd.DataFrame:
+        """Covariance of the fixed effects (statsmodels' ``cov_params()``; lme4's
+        ``vcov``): :attr:`fixed_vcov`."""
+        return self.fixed_vcov
+
+    @property
+    def llf(self) -> float:
+        """Log likelihood (statsmodels' ``llf``; lme4's ``logLik``)."""
+        return self.loglik
+
+    @property
+    def nobs(self) -> int:
+        """Observations used (statsmodels' ``nobs``)."""
+        return self.n_obs
+
+    @property
+    def df_resid(self) -> int:
+        """Observations less fixed effects (statsmodels' ``df_resid``)."""
+        return int(self.n_obs - len(self.fixed))
 
     # ---- results as data and documents (semlevel.output) -----------------------------
     def to_dict(self) -> dict:

@@ -29,7 +29,7 @@ __all__ = ["PathModel", "LABEL_KINDS"]
 LABEL_KINDS = ("coef", "var", "cov", "resvar", "rescov")
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class PathModel:
     """A constrained SEM on wide data.
 
@@ -91,6 +91,15 @@ class PathModel:
     reml: bool = False
     title: str = "Mixed-effects"
     info: dict = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """One screen: outcome, rows, observations, levels and labels (the arrays are
+        ``data``, ``labels``, ``table``)."""
+        levels = ", ".join(self.data.hierarchy.levels)
+        free = int(self.labels["free"].sum())
+        return (f"<semlevel PathModel: {self.outcome} on {self.data.n_obs} observations in "
+                f"{self.data.n_rows} rows ({levels}); {len(self.labels)} labels, {free} "
+                f"free; {'REML' if self.reml else 'ML'}>")
 
     # ---- derived views -------------------------------------------------------------
     @property
