@@ -184,7 +184,7 @@ def test_empty_string_ids_are_missing(pig):
 # --------------------------------------------------------------------------- item 4
 
 
-@pytest.mark.parametrize("factor", [1e-4, 1e-2, 1e2, 1e4])
+@pytest.mark.parametrize("factor", [1e-50, 1e-8, 1e-4, 1e-2, 1e2, 1e4, 1e8, 1e50])
 @pytest.mark.parametrize("variable", ["weight", "week"])
 def test_rescaled_variables_give_the_rescaled_fit(pig, variable, factor):
     """The outcome or the slope's variable in other units: the same fit, rescaled. With
@@ -204,3 +204,32 @@ def test_rescaled_variables_give_the_rescaled_fit(pig, variable, factor):
         base.random.loc["id: var(week)", "estimate"] * sy ** 2 / sx ** 2, rel=1e-5)
     assert fit.random.loc["var(Residual)", "estimate"] == pytest.approx(
         base.random.loc["var(Residual)", "estimate"] * sy ** 2, rel=1e-5)
+    # standard errors rescale the same way
+    assert fit.fixed.loc["week", "se"] == pytest.approx(
+        base.fixed.loc["week", "se"] * sy / sx, rel=1e-5)
+    assert fit.random.loc["id: var(week)", "se"] == pytest.approx(
+        base.random.loc["id: var(week)", "se"] * sy ** 2 / sx ** 2, rel=1e-4)
+    assert fit.random.loc["var(Residual)", "se"] == pytest.approx(
+        base.random.loc["var(Residual)", "se"] * sy ** 2, rel=1e-4)
+
+
+@pytest.mark.parametrize("variable", ["weight", "week"])
+def test_unrepresentable_scales_get_a_clear_error(pig, variable):
+    with pytest.raises(ValueError, match="double precision"):
+        sl.mixed("weight week || id: week", data=pig.assign(**{variable: pig[variable] * 1e150}))
+
+
+def test_three_level_model_in_other_units(pig):
+    """A nested design and an unstructured slope block, outcome x 1e8: the same fit."""
+    prod = sl.datasets.load("productivity")
+    spec = "gsp private emp hwy water other unemp || region: || state:"
+    base = sl.mixed(spec, data=prod)
+    fit = sl.mixed(spec, data=prod.assign(gsp=prod["gsp"] * 1e8))
+    assert fit.converged
+    assert fit.loglik + len(prod) * np.log(1e8) == pytest.approx(base.loglik, abs=1e-6)
+    np.testing.assert_allclose(fit.random["estimate"], base.random["estimate"] * 1e16,
+                               rtol=1e-5)
+    slope = sl.mixed("weight week || id: week, cov(un)", data=pig)
+    fit = sl.mixed("weight week || id: week, cov(un)", data=pig.assign(week=pig["week"] * 1e6))
+    assert fit.random.loc["id: cov(week,_cons)", "estimate"] == pytest.approx(
+        slope.random.loc["id: cov(week,_cons)", "estimate"] / 1e6, rel=1e-5)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from .identify import check_identified
+from .scaling import rescaled
 from .starts import starting_values
 from ..model.pathmodel import PathModel
 from ..services import service
@@ -52,6 +53,26 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
     :func:`.evaluator.path_of`): every path gives the same likelihood.
     """
     check_outcome(model)
+    scaled = rescaled(model)
+    if scaled is not None:                   # extreme scales: fit standardised, map back
+        smodel, factor = scaled
+        sstats = statistics(smodel, path)
+        check_identified(smodel, sstats)
+        sfit = optimise(smodel, sstats, starting_values(smodel), max_iter, tol, callback)
+        stats = statistics(model, path)
+        free, _ = _free_variance_labels(model)
+        F = factor[free]
+        try:
+            with np.errstate(all="ignore"):        # an overflow ends in the error below
+                return _finish(model, stats, sfit.values * factor, sfit.optimization,
+                               _needs_psd_check(model, Parametrization(model)),
+                               theta_vcov=sfit.theta_vcov * np.outer(F, F))
+        except ValueError:
+            raise ValueError(
+                f"the outcome {model.outcome!r} or a random-effect variable is on a scale "
+                "whose variances double precision cannot hold (the fit on standardised "
+                f"scales worked; its variances times up to {float(np.max(factor)):.3g} do "
+                "not): rescale the data (e.g. divide by a power of ten)") from None
     stats = statistics(model, path)
     check_identified(model, stats)
     return optimise(model, stats, starting_values(model), max_iter, tol, callback)
@@ -175,7 +196,11 @@ def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
 
 
 def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
-            record: OptimizationSummary, check_psd: bool) -> "Fit":
+            record: OptimizationSummary, check_psd: bool,
+            theta_vcov: np.ndarray | None = None) -> "Fit":
+    """The Fit at estimates ``est``. ``theta_vcov`` (the variance parameters' covariance,
+    with ``record``'s convergence judgement) is given when the fit was made on other
+    scales (:mod:`.scaling`); otherwise both come from the curvature here."""
     free, is_var = _free_variance_labels(model)
     est = expand(model, est)                               # derived residual covariances
     boundary = _boundary_labels(model, est, free, is_var)
@@ -190,9 +215,10 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     est[stats.coef_ids] = final.beta                      # every label's estimate
     names = model.labels.index.to_numpy()[free]
     singular = [lab for _, labs in _singular_exchangeable(model, est) for lab in labs]
-    theta_vcov = _variance_vcov(est, stats, model.reml, free,
-                                np.isin(names, boundary) | np.isin(names, singular),
-                                check_psd, record)
+    if theta_vcov is None:
+        theta_vcov = _variance_vcov(est, stats, model.reml, free,
+                                    np.isin(names, boundary) | np.isin(names, singular),
+                                    check_psd, record)
     if boundary:
         warnings.warn("estimated at the boundary of the parameter space: "
                       + "; ".join(boundary), BoundaryWarning, stacklevel=4)

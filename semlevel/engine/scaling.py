@@ -1,0 +1,85 @@
+"""Internal standardisation of extreme scales (issue 14, item 4).
+
+An outcome or a random-slope variable on an extreme scale (multiplied by 1e-6 or 1e8, a
+slope in seconds instead of weeks) puts the variance parameters 1e12 and more apart: the
+moment starting values, the identification check and the optimiser's curvature tests
+lose their footing, and fits fail or stop short. The likelihood itself is equivariant:
+with y* = y / s_y and the loadings of effect e divided by s_e,
+
+    beta* = beta / s_y,  Phi*_ab = Phi_ab s_a s_b / s_y^2,  Theta* = Theta / s_y^2,
+
+and log L = log L* - n log s_y. So the model is fitted on those scales and its estimates
+(and their covariance) mapped back; the log likelihood, the fixed effects and every table
+are then computed on the original data at the mapped estimates. Used only outside
+:data:`BAND` and for models whose labels all scale so (no nonlinear residual structure,
+no weights, no label fixed at a nonzero value).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from ..model.pathmodel import PathModel
+
+__all__ = ["BAND", "rescaled"]
+
+#: scales (RMS of the outcome around its mean, of each effect's nonzero loadings)
+#: inside this band are left as they are
+BAND = (1e-3, 1e3)
+
+
+def _effect_scales(model: PathModel) -> np.ndarray:
+    Z = model.Z
+    out = np.ones(Z.shape[1])
+    for e in range(Z.shape[1]):
+        nz = Z[:, e][Z[:, e] != 0]
+        if nz.size:
+            out[e] = float(np.sqrt(np.mean(nz * nz)))
+    return out
+
+
+def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
+    """``(model on standard scales, factor)`` where ``values = factor * values*`` maps
+    the rescaled model's label values back; None when every scale is inside
+    :data:`BAND` or the model's labels do not scale so."""
+    info = model.info or {}
+    if info.get("weights") is not None or info.get("structure") is not None:
+        return None
+    labels = model.labels
+    kinds = labels["kind"].to_numpy()
+    fixed = ~labels["free"].to_numpy()
+    values = labels["value"].to_numpy(dtype=float)
+    if np.any(fixed & (kinds != "coef") & np.isfinite(values) & (values != 0)):
+        return None
+    if np.any(fixed & (kinds == "coef") & np.isfinite(values) & (values != 0)):
+        return None
+    try:
+        y = np.asarray(model.data.y, dtype=float)
+    except NotImplementedError:                  # data on Dask: not here
+        return None
+    s_y = float(np.std(y))
+    if not np.isfinite(s_y) or s_y <= 0:
+        return None
+    s_e = _effect_scales(model) if model.Z.shape[1] else np.ones(0)
+    scales = np.r_[s_y, s_e]
+    if np.all((scales > BAND[0]) & (scales < BAND[1])):
+        return None
+    # the factor of every label
+    factor = np.ones(len(labels))
+    factor[kinds == "coef"] = s_y
+    factor[np.isin(kinds, ("resvar", "rescov"))] = s_y * s_y
+    eff_of = {(eq, ef): i for i, (eq, ef) in
+              enumerate(zip(model.effects["equation"], model.effects["effect"]))}
+    lat_scale = np.array([s_e[eff_of[(eq, ef)]] if (eq, ef) in eff_of else 1.0 for eq, ef in
+                          zip(model.latents["equation"], model.latents["effect"])])
+    for a, b, lab in zip(model.phi["a"], model.phi["b"], model.phi["label"]):
+        factor[int(lab)] = s_y * s_y / (lat_scale[int(a)] * lat_scale[int(b)])
+    data = dataclasses.replace(model.data,
+                               data=model.data.data.assign(**{model.outcome: y / s_y}))
+    scaled_labels = labels.copy()
+    if "estimate" in scaled_labels:
+        scaled_labels["estimate"] = scaled_labels["estimate"] / factor
+    scaled = dataclasses.replace(model, data=data, Z=model.Z / np.where(s_e > 0, s_e, 1.0),
+                                 labels=scaled_labels)
+    return scaled, factor
