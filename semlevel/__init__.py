@@ -22,4 +22,4 @@ from .results import Fit
 __all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData", "pivot_wide", "compare",
            "render", "lmer", "lmer_model", "formula_to_stata", "read_data", "write_data",
            "estimates_table"]
-from .version import __version__  # noqa: E402
+from .version import __version__ as __version__  # noqa: E402  (re-exported)

@@ -16,7 +16,6 @@ honoured.
 """
 from __future__ import annotations
 
-import math
 import re
 import textwrap
 
@@ -24,7 +23,7 @@ from . import report_vce
 from .output.numbers import is_missing as _missing
 from .output.numbers import stata_g
 
-__all__ = ["stata_g", "stata_report"]
+__all__ = ["stata_g", "stata_report", "replay"]
 
 WIDTH = 78          # Stata's table width
 _RULE = "-" * WIDTH
@@ -404,3 +403,21 @@ def stata_report(fit) -> str:
         blocks.append(warn)
     text = "\n\n".join("\n".join(b) for b in blocks)
     return "\n".join(line.rstrip() for line in text.split("\n")) + "\n"
+
+
+def replay(fit, small: bool = True, dftable: str | None = None) -> str:
+    """The report of ``fit`` with another ``dftable``, or (``small=False``) its
+    large-sample results (z tests, Wald chi2), as Stata's replay of ``mixed``."""
+    import dataclasses
+
+    from .syntax.smallsample import parse_dftable
+    info = dict(fit.model.info)
+    if not small:
+        info.pop("dfmethod", None)
+        info.pop("dftable", None)
+    elif dftable is not None:
+        if info.get("dfmethod") is None:
+            raise ValueError("dftable() requires a fit made with dfmethod()")
+        info["dftable"] = parse_dftable(dftable)
+    view = dataclasses.replace(fit, model=fit.model.with_labels(fit.model.labels, info=info))
+    return stata_report(view)

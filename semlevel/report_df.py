@@ -12,8 +12,6 @@
 """
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 __all__ = ["small_header", "small_fixed_table", "constraint_lines", "constrained_line",
@@ -111,20 +109,3 @@ def constrained_line(lab: str, r, fmt_g) -> str | None:
     if r["se"] == 0 and not np.isfinite(r.get("p", np.nan)):
         return lab + "  " + fmt_g(r["coef"]) + "  (constrained)"
     return None
-
-
-def replay(fit, small: bool = True, dftable: str | None = None) -> str:
-    """The report of ``fit`` with another ``dftable``, or (``small=False``) its
-    large-sample results (z tests, Wald chi2), as Stata's replay of ``mixed``."""
-    from .report import stata_report
-    from .syntax.smallsample import parse_dftable
-    info = dict(fit.model.info)
-    if not small:
-        info.pop("dfmethod", None)
-        info.pop("dftable", None)
-    elif dftable is not None:
-        if info.get("dfmethod") is None:
-            raise ValueError("dftable() requires a fit made with dfmethod()")
-        info["dftable"] = parse_dftable(dftable)
-    view = dataclasses.replace(fit, model=fit.model.with_labels(fit.model.labels, info=info))
-    return stata_report(view)

@@ -5,6 +5,7 @@ import dataclasses
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,9 @@ from .model.coefficients import coefficient_design, fixed_offset
 from .engine.stats import PoolStats
 from .model.pathmodel import PathModel
 from .model.sem import SEMModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .output.summary import Summary
 
 __all__ = ["Fit", "LRTest", "SEMFit", "LikelihoodCriteria"]
 
@@ -467,7 +471,7 @@ class Fit(LikelihoodCriteria):
         from .output.summary import Summary
         from .report import stata_report
         if not small or dftable is not None:
-            from .report_df import replay
+            from .report import replay
             return Summary(replay(self, small=small, dftable=dftable), self)
         return Summary(stata_report(self), self)
 

@@ -32,3 +32,18 @@ def test_every_service_is_provided():
 def test_unknown_service_is_refused():
     with pytest.raises(KeyError, match="unknown service"):
         services.provide("nosuch", print)
+
+
+def test_no_import_cycle_among_modules():
+    """No module imports another that imports it back (imports in function bodies
+    counted; type-checking imports, which never run, excluded)."""
+    import grimp                                  # installed with import-linter
+    import networkx as nx
+    graph = grimp.build_graph("semlevel", include_external_packages=False,
+                              exclude_type_checking_imports=True)
+    g = nx.DiGraph()
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            g.add_edge(module, imported)
+    cycles = [sorted(c) for c in nx.strongly_connected_components(g) if len(c) > 1]
+    assert not cycles, cycles

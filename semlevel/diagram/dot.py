@@ -9,14 +9,12 @@ as arcs on the outer side of the drawing after the layout (see :mod:`.layout`).
 """
 from __future__ import annotations
 
-import textwrap
 
 import graphviz
-import pandas as pd
 
 from ..escape import dot_text
 from .build import DiagramTables
-from .text import has_wide, n_lines, text_width
+from .text import has_wide, n_lines, text_width, wrap_note as _wrap_note
 
 __all__ = ["PathDiagram", "to_graphviz"]
 
@@ -64,12 +62,6 @@ class PathDiagram(graphviz.Digraph):
             return {"image/svg+xml": self.svg()}
         except Exception:  # pragma: no cover - display must never raise
             return {"text/plain": self.source}
-
-
-def _wrap_note(note: str, width_pt: float, fontsize: float) -> str:
-    chars = max(40, int(width_pt / (0.5 * fontsize)))
-    lines = textwrap.wrap(note, chars)
-    return graphviz.nohtml("".join(dot_text(line) + "\\l" for line in lines))
 
 
 def _esc(text: str) -> str:

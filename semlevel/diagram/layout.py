@@ -526,8 +526,8 @@ def _position_once(diagram, scale: float) -> Positioned:
         attrs = _attrs(mn.group(3))
         note = getattr(getattr(diagram, "tables", None), "note", "") or \
             attrs.get("label", "").replace("\\l", " ").strip()
-        from .dot import _wrap_note
-        label = _wrap_note(note, max(x1 - x0, 300.0), efs)
+        from .text import wrap_note
+        label = wrap_note(note, max(x1 - x0, 300.0), efs)
         n = label.count("\\l")
         h = n * efs * 1.2 + 4
         w = max(text_width(seg, efs) for seg in label.split("\\l") if seg) + 4

@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap
 import unicodedata
 from collections.abc import Mapping
 
-__all__ = ["fmt_number", "slot_suffix", "text_width", "stars_of", "EQUAL_SYMBOLS"]
+import graphviz
+
+from ..escape import dot_text
+
+__all__ = ["fmt_number", "slot_suffix", "text_width", "stars_of", "EQUAL_SYMBOLS", "wrap_note"]
 
 #: symbols that mark parameters constrained equal in the estimates view (in this order;
 #: then doubled); typographic footnote marks every text font has
@@ -79,3 +84,10 @@ def n_lines(text: str) -> int:
 
 def has_wide(text: str) -> bool:
     return any(unicodedata.east_asian_width(c) in ("W", "F") for c in text)
+
+
+def wrap_note(note: str, width_pt: float, fontsize: float) -> str:
+    """A figure note wrapped to ``width_pt`` as left-aligned DOT lines."""
+    chars = max(40, int(width_pt / (0.5 * fontsize)))
+    lines = textwrap.wrap(note, chars)
+    return graphviz.nohtml("".join(dot_text(line) + "\\l" for line in lines))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from .profiled import minimize_profiled
 from .sparse_stats import SparseStats
 from ..model.coefficients import coefficient_design, fixed_offset
 from .stats import PoolStats
+
+if TYPE_CHECKING:  # pragma: no cover - the results layer builds it (services)
+    from ..results import Fit
 
 __all__ = ["fit_model", "optimise", "information_of", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
 

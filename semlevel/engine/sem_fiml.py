@@ -21,7 +21,7 @@ import numpy as np
 from ..model.sem import SEMModel
 from ..services import service
 from .deviance import profile
-from .optimize import OptimizationSummary, difference_hessian, newton
+from .optimize import newton
 
 __all__ = ["SEMStats", "sem_statistics", "sem_deviance", "fit_sem"]
 

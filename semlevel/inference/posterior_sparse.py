@@ -31,7 +31,7 @@ from ..engine.linalg.blocked import coupling_product
 from ..engine.sparse import BlockedFactor, sparse_factor
 from ..engine.sparse_stats import SparseStats, _row_latents
 from ..model.coefficients import coefficient_design
-from .posterior import Posterior, obs_mean
+from .posterior_core import Posterior, obs_mean
 
 __all__ = ["sparse_posterior", "blocked_solve"]
 

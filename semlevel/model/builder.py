@@ -15,6 +15,7 @@ from ..data.weights import survey_columns
 from ..data.wide import build_wide
 from ..syntax.factor import design_matrix, variables_of
 from ..syntax.spec import MixedSpec
+from .latents import make_latents
 from .pathmodel import PathModel
 from .residual_labels import check_order, check_time, residual_labels
 from .residuals import CompositeStructure, parse_residuals
@@ -83,7 +84,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     for q, eq in enumerate(spec.equations):
         if _r_term(eq) is not None and eq.level == levels[0] == "_all":
             # crossed factor at _all (one row, one observation per slot): one effect whose
-            # latent in each slot is that observation's level (see _make_latents)
+            # latent in each slot is that observation's level (see latents.make_latents)
             labs, cols = [f"R.{_r_term(eq)}"], [np.ones(wide.n_obs)]
         elif _r_term(eq) is not None:
             labs, cols = _indicator_design(wide.data, _r_term(eq))
@@ -100,7 +101,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
                                               "variable", "factor"])
     Z = np.column_stack(z_cols) if z_cols else np.zeros((wide.n_obs, 0))
 
-    latents, effect_latent = _make_latents(wide, effects, levels)
+    latents, effect_latent = make_latents(wide, effects, levels)
     label_rows = [{"name": t, "kind": "coef", "block": "fixed"} for t in terms]
     phi_parts = []
     cov_blocks: list[list[list[str]]] = []
@@ -285,49 +286,3 @@ def _structure_labels(level: str, names: list[str], structure: str,
     else:
         raise ValueError(f"unknown covariance structure {structure!r}")
     return out
-
-
-def _make_latents(wide, effects: pd.DataFrame, levels: list[str]):
-    """Latent table and the latent each effect loads on in each slot.
-
-    The top level's latents are one per effect (named after the level); a nested level's
-    latents are one per effect and slot-key prefix (``j[1]``, ``j[1].week``).
-    """
-    slots = wide.slots
-    p = len(slots)
-    effect_latent = np.full((p, len(effects)), -1, dtype=np.int64)
-    rows = []
-    for e, eff in effects.iterrows():
-        l = int(eff["level_index"])
-        suffix = "" if eff["effect"] == "_cons" else f".{eff['effect']}"
-        if l == 0 and eff.get("factor"):
-            # a crossed factor at _all: one latent per level of the factor
-            codes, values = pd.factorize(wide.data[eff["factor"]], sort=True)
-            effect_latent[wide.slot, e] = len(rows) + codes
-            for v in values:
-                v = v.item() if hasattr(v, "item") else v
-                rows.append({"name": f"{eff['level']}.R.{eff['factor']}[{v}]",
-                             "level": eff["level"], "key": (v,), "effect": f"R.{eff['factor']}",
-                             "equation": int(eff["equation"])})
-            continue
-        if l == 0:
-            effect_latent[:, e] = len(rows)
-            rows.append({"name": f"{eff['level']}{suffix}", "level": eff["level"], "key": (),
-                         "effect": eff["effect"], "equation": int(eff["equation"])})
-            continue
-        prefix_cols = levels[1:l + 1]
-        prefix = slots[prefix_cols]
-        ids = prefix.groupby(prefix_cols, sort=True).ngroup().to_numpy()
-        uniq = prefix.drop_duplicates().sort_values(prefix_cols)
-        base = len(rows)
-        for key in uniq.itertuples(index=False):
-            key = tuple(k.item() if hasattr(k, "item") else k for k in key)
-            rows.append({"name": f"{eff['level']}[{','.join(str(k) for k in key)}]{suffix}",
-                         "level": eff["level"], "key": key, "effect": eff["effect"],
-                         "equation": int(eff["equation"])})
-        effect_latent[:, e] = base + ids
-    latents = pd.DataFrame(rows, columns=["name", "level", "key", "effect", "equation"])
-    if latents["name"].duplicated().any():
-        latents["name"] = latents["name"] + np.where(latents["name"].duplicated(keep=False),
-                                                     "#" + latents["equation"].astype(str), "")
-    return latents, effect_latent

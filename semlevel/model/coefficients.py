@@ -4,9 +4,13 @@ the model (every evaluation path and the post-estimation code read them).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from .pathmodel import PathModel
+if TYPE_CHECKING:  # annotations only: pathmodel imports this module
+    from .pathmodel import PathModel
+
 
 __all__ = ["coefficient_design", "fixed_offset"]
 

@@ -11,14 +11,18 @@ likelihood is the one Stata reports (it depends on the scale of the reduced desi
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .pathmodel import PathModel
 from ..syntax.linear import equations_matrix
 from .coefficients import coefficient_design
+
+if TYPE_CHECKING:  # annotations only: pathmodel imports this module
+    from .pathmodel import PathModel
 
 __all__ = ["CoefficientMap", "solve_constraints", "constrain_coefficients",
            "coefficient_map", "OFFSET_LABEL"]

@@ -13,13 +13,17 @@ whose slot (or latent) keys include ``j=4``; ``"j=4,obs=1"`` both keys.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..data.wide import slot_name
-from .pathmodel import PathModel
+
+if TYPE_CHECKING:  # annotations only: pathmodel imports this module
+    from .pathmodel import PathModel
 
 __all__ = ["members", "member_label", "relax", "relax_by", "correlate", "constrain", "fix", "free"]
 

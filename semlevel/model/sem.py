@@ -14,7 +14,9 @@ in the labels), so they are evaluated by dense RAM algebra with FIML
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,7 +25,9 @@ from ..data.sample import Sample, check_columns
 from ..data.wide import WideData, build_wide
 from ..syntax.factor import design_matrix
 from ..services import service
-from .pathmodel import PathModel
+
+if TYPE_CHECKING:  # annotations only: pathmodel imports this module
+    from .pathmodel import PathModel
 
 __all__ = ["SEMModel", "sem_model"]
 
@@ -137,8 +141,8 @@ def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool 
         raise ValueError("general SEM paths need one residual variance for the outcome; "
                          "relax it after adding the paths is not supported yet")
     # the latents of this sample's slots, as rows of the mixed model's latent table
-    from .builder import _make_latents
-    lat_tab, eff_lat = _make_latents(wide, base.effects, levels)
+    from .latents import make_latents
+    lat_tab, eff_lat = make_latents(wide, base.effects, levels)
     base_row = {n: i for i, n in enumerate(base.latents["name"])}
     unknown = [n for n in lat_tab["name"] if n not in base_row]
     if unknown:

@@ -6,8 +6,12 @@ fixed-effects ``constraints`` reparametrise the model (:mod:`semlevel.model.cons
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..syntax.smallsample import SMALL_SAMPLE_OPTIONS, check_small_sample
-from .pathmodel import PathModel
+
+if TYPE_CHECKING:  # annotations only: pathmodel imports this module
+    from .pathmodel import PathModel
 
 __all__ = ["attach_small_sample", "SMALL_SAMPLE_OPTIONS"]
 

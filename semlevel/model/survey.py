@@ -8,11 +8,15 @@ keep both.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..data.weights import evaluate_weights
 from ..syntax.survey import VCESpec
-from .pathmodel import PathModel
+
+if TYPE_CHECKING:  # annotations only: pathmodel imports this module
+    from .pathmodel import PathModel
 
 __all__ = ["attach_survey", "model_weights", "model_vce"]
 

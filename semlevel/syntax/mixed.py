@@ -33,21 +33,7 @@ _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NAME_FULL_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-class MixedSyntaxError(ValueError):
-    """A ``mixed`` command line that cannot be parsed.
-
-    ``token`` is the offending text and ``position`` its 1-based character position in
-    the command string (``None`` for keyword-argument problems).
-    """
-
-    def __init__(self, message: str, token: str | None = None, position: int | None = None):
-        super().__init__(message)
-        self.token = token
-        self.position = position
-
-
-class MixedOptionError(MixedSyntaxError, TypeError):
-    """An unknown or invalid keyword option passed to :func:`parse_mixed`."""
+from .errors import MixedOptionError, MixedSyntaxError  # noqa: E402  (re-exported)
 
 
 # --------------------------------------------------------------------------- options

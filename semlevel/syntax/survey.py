@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .expression import ExpressionError, names, parse_expression
-from .mixed import MixedSyntaxError
+from .errors import MixedSyntaxError
 
 __all__ = ["VCESpec", "WeightSpec", "SurveyOptionError", "parse_survey", "OBS_LEVEL",
            "expression_variables"]
