@@ -11,17 +11,6 @@ from .syntax.mixed import parse_mixed
 __all__ = ["mixed", "mixed_model"]
 
 
-def _lazy(module: str, name: str):
-    """A provider that imports ``module`` when first called (the diagram layer, the
-    general-SEM route and the robust variance are not needed by most fits: importing
-    them with the package would cost every command-line call)."""
-    def call(*args, **kwargs):
-        import importlib
-        return getattr(importlib.import_module(module, __package__), name)(*args, **kwargs)
-    call.__name__ = name
-    return call
-
-
 def _fit_result(**parts) -> Fit:
     """The engine's estimates as a Fit, with vce(robust|cluster) applied."""
     from .inference.sandwich import apply_vce      # unchanged under vce(oim)
@@ -32,12 +21,14 @@ def _provide_services() -> None:
     """The services lower layers ask for (:mod:`semlevel.services`)."""
     from . import services
     services.provide("fit_result", _fit_result)
-    services.provide("sem_result", _lazy(".results", "SEMFit"))
-    services.provide("fit", _lazy(".engine.fitting", "fit_model"))
-    services.provide("fit_at", _lazy(".engine.fitting", "fit_at"))
-    services.provide("fit_sem", _lazy(".engine.sem_fiml", "fit_sem"))
-    services.provide("diagram", _lazy(".diagram", "diagram"))
-    services.provide("iteration_log", _lazy(".output.iterlog", "IterationLog"))
+    # imported when first asked for: the diagram layer, the general-SEM route and the
+    # iteration log are not needed by most fits
+    services.provide("sem_result", ("semlevel.results", "SEMFit"))
+    services.provide("fit", ("semlevel.engine.fitting", "fit_model"))
+    services.provide("fit_at", ("semlevel.engine.fitting", "fit_at"))
+    services.provide("fit_sem", ("semlevel.engine.sem_fiml", "fit_sem"))
+    services.provide("diagram", ("semlevel.diagram", "diagram"))
+    services.provide("iteration_log", ("semlevel.output.iterlog", "IterationLog"))
 
 
 _provide_services()

@@ -59,6 +59,18 @@ def _abbrev(name: str, width: int) -> str:
     return name[: width - 2] + "~" + name[-1]
 
 
+def _block_lines(block: str, width: int) -> list[str]:
+    """A random-effects block title on lines of ``width``, broken after a comma (Stata
+    prints ``Residual: Independent,`` then ``    by week``); a single word too long for a
+    line is abbreviated."""
+    if len(block) <= width:
+        return [block]
+    head, sep, rest = block.rpartition(", ")
+    if sep and len(head) + 1 <= width:
+        return [head + ","] + [_abbrev("    " + rest.strip(), width)]
+    return [_abbrev(block, width)]
+
+
 def _int(n) -> str:
     return "." if _missing(n) else f"{int(round(float(n))):,}"
 
@@ -319,7 +331,7 @@ def _random_table(fit) -> list[str]:
             out.append(mid)
         residual = block == "Residual"
         if not residual and block:
-            out.append(f"{_abbrev(block, 28):<29}|")
+            out.extend(f"{part:<29}|" for part in _block_lines(block, 28))
         for label, r in rows:
             shown = label.split(": ", 1)[1] if (": " in label and not residual) else label
             at_bound = bool(r.get("boundary", False)) if "boundary" in tab.columns else False

@@ -24,11 +24,13 @@ SERVICES = {
     "sem_result": "results: the general-SEM route's estimates as a SEMFit",
 }
 
-_providers: dict[str, Callable] = {}
+_providers: dict[str, Callable | tuple[str, str]] = {}
 
 
-def provide(name: str, provider: Callable) -> None:
-    """Register ``provider`` as the service ``name`` (one of :data:`SERVICES`)."""
+def provide(name: str, provider: Callable | tuple[str, str]) -> None:
+    """Register ``provider`` as the service ``name`` (one of :data:`SERVICES`): a
+    callable, or ``(module, attribute)`` imported when the service is first asked for
+    (so that importing semlevel does not import every layer)."""
     if name not in SERVICES:
         raise KeyError(f"unknown service {name!r}; services are {', '.join(SERVICES)}")
     _providers[name] = provider
@@ -38,7 +40,12 @@ def service(name: str) -> Callable:
     """The provider of service ``name``; a clear error if nothing provides it (only
     possible when a submodule is used without ``import semlevel``)."""
     try:
-        return _providers[name]
+        provider = _providers[name]
     except KeyError:
         raise RuntimeError(f"no provider for {name!r} ({SERVICES.get(name, '?')}): "
                            "import semlevel first") from None
+    if isinstance(provider, tuple):
+        import importlib
+        module, attr = provider
+        provider = _providers[name] = getattr(importlib.import_module(module), attr)
+    return provider

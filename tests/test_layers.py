@@ -18,7 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 def test_import_contract_is_kept():
     exe = shutil.which("lint-imports") or str(pathlib.Path(sys.executable).parent / "lint-imports")
-    run = subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
+    # --no-cache: a stale cache of an earlier tree once made a broken contract pass
+    run = subprocess.run([exe, "--no-cache", "--config", str(ROOT / "pyproject.toml")], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "1 kept, 0 broken" in run.stdout

@@ -14,7 +14,7 @@ import semlevel as sl
 from semlevel.cli import main
 from semlevel.engine.optimize import IterationEvent
 from semlevel.output.iterlog import IterationLog, log_line
-from semlevel.output.progress import progress
+from semlevel.progress import progress
 from semlevel.output.tables import TABLE_FORMATS, fit_tables, render_table
 from semlevel.report import stata_g
 
@@ -242,3 +242,25 @@ def test_relax_documents(fmt, capsys):
         assert "Score test of the relaxation at the base fit: chi2(8) =" in out
         assert ("| relaxed | ML | 432 | 12 |" in out) if fmt == "markdown" else \
             (r"relaxed & ML & 432 & 12" in out)
+
+
+def test_progress_in_a_log_is_a_few_plain_lines():
+    """Not a terminal: no carriage returns, and 200 items give one line per tenth (issue
+    24: a bootstrap to a log wrote 200 updates joined on one line)."""
+    import io
+    log = io.StringIO()
+    assert len(list(progress(range(200), "bootstrap", enabled=True, stream=log))) == 200
+    text = log.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 11                      # 20, 40, ..., 200, and the closing line
+    assert lines[-1].startswith("bootstrap: 200 done in")
+
+
+def test_bootstrap_progress_to_a_log(capsys, pig):
+    import semlevel as sl
+    fit = sl.mixed("weight week || id:", data=pig)
+    fit.bootstrap(n=20, seed=1, progress=True)
+    err = capsys.readouterr().err
+    assert "\r" not in err and 3 <= len(err.splitlines()) <= 12
+    assert "bootstrap: 20 done in" in err

@@ -57,12 +57,20 @@ def load_source(source: str, sep: str | None = None, sheet: str | None = None
     if not path.exists() and source in datasets.names():
         return datasets.load(source), f"shipped dataset {source!r}"
     if not path.exists():
+        import difflib
+        close = difflib.get_close_matches(str(source), datasets.names(), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
         raise CLIError(f"no such file: {source!r} (nor a shipped dataset: "
-                       f"{', '.join(datasets.names())})")
+                       f"{', '.join(datasets.names())}){hint}")
     sheet_arg: str | int = 0
     if sheet is not None:
         sheet_arg = int(sheet) if sheet.isdigit() else sheet
-    return read_data(path, sep=sep, sheet=sheet_arg), f"file {str(path)!r}"
+    frame = read_data(path, sep=sep, sheet=sheet_arg)
+    dots = frame.attrs.get("stata_missing")
+    if dots:
+        print("semlevel: note: '.' read as missing (Stata's missing value): "
+              + ", ".join(f"{n} in {col}" for col, n in dots.items()), file=sys.stderr)
+    return frame, f"file {str(path)!r}"
 
 
 # --------------------------------------------------------------------------- fitting

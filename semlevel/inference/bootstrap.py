@@ -177,20 +177,22 @@ def _root_seed(seed) -> np.random.SeedSequence:
 
 
 class _Progress:
+    """Replicates done, through the shared display (:mod:`semlevel.progress`)."""
+
     def __init__(self, total: int, show: bool):
-        self.total, self.show, self.done = total, show, 0
+        from ..progress import Progress
+        self.bar = Progress(total, "bootstrap") if show else None
+        self.failed = 0
 
     def step(self, k: int = 1, failed: int = 0) -> None:
-        self.done += k
-        if self.show:
-            sys.stderr.write(f"\rbootstrap: {self.done}/{self.total} replicates"
-                             + (f" ({failed} failed)" if failed else ""))
-            sys.stderr.flush()
+        if self.bar is None:
+            return
+        for _ in range(k):
+            self.bar.update(f"replicates ({failed} failed)" if failed else "replicates")
 
     def close(self) -> None:
-        if self.show:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def bootstrap(fit, n: int = 1000, seed=None, statistic: Callable | None = None,

@@ -163,7 +163,7 @@ def score_tests(fit, labels: list[str] | None = None, univariate: bool = False,
     a name -> function mapping the fitted model to any relaxation of it. ``progress``
     shows one line per test on standard error (None: only on a terminal).
     """
-    from ..output.progress import progress as _progress
+    from ..progress import progress as _progress
     model = fit.model
     skipped: dict[str, str] = {}
     if labels is None:

@@ -106,7 +106,36 @@ def read_data(path: str | Path, sep: str | None = None, sheet: str | int = 0) ->
                             f"{type(exc).__name__}: {exc}") from exc
     if frame.shape[1] == 0 or len(frame) == 0:
         raise DataFileError(f"{str(path)!r} holds no data")
+    if kind in ("csv", "tsv"):
+        frame = stata_missing_dots(frame)
     return encode_categoricals(frame)
+
+
+def stata_missing_dots(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns of numbers in which some cells are ``.`` (Stata's missing value, as its
+    ``export delimited`` writes it) become numeric with those cells missing; the number of
+    such cells per column is recorded in ``frame.attrs["stata_missing"]`` (the command
+    line reports it). Other text columns are left as they are."""
+    counts: dict[str, int] = {}
+    out = frame
+    for col in frame.columns:
+        s = frame[col]
+        if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            continue
+        text = s.astype("string").str.strip()
+        dots = text == "."
+        if not dots.any():
+            continue
+        rest = pd.to_numeric(text.where(~dots), errors="coerce")
+        if rest.notna().sum() != (s.notna() & ~dots.fillna(False)).sum():
+            continue                                 # other text: not a numeric column
+        if out is frame:
+            out = frame.copy()
+        out[col] = rest.astype(float)
+        counts[str(col)] = int(dots.sum())
+    if counts:
+        out.attrs["stata_missing"] = counts
+    return out
 
 
 def _read_stata(path: Path) -> pd.DataFrame:

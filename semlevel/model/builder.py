@@ -14,6 +14,7 @@ from ..data.sample import check_columns, check_unique_columns, select_sample
 from ..data.weights import survey_columns
 from ..data.wide import build_wide
 from ..syntax.factor import design_matrix, variables_of
+from ..syntax.mixed import OPTION_NAMES
 from ..syntax.spec import MixedSpec
 from .latents import make_latents
 from .pathmodel import PathModel
@@ -35,6 +36,10 @@ def _check_numeric(data: pd.DataFrame, name: str, role: str) -> None:
                          "convert it to numbers first")
 
 
+#: commands whose name a user may leave at the front of the model string
+_COMMAND_NAMES = ("mixed", "xtmixed", "mixed_model", "meglm", "xtreg", "lmer")
+
+
 def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value") -> PathModel:
     """The PathModel (with its wide data) that reproduces the mixed model ``spec``."""
     if not isinstance(data, pd.DataFrame):
@@ -53,10 +58,18 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         if levels.index("_all") != 0:
             raise ValueError("_all must be the first (top) level")
         data = data.assign(_all=1)          # one group holding every observation
+    if spec.depvar in _COMMAND_NAMES and spec.depvar not in data.columns:
+        raise ValueError(f"the model string starts with {spec.depvar!r}, a command name: give "
+                         "what follows the command (\"weight week || id:\", not \"mixed "
+                         "weight week || id:\")")
     check_columns(data, [spec.depvar], "outcome variable")
     check_columns(data, levels, "level variable")
     fixed_vars = variables_of(list(spec.fixed_terms))
     re_vars = [v for eq in spec.equations for v in variables_of(list(eq.terms))]
+    for name in fixed_vars + re_vars:
+        if name not in data.columns and name in OPTION_NAMES:
+            raise ValueError(f"unknown variable {name!r}: {name!r} is an option, and options "
+                             f"follow a comma (\"... || id: week, {name}\")")
     check_columns(data, fixed_vars + re_vars)
     _check_numeric(data, spec.depvar, "outcome")
     time = res_spec.time if res_spec is not None else None

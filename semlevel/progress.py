@@ -1,7 +1,9 @@
 """A progress display for long work (score tests over many labels, repeated fits) on
 standard error: only when asked (``progress=True``), or, with ``progress=None``, when
-standard error is a terminal. On a terminal it redraws one line; elsewhere it prints
-one line per item, so a log file shows what was done."""
+standard error is a terminal. On a terminal it redraws one line; elsewhere (a log file,
+CI) it prints a plain line per item up to ten items, and beyond that one line per tenth
+of the work, so a log shows what was done without a thousand lines or a line joined by
+carriage returns. A leaf module: every layer may use it."""
 from __future__ import annotations
 
 import sys
@@ -38,6 +40,9 @@ class Progress:
             self.stream.write("\r" + text + " " * pad + ("\n" if final else ""))
             self._width = len(text)
         else:
+            step = 1 if not self.total or self.total <= 10 else self.total // 10
+            if not final and self.done % step and self.done != self.total:
+                return
             self.stream.write(text + "\n")
         self.stream.flush()
 

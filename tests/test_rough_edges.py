@@ -1,0 +1,82 @@
+"""Rough edges a first hour meets (issue 24, item 4): each with the message or behaviour
+a user coming from Stata, lme4 or statsmodels expects."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+import semlevel as sl
+
+
+@pytest.mark.parametrize("command", ["mixed", "xtmixed"])
+def test_command_name_in_the_model_string(pig, command):
+    with pytest.raises(ValueError, match="command name: give what follows the command"):
+        sl.mixed(f"{command} weight week || id:", data=pig)
+
+
+@pytest.mark.parametrize("option", ["reml", "covariance", "noconstant"])
+def test_option_without_a_comma(pig, option):
+    with pytest.raises(ValueError, match=f"'{option}' is an option, and options follow a comma"):
+        sl.mixed(f"weight week || id: week {option}", data=pig)
+
+
+def test_a_column_named_like_an_option_is_still_a_variable(pig):
+    fit = sl.mixed("weight week reml || id:", data=pig.assign(reml=pig["week"] % 2))
+    assert "reml" in fit.fixed.index
+
+
+def test_compare_warns_about_reml_fits_with_other_fixed_effects(pig):
+    a = sl.mixed("weight week || id:, reml", data=pig)
+    b = sl.mixed("weight || id:, reml", data=pig.assign())
+    with pytest.warns(UserWarning, match="not comparable"):
+        table = sl.compare(a, b)
+    assert table["note"].str.contains("not comparable").all()
+    assert "no LR test" in table["note"].iloc[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")           # ML fits: no warning, no note
+        ml = sl.compare(sl.mixed("weight week || id:", data=pig),
+                        sl.mixed("weight week || id: week", data=pig))
+    assert (ml["note"] == "").all()
+
+
+def test_residual_block_by_a_variable_is_not_abbreviated(pig):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = sl.mixed("weight week || id:, residuals(independent, by(week))", data=pig)
+    text = str(fit.summary())
+    assert "Residual: Independent," in text and "    by week" in text
+    assert "by ~" not in text
+
+
+def test_cli_suggests_a_shipped_dataset():
+    run = subprocess.run([sys.executable, "-m", "semlevel", "fit", "pigs", "weight week || id:"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert "did you mean 'pig'?" in run.stderr
+
+
+def test_stata_dots_are_missing_and_counted(pig, tmp_path):
+    data = pig.astype({"weight": object})
+    data.loc[:4, "weight"] = "."
+    path = tmp_path / "dots.csv"
+    data.to_csv(path, index=False)
+    frame = sl.read_data(path)
+    assert frame["weight"].isna().sum() == 5 and frame["weight"].dtype == float
+    assert frame.attrs["stata_missing"] == {"weight": 5}
+    run = subprocess.run([sys.executable, "-m", "semlevel", "fit", str(path),
+                          "weight week || id:", "--format", "json"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "'.' read as missing (Stata's missing value): 5 in weight" in run.stderr
+    assert '"n_obs": 427' in run.stdout
+
+
+def test_text_columns_with_dots_stay_text(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("id,name,y\n1,a.b,1.5\n2,.,2.5\n3,c,3.5\n")
+    frame = sl.read_data(path)
+    assert "stata_missing" not in frame.attrs
+    assert frame["y"].tolist() == [1.5, 2.5, 3.5]
