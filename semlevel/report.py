@@ -234,7 +234,7 @@ def _fixed_table(fit) -> list[str]:
     if getattr(fit, "small_sample", None) is not None:       # dfmethod(): report_df
         from .report_df import small_fixed_table
         return small_fixed_table(fit, _fixed_rows(fit), _abbrev, _g, _f, _level_text,
-                                 _split_name)
+                                 _split_name, _level_names(fit))
     depvar = _abbrev(getattr(fit.model, "outcome", "") or "", 12)
     ci = f"[{_level_text(fit.level)} conf. interval]"
     out = [*report_vce.cluster_note(fit), _RULE,

@@ -47,7 +47,8 @@ def _layout(fit) -> str:
     return str(fit.model.info.get("dftable") or "default")
 
 
-def small_fixed_table(fit, plan, abbrev, fmt_g, fmt_f, level_text, split_name) -> list[str]:
+def small_fixed_table(fit, plan, abbrev, fmt_g, fmt_f, level_text, split_name,
+                      shown=None) -> list[str]:
     """The fixed-effects table with t statistics (and DF), per the fit's ``dftable``."""
     layout = _layout(fit)
     depvar = abbrev(getattr(fit.model, "outcome", "") or "", 12)
@@ -77,19 +78,23 @@ def small_fixed_table(fit, plan, abbrev, fmt_g, fmt_f, level_text, split_name) -
         return (start + " " + fmt_f(r["t"], ".2f", 8) + "   " + fmt_f(r["p"], ".3f", 5)
                 + "    " + fmt_g(r["ci_lower"]) + "   " + fmt_g(r["ci_upper"]))
 
+    shown = shown or (lambda group, levels: levels)    # factor levels by their labels
+    group = ""
     for item in plan:
         if item[0] == "blank":
             out.append(" " * 13 + "|")
         elif item[0] == "head":
+            group = item[1]
             out.append(f"{abbrev(item[1], 12):>12} |")
         elif item[0] == "row" and not item[3] and len(item[1]) > 12 and "#" in item[1]:
             first, rest = split_name(item[1])
             out.append(f"{first:>12} |")
             out.append(line(f"{abbrev(rest, 12):>12} |", item[2]))
         elif item[0] == "base":
-            out.append(f"{abbrev(item[1], 11):>11}  |{'0':>11}  (base)")
+            out.append(f"{abbrev(shown(group, item[1]), 11):>11}  |{'0':>11}  (base)")
         else:
             _, name, r, indent = item
+            name = shown(group, name) if indent else name
             lab = f"{abbrev(name, 11):>11}  |" if indent else f"{abbrev(name, 12):>12} |"
             out.append(line(lab, r))
     out.append(rule)

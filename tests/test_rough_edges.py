@@ -80,3 +80,16 @@ def test_text_columns_with_dots_stay_text(tmp_path):
     frame = sl.read_data(path)
     assert "stata_missing" not in frame.attrs
     assert frame["y"].tolist() == [1.5, 2.5, 3.5]
+
+
+def test_value_labels_in_the_small_sample_table(pig):
+    """With dfmethod() and value labels on a factor, the base row and the levels print
+    their labels as the normal table does (it printed ``1 | 0 (base)``; issue 22)."""
+    d = pig.assign(grp=1 + pig["id"] % 3)
+    d.attrs["value_labels"] = {"grp": {1: "Control", 2: "Diet A", 3: "Diet B"}}
+    normal = str(sl.mixed("weight week i.grp || id:, reml", data=d).summary())
+    small = str(sl.mixed("weight week i.grp || id:, reml dfmethod(residual)", data=d).summary())
+    for text in (normal, small):
+        assert "    Control  |          0  (base)" in text
+        assert "     Diet A  |" in text and "     Diet B  |" in text
+        assert "          1  |          0  (base)" not in text
