@@ -93,3 +93,22 @@ def test_value_labels_in_the_small_sample_table(pig):
         assert "    Control  |          0  (base)" in text
         assert "     Diet A  |" in text and "     Diet B  |" in text
         assert "          1  |          0  (base)" not in text
+
+
+@pytest.mark.parametrize("suffix, method, loglik", [
+    (", REML = FALSE", "ML", "Log likelihood = -868.96185"),          # manual example 3
+    (", reml=F", "ML", "Log likelihood = -868.96185"),
+    ("", "REML", "Log restricted-likelihood"),
+    (", REML = TRUE", "REML", "Log restricted-likelihood")])
+def test_cli_formula_takes_lmers_reml_argument(suffix, method, loglik):
+    run = subprocess.run([sys.executable, "-m", "semlevel", "fit", "pig",
+                          "weight ~ week + (week | id)" + suffix],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert f"Mixed-effects {method} regression" in run.stdout and loglik in run.stdout
+
+
+def test_fit_help_mentions_formulas():
+    run = subprocess.run([sys.executable, "-m", "semlevel", "fit", "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert "lme4 formula" in run.stdout and "REML = FALSE" in run.stdout

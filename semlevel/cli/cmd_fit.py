@@ -7,11 +7,13 @@ from .common import (EXIT_FAILURE, EXIT_OK, add_data_options, add_log_option,
 
 HELP = "fit a mixed model to a data file or shipped dataset"
 DESCRIPTION = """\
-Fit a Stata mixed model and print the report (text: as Stata prints it; json, markdown,
-latex; csv: the fixed and random tables stacked).
+Fit a Stata mixed model, or an lme4 formula (MODEL with a "~": REML by default, as
+lme4; add ", REML = FALSE" for ML), and print the report (text: as Stata prints it; json,
+markdown, latex; csv: the fixed and random tables stacked).
 
 examples:
   semlevel fit pig "weight week || id: week, cov(un)"
+  semlevel fit pig "weight ~ week + (week | id), REML = FALSE"
   semlevel fit mydata.dta "y x i.group || school: || class:, reml" --format json -o fit.json
   semlevel fit pig "weight week || id: week" --log"""
 
@@ -22,7 +24,8 @@ def register(sub) -> None:
     add_data_options(p)
     p.add_argument("model", metavar="MODEL",
                    help="Stata mixed syntax without the word mixed, e.g. "
-                   "\"weight week || id: week, cov(un)\"")
+                   "\"weight week || id: week, cov(un)\"; or an lme4 formula, e.g. "
+                   "\"weight ~ week + (week | id), REML = FALSE\"")
     add_output_options(p)
     add_log_option(p)
     p.set_defaults(handler=run)

@@ -3,6 +3,7 @@ fitting with collected warnings, output options and writing the result."""
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -98,6 +99,18 @@ def log_stream(args):
     return sys.stderr
 
 
+_REML_ARG = re.compile(r",\s*(?i:reml)\s*=\s*(TRUE|FALSE|T|F)\s*$")
+
+
+def formula_and_reml(model: str) -> tuple[str, bool | None]:
+    """An lme4 formula with lmer's ``, REML = FALSE`` (or TRUE, T, F; as R writes it)
+    after it: the formula and the choice (None when not given: lme4's REML default)."""
+    m = _REML_ARG.search(model)
+    if m is None:
+        return model, None
+    return model[:m.start()], m.group(1).upper() in ("TRUE", "T")
+
+
 def fit_string(model: str, data: pd.DataFrame, log: bool = False, stream=None):
     """Fit a ``mixed`` command line, or an lme4-style formula (it has a ``~``); (fit,
     warning messages). ``log`` prints the iteration log to ``stream``."""
@@ -111,7 +124,8 @@ def fit_string(model: str, data: pd.DataFrame, log: bool = False, stream=None):
     def work():
         if "~" in model:                 # an lme4-style formula (REML by default, as lme4)
             from ..lmer import lmer_model
-            pm = lmer_model(model, data)
+            formula, reml = formula_and_reml(model)
+            pm = lmer_model(formula, data, reml=reml)
         else:
             pm = mixed_model(model, data)
         show = log or wants_log(pm.info.get("spec"))
