@@ -516,6 +516,62 @@ def machine() -> str:
             f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
 
 
+BASELINE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "baseline.json")
+#: a case fails --check when its normalised time exceeds its baseline by this factor
+CHECK_FACTOR = 1.5
+
+
+def reference_unit(repeats: int = 9) -> float:
+    """Seconds of a fixed numpy computation (a 300 x 300 Cholesky and solve, repeated 20
+    times), the median of ``repeats``: case times are stored and compared as multiples of
+    it, so that a slower or busier machine does not read as a regression."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 300))
+    spd = a @ a.T + 300 * np.eye(300)
+    b = rng.normal(size=(300, 20))
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(20):
+            c = np.linalg.cholesky(spd)
+            np.linalg.solve(c, b)
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def check_baseline(results: list, unit: float, save: bool) -> int:
+    """Compare each case's median time, in units of :func:`reference_unit` measured in the
+    same run, with benchmarks/baseline.json; 1 when a case is more than CHECK_FACTOR x
+    slower. ``save`` writes this run as the new baseline instead."""
+    import json
+    now = {r.case.name: r.sl_med / unit for r in results}
+    if save:
+        old = json.load(open(BASELINE)) if os.path.exists(BASELINE) else {}
+        old.setdefault("cases", {}).update({k: round(v, 4) for k, v in now.items()})
+        old["unit"] = "median seconds of benchmarks/run.py:reference_unit (Cholesky+solve)"
+        with open(BASELINE, "w") as fh:
+            json.dump(old, fh, indent=1, sort_keys=True)
+            fh.write("\n")
+        print(f"\nbaseline written: {BASELINE} ({len(now)} cases)")
+        return 0
+    if not os.path.exists(BASELINE):
+        print(f"\nno baseline at {BASELINE}: run with --save-baseline first")
+        return 1
+    base = json.load(open(BASELINE))["cases"]
+    print(f"\nregression check (reference unit {unit * 1000:.2f} ms; fails above "
+          f"{CHECK_FACTOR}x the baseline)")
+    bad = 0
+    for name, v in now.items():
+        if name not in base:
+            print(f"  {name}: {v:.1f} units (no baseline)")
+            continue
+        ratio = v / base[name]
+        flag = "SLOWER" if ratio > CHECK_FACTOR else "ok"
+        bad += flag != "ok"
+        print(f"  {name}: {v:.1f} units, baseline {base[name]:.1f}: {ratio:.2f}x {flag}")
+    return 1 if bad else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -530,6 +586,11 @@ def main(argv=None) -> int:
     ap.add_argument("--lme4", action="store_true",
                     help="also time R's lme4 (lmer, REML=FALSE) on the crossed cases, when "
                          "Rscript with lme4 is installed")
+    ap.add_argument("--check", action="store_true",
+                    help="compare each case with benchmarks/baseline.json (times in units "
+                    "of a numpy reference measured in the same run); exit 1 above 1.5x")
+    ap.add_argument("--save-baseline", action="store_true",
+                    help="write this run's normalised times to benchmarks/baseline.json")
     ap.add_argument("--profile", action="store_true",
                     help="also print cProfile tables (100k 3-level, pig random slope)")
     args = ap.parse_args(argv)
@@ -567,7 +628,10 @@ def main(argv=None) -> int:
         profile("sim 3-level 10000x10x10", "y x || k: || j:",
                 three_level(10000, 10, 10, SEED + 6), repeats=2, top=15)
     bad = [r for r in results if check(r, args.tol).startswith("semlevel LOWER")]
-    return 1 if bad else 0
+    status = 1 if bad else 0
+    if (args.check or args.save_baseline) and results:
+        status = max(status, check_baseline(results, reference_unit(), args.save_baseline))
+    return status
 
 
 if __name__ == "__main__":
