@@ -75,10 +75,18 @@ class CoefficientBasis:
 
     shift: np.ndarray
     basis: np.ndarray
+    #: |OLS residual| / |y| of the data the basis was made from (NaN when unknown): the
+    #: triangular factor of [X, y] holds it, so the perfect-fit check costs nothing
+    residual_ratio: float = float("nan")
 
     @property
     def k(self) -> int:
         return len(self.shift)
+
+    @property
+    def exact_fit(self) -> bool:
+        """y is an exact linear function of X (OLS residual below 1e-12 of |y|)."""
+        return bool(self.residual_ratio <= 1e-12)
 
     @classmethod
     def identity(cls, k: int) -> "CoefficientBasis":
@@ -93,12 +101,14 @@ class CoefficientBasis:
             return cls.identity(0)
         R = R[: k + 1, : k + 1] * np.where(np.diag(R) < 0, -1.0, 1.0)[:, None]
         d = np.diag(R)[:k]
+        with np.errstate(all="ignore"):
+            ratio = float(abs(R[k, k]) / max(float(np.linalg.norm(R[:, k])), 1e-300))
         if not np.all(np.isfinite(R)) or d.min() <= SINGULAR * max(d.max(), 1e-300):
             shift = np.linalg.lstsq(R[:k, :k], R[:k, k], rcond=None)[0]
-            return cls(round_bits(np.nan_to_num(shift)), np.eye(k))
+            return cls(round_bits(np.nan_to_num(shift)), np.eye(k), ratio)
         shift = solve_triangular(R[:k, :k], R[:k, k])
         basis = np.triu(solve_triangular(R[:k, :k], np.eye(k)))
-        return cls(round_bits(shift), round_bits(basis))
+        return cls(round_bits(shift), round_bits(basis), ratio)
 
     @classmethod
     def of(cls, X: np.ndarray, y: np.ndarray) -> "CoefficientBasis":

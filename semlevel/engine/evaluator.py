@@ -33,6 +33,11 @@ class Structured:
         return self.core.n_obs
 
     @property
+    def basis(self):
+        """The core statistics' coefficient basis."""
+        return self.core.basis
+
+    @property
     def coef_ids(self) -> np.ndarray:
         return self.core.coef_ids
 

@@ -9,18 +9,17 @@ import numpy as np
 
 from .identify import check_identified
 from .scaling import rescaled
-from .starts import starting_values
+from .starts import effect_loading_squares, latent_loading_squares, starting_values
 from ..model.pathmodel import PathModel
 from ..services import service
 from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
-from .coefficient_basis import triangular_factor
 from .optimize import (OptimizationSummary, complex_step_hessian, difference_hessian,
                        function_hessian, newton)
 from .parametrization import _VARIANCE_KINDS, Parametrization
 from .profiled import minimize_profiled
 from .sparse_stats import SparseStats
-from ..model.coefficients import coefficient_design, fixed_offset
+from ..model.coefficients import fixed_offset
 from .stats import PoolStats
 
 if TYPE_CHECKING:  # pragma: no cover - the results layer builds it (services)
@@ -61,6 +60,7 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
     if scaled is not None:                   # extreme scales: fit standardised, map back
         smodel, factor = scaled
         sstats = statistics(smodel, path)
+        check_outcome(smodel, sstats)
         check_identified(smodel, sstats)
         sfit = optimise(smodel, sstats, starting_values(smodel), max_iter, tol, callback)
         stats = statistics(model, path)
@@ -78,32 +78,30 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
                 f"scales worked; its variances times up to {float(np.max(factor)):.3g} do "
                 "not): rescale the data (e.g. divide by a power of ten)") from None
     stats = statistics(model, path)
+    check_outcome(model, stats)
     check_identified(model, stats)
     return optimise(model, stats, starting_values(model), max_iter, tol, callback)
 
 
-def check_outcome(model: PathModel) -> None:
+def check_outcome(model: PathModel, stats=None) -> None:
     """Refuse an outcome the model cannot have a likelihood for: constant on the used
-    observations, or an exact linear function of the fixed-effects design (no residual
-    variation: every variance would be estimated at zero and the log likelihood would be
-    unbounded, the "perfect fit" that otherwise reports a converged fit with a huge log
-    likelihood)."""
-    y = np.asarray(model.data.y, dtype=float) - fixed_offset(model)
+    observations, or (given the statistics, whose coefficient basis holds the OLS
+    residual) an exact linear function of the fixed-effects design: no residual variation,
+    every variance would be estimated at zero and the log likelihood would be unbounded,
+    the "perfect fit" that otherwise reports a converged fit with a huge log likelihood."""
     name = model.data.outcome
-    n = len(y)
-    if n and np.ptp(y) == 0 and not fixed_offset(model).any():
-        raise ValueError(f"the outcome {name!r} is constant ({y[0]:g}) on all {n} used "
-                         "observations: there is no variation to model")
-    Xt, _ = coefficient_design(model)
-    if not Xt.shape[1] or n <= Xt.shape[1]:
+    if stats is None:
+        offset = fixed_offset(model)
+        y = np.asarray(model.data.y, dtype=float)
+        if len(y) and np.ptp(y) == 0 and not offset.any():
+            raise ValueError(f"the outcome {name!r} is constant ({y[0]:g}) on all {len(y)} "
+                             "used observations: there is no variation to model")
         return
-    R = triangular_factor(np.column_stack([Xt, y]))
-    resid, total = abs(R[-1, -1]), float(np.linalg.norm(y))
-    if np.isfinite(resid) and resid <= 1e-12 * total:
+    if stats.basis.k and stats.n_obs > stats.basis.k and stats.basis.exact_fit:
         raise ValueError(f"the outcome {name!r} is an exact linear function of the fixed "
-                         "effects (residual sum of squares "
-                         f"{resid * resid:.3g} of {total * total:.3g}): a perfect fit leaves "
-                         "no variance for the random effects and residuals to explain")
+                         f"effects (OLS residual {stats.basis.residual_ratio:.3g} of its "
+                         "norm): a perfect fit leaves no variance for the random effects and "
+                         "residuals to explain")
 
 
 def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
@@ -269,17 +267,11 @@ def _variance_scales(model) -> np.ndarray:
     the outcome's scale. 1 everywhere where the loadings are not on the client (Dask)."""
     out = np.ones(len(model.labels))
     try:
-        Z = model.Z
-        if Z is None or not Z.shape[1]:
+        if model.Z is None or not model.Z.shape[1]:
             return out
-        z2 = np.array([float(np.mean(Z[:, e][Z[:, e] != 0] ** 2)) if np.any(Z[:, e]) else 1.0
-                       for e in range(Z.shape[1])])
-    except NotImplementedError:
+        lat = latent_loading_squares(model, effect_loading_squares(model))
+    except NotImplementedError:                 # the loadings are on the cluster
         return out
-    eff = {(eq, ef): float(v) for v, eq, ef in
-           zip(z2, model.effects["equation"], model.effects["effect"])}
-    lat = np.array([eff.get((eq, ef), 1.0) for eq, ef in
-                    zip(model.latents["equation"], model.latents["effect"])])
     diag = model.phi[model.phi["a"] == model.phi["b"]]
     for a, lab in zip(diag["a"].to_numpy(), diag["label"].to_numpy()):
         if model.labels["kind"].iloc[int(lab)] == "var":   # a label's latents share an effect

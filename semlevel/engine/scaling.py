@@ -21,22 +21,13 @@ import dataclasses
 import numpy as np
 
 from ..model.pathmodel import PathModel
+from .starts import effect_loading_squares, latent_loading_squares
 
 __all__ = ["BAND", "rescaled"]
 
 #: scales (RMS of the outcome around its mean, of each effect's nonzero loadings)
 #: inside this band are left as they are
 BAND = (1e-3, 1e3)
-
-
-def _effect_scales(model: PathModel) -> np.ndarray:
-    Z = model.Z
-    out = np.ones(Z.shape[1])
-    for e in range(Z.shape[1]):
-        nz = Z[:, e][Z[:, e] != 0]
-        if nz.size:
-            out[e] = float(np.sqrt(np.mean(nz * nz)))
-    return out
 
 
 def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
@@ -61,7 +52,8 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
     s_y = float(np.std(y))
     if not np.isfinite(s_y) or s_y <= 0:
         return None
-    s_e = _effect_scales(model) if model.Z.shape[1] else np.ones(0)
+    e2 = effect_loading_squares(model) if model.Z.shape[1] else np.ones(0)
+    s_e = np.sqrt(e2)
     scales = np.r_[s_y, s_e]
     if np.all((scales > BAND[0]) & (scales < BAND[1])):
         return None
@@ -69,10 +61,7 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
     factor = np.ones(len(labels))
     factor[kinds == "coef"] = s_y
     factor[np.isin(kinds, ("resvar", "rescov"))] = s_y * s_y
-    eff_of = {(eq, ef): i for i, (eq, ef) in
-              enumerate(zip(model.effects["equation"], model.effects["effect"]))}
-    lat_scale = np.array([s_e[eff_of[(eq, ef)]] if (eq, ef) in eff_of else 1.0 for eq, ef in
-                          zip(model.latents["equation"], model.latents["effect"])])
+    lat_scale = np.sqrt(latent_loading_squares(model, e2))
     for a, b, lab in zip(model.phi["a"], model.phi["b"], model.phi["label"]):
         factor[int(lab)] = s_y * s_y / (lat_scale[int(a)] * lat_scale[int(b)])
     data = dataclasses.replace(model.data,

@@ -8,7 +8,24 @@ from ..model.coefficients import coefficient_design
 from ..model.pathmodel import PathModel
 from .coefficient_basis import round_bits
 
-__all__ = ["starting_values"]
+__all__ = ["starting_values", "effect_loading_squares", "latent_loading_squares"]
+
+
+def effect_loading_squares(model: PathModel) -> np.ndarray:
+    """Per random effect (column of ``model.Z``): the mean square of its nonzero loadings
+    (1 for an effect with none): the scale of a slope's variable, which starting values,
+    the boundary rule and the internal standardisation (:mod:`.scaling`) all use."""
+    Z = model.Z
+    return np.array([float(np.mean(Z[:, e][Z[:, e] != 0] ** 2)) if np.any(Z[:, e]) else 1.0
+                     for e in range(Z.shape[1])])
+
+
+def latent_loading_squares(model: PathModel, effect_squares: np.ndarray) -> np.ndarray:
+    """``effect_squares`` per latent (each latent belongs to one effect; 1 otherwise)."""
+    by_effect = {(eq, ef): float(v) for v, eq, ef in
+                 zip(effect_squares, model.effects["equation"], model.effects["effect"])}
+    return np.array([by_effect.get((eq, ef), 1.0) for eq, ef in
+                     zip(model.latents["equation"], model.latents["effect"])])
 
 
 def starting_values(model: PathModel, residual_variance: float | None = None,
@@ -41,19 +58,14 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
             resid = y
         residual_variance = float(np.mean(resid ** 2))
     if loading_squares is None:
-        loading_squares = np.array([float(np.mean(model.Z[:, e][model.Z[:, e] != 0] ** 2))
-                                    if np.any(model.Z[:, e]) else 1.0
-                                    for e in range(model.Z.shape[1])])
+        loading_squares = effect_loading_squares(model)
     # rounded (coefficient_basis.round_bits): the same data with its sums taken in
     # another order (rows reordered, partitions on Dask) start from the same point
     s2 = float(round_bits(residual_variance or 1.0, 20))
     loading_squares = round_bits(loading_squares, 20)
     n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
     share = s2 / (n_levels + 1)
-    lat_eff = {(eq, ef): float(z2) for z2, eq, ef in
-               zip(loading_squares, model.effects["equation"], model.effects["effect"])}
-    lat_z2 = np.array([lat_eff.get((eq, ef), 1.0) for eq, ef in
-                       zip(model.latents["equation"], model.latents["effect"])])
+    lat_z2 = latent_loading_squares(model, loading_squares)
     diag = model.phi[model.phi["a"] == model.phi["b"]]
     first_latent = dict(zip(diag["label"].to_numpy()[::-1], diag["a"].to_numpy()[::-1]))
     kinds = labels["kind"].to_numpy()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ExpressionError", "Expression", "Number", "Name", "Unary", "Binary",
-           "parse_expression", "evaluate", "MAX_EXPRESSION_LENGTH"]
+           "parse_expression", "names", "evaluate", "MAX_EXPRESSION_LENGTH"]
 
 #: longest expression accepted (a weight is a column or a short ratio of columns)
 MAX_EXPRESSION_LENGTH = 500
