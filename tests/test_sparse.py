@@ -321,13 +321,14 @@ def test_nested_relaxation_by_position_on_the_sparse_path():
     np.testing.assert_allclose(a.random["estimate"], b.random["estimate"], rtol=1e-4)
 
 
-def test_many_units_per_top_take_the_sparse_path():
-    """Districts of many schools go to the sparse path; small ones keep the pooled one."""
+def test_many_units_per_top_take_the_tree_path():
+    """Districts of many schools go to the tree path (tests/test_tree.py); small ones
+    keep the pooled one; the fits agree."""
     rng = np.random.default_rng(1)
     rows = [(d, d * 1000 + s, rng.normal(), rng.normal()) for d in range(12)
             for s in range(60) for _ in range(2)]
     big = pd.DataFrame(rows, columns=["k", "j", "x", "y"])
-    assert path_of(sl.mixed_model("y x || k: || j:", data=big)) == "sparse"
+    assert path_of(sl.mixed_model("y x || k: || j:", data=big)) == "tree"
     small = big[big["j"] % 1000 < 3]
     assert path_of(sl.mixed_model("y x || k: || j:", data=small)) == "pooled"
     a = sl.mixed("y x || k: || j:", data=big)

@@ -15,10 +15,11 @@ from ..services import service
 from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
 from .optimize import (OptimizationSummary, complex_step_hessian, difference_hessian,
-                       function_hessian, newton)
+                       function_hessian, newton, secant_hessian)
 from .parametrization import _VARIANCE_KINDS, Parametrization
 from .profiled import minimize_profiled
 from .sparse_stats import SparseStats
+from .tree_stats import TreeStats
 from ..model.coefficients import fixed_offset
 from .stats import PoolStats
 
@@ -130,8 +131,12 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
                           stacklevel=4)
         return fit
     u0 = param.coordinates(values)
+    approx = _fisher(stats, param, values, reml)
+    if approx is None and isinstance(stats, TreeStats) and param.size:
+        # no expected information on the tree path: quasi-Newton steps until close
+        fun, approx = secant_hessian(fun, param.scale(u0))
     u, record = newton(fun, u0, param.scale(u0), max_iter=max_iter, tol=tol,
-                       approx_hessian=_fisher(stats, param, values, reml), callback=callback)
+                       approx_hessian=approx, callback=callback)
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=4)
     return _finish(model, stats, to_values(u), record, check_psd)
@@ -273,9 +278,9 @@ def _variance_scales(model) -> np.ndarray:
     except NotImplementedError:                 # the loadings are on the cluster
         return out
     diag = model.phi[model.phi["a"] == model.phi["b"]]
-    for a, lab in zip(diag["a"].to_numpy(), diag["label"].to_numpy()):
-        if model.labels["kind"].iloc[int(lab)] == "var":   # a label's latents share an effect
-            out[int(lab)] = lat[int(a)]
+    a, lab = diag["a"].to_numpy(), diag["label"].to_numpy()
+    var = model.labels["kind"].to_numpy()[lab] == "var"  # a label's latents share an effect
+    out[lab[var]] = lat[a[var]]
     return np.where(out > 0, out, 1.0)
 
 

@@ -51,7 +51,8 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
     from .deviance import expected_information
     from .stats import PoolStats
     from .sparse_stats import SparseStats
-    if isinstance(stats, SparseStats):
+    from .tree_stats import TreeStats
+    if isinstance(stats, (SparseStats, TreeStats)):
         return _dependent_columns(sparse_gram(model, var_ids), labels.index.to_numpy()[var_ids])
     if isinstance(stats, PoolStats):
         # the expected information is J'WJ (W positive definite): singular exactly where

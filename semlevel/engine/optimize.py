@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["OptimizationSummary", "IterationEvent", "newton", "difference_hessian",
-           "complex_step_hessian"]
+           "complex_step_hessian", "secant_hessian"]
 
 
 @dataclass
@@ -87,6 +87,58 @@ def complex_step_hessian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray
                             "in its arguments)")
         H[:, j] = g.imag / h[j]
     return 0.5 * (H + H.T)
+
+
+def secant_hessian(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
+                   scale: np.ndarray):
+    """For :func:`newton` where no expected information is at hand (the tree path): a
+    wrapped ``fun`` that remembers the gradients it returns, and an ``approx_hessian``
+    that starts from a difference Hessian and then updates it by BFGS from the gradients
+    of the points the iterations reach (no evaluations of its own after the first). The
+    optimiser takes these quasi-Newton steps while far from the optimum and the
+    difference Hessian's Newton steps for the last ones, as with Fisher scoring."""
+    seen: dict[bytes, np.ndarray] = {}
+    state: dict[str, np.ndarray] = {}
+
+    def wrapped(u: np.ndarray, want_grad: bool):
+        val, g = fun(u, want_grad)
+        if g is not None and np.isfinite(val):
+            if len(seen) > 64:
+                seen.clear()
+            seen[np.asarray(u, dtype=float).tobytes()] = np.asarray(g, dtype=float)
+        return val, g
+
+    def approx(u: np.ndarray) -> np.ndarray | None:
+        g = seen.get(np.asarray(u, dtype=float).tobytes())
+        if g is None:
+            return None
+        if "H" not in state:
+            steps = 1e-6 * np.maximum(np.abs(u), 1e-2 * scale)
+
+            def grad(x):
+                val, gx = fun(x, True)
+                if not np.isfinite(val):
+                    raise FloatingPointError("inadmissible point in a difference step")
+                return gx
+            try:
+                H = difference_hessian(grad, u, g, steps, central=False)
+            except FloatingPointError:
+                return None
+            # positive definite as newton's own steps make it (reflected eigenvalues),
+            # which BFGS then keeps
+            lam, vec = np.linalg.eigh(H)
+            lam = np.maximum(np.abs(lam), 1e-10 * max(np.abs(lam).max(), 1e-300))
+            H = (vec * lam) @ vec.T
+        else:
+            H = state["H"]
+            s_, y_ = u - state["u"], g - state["g"]
+            sy = float(s_ @ y_)
+            if sy > 1e-12 * float(np.linalg.norm(s_) * np.linalg.norm(y_)):
+                Hs = H @ s_
+                H = H - np.outer(Hs, Hs) / float(s_ @ Hs) + np.outer(y_, y_) / sy
+        state["H"], state["u"], state["g"] = H, np.array(u, dtype=float), g
+        return H
+    return wrapped, approx
 
 
 def function_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, steps: np.ndarray

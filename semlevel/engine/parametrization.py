@@ -31,6 +31,15 @@ def _complete_blocks(model: PathModel, free: np.ndarray, taken: set[int]) -> lis
     count = np.bincount(lab, minlength=len(free))
     if len(model.theta):
         count[np.unique(model.theta["label"].to_numpy())] += 1
+    # a complete block's covariance labels occur once each: only their latents can form
+    # one (a design's thousands of units sharing cov(un) labels are skipped at once)
+    single = (a != b) & (count[lab] == 1) & free[lab]
+    if not single.any():
+        return []
+    keep = np.isin(phi["a"].to_numpy(), np.r_[phi["a"].to_numpy()[single],
+                                              phi["b"].to_numpy()[single]])
+    a, b, lab = (phi["a"].to_numpy()[keep], phi["b"].to_numpy()[keep],
+                 phi["label"].to_numpy()[keep])
     parent = {int(x): int(x) for x in np.r_[a, b]}
 
     def root(x):
