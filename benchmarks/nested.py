@@ -2,7 +2,8 @@
 
     python benchmarks/nested.py            # semlevel, and lme4 when Rscript + lme4 are here
     python benchmarks/nested.py --no-lme4  # semlevel only
-    python benchmarks/nested.py --scaling  # 3-level random intercepts, 10/100/1000 units per top
+    python benchmarks/nested.py --scaling  # 3-level random intercepts, 10/100/1000 units per top:
+                                           # time and peak memory against the units
 
 Data are simulated with fixed seeds in the shapes the issue measured on public data
 (numbers of units, unbalance); each case prints semlevel's evaluation path, its wall time
@@ -77,6 +78,30 @@ def two_level_slope(n_groups=160, seed=4) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "x", "y"])
 
 
+def deep(levels=8, n_top=19, seed=5) -> pd.DataFrame:
+    """Eight nested levels (issue 14 item 5): each unit has 1-3 children, the lowest
+    1-2 observations; about 4,000 rows. Ids are unique across the whole data."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    counter = [0]
+
+    def grow(path, effect):
+        if len(path) == levels:
+            for _ in range(int(rng.integers(1, 3))):
+                x = rng.normal()
+                rows.append((*path, x, 1 + 0.5 * x + effect + rng.normal()))
+            return
+        for _ in range(int(rng.integers(1, 4)) if path else n_top):
+            counter[0] += 1
+            grow(path + (counter[0],), effect + rng.normal(0, 0.4))
+
+    grow((), 0.0)
+    return pd.DataFrame(rows, columns=[f"l{i}" for i in range(levels)] + ["x", "y"])
+
+
+DEEP_SPEC = "y x " + " ".join(f"|| l{i}:" for i in range(8))
+DEEP_FORMULA = "y ~ x + " + " + ".join(f"(1 | l{i})" for i in range(8))
+
 CASES = [
     ("3 levels, random intercepts (131 districts)", districts,
      "y x || k: || j:", "y ~ x + (1 | k) + (1 | k:j)"),
@@ -88,6 +113,7 @@ CASES = [
      "y x || _all: R.b || a: x, cov(un)", "y ~ x + (x | a) + (1 | b)"),
     ("2 levels, random slope (160 units)", two_level_slope,
      "y x || id: x, cov(un)", "y ~ x + (x | id)"),
+    ("8 nested levels, random intercepts", deep, DEEP_SPEC, DEEP_FORMULA),
 ]
 
 
@@ -111,8 +137,8 @@ def time_lme4(formula, df, repeats):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "d.csv")
         df.to_csv(path, index=False)
-        factors = "; ".join(f"d${c} <- factor(d${c})" for c in ("k", "j", "a", "b", "id")
-                            if c in df.columns)
+        factors = "; ".join(f"d${c} <- factor(d${c})" for c in df.columns
+                            if c not in ("x", "t", "y"))
         script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); {factors}; "
                   f"f <- lmer({formula}, d, REML = FALSE); t <- numeric({repeats}); "
                   f"for (i in 1:{repeats}) t[i] <- system.time(f <- lmer({formula}, d, "
@@ -124,6 +150,37 @@ def time_lme4(formula, df, repeats):
     return float(t), float(ll)
 
 
+def scaling(args) -> None:
+    """3-level random intercepts, 20 top units of exactly 10, 100 or 1,000 second-level
+    units (1-8 rows each): time and peak memory (of the fit, tracemalloc) against the
+    number of units, each with lme4's time on the same data."""
+    import tracemalloc
+    print(f"{'units per top':>14} {'units':>7} {'rows':>8} {'path':>6} {'semlevel':>9} "
+          f"{'per 1000 units':>15} {'peak memory':>12} {'lme4':>8}")
+    for mid in (10, 100, 1000):
+        rng = np.random.default_rng(mid)
+        rows = []
+        for d in range(20):
+            ud = rng.normal(0, 0.5)
+            for s in range(mid):
+                us, n = rng.normal(0, 0.7), int(rng.integers(1, 9))
+                x = rng.normal(size=n)
+                y = 1 + 0.5 * x + ud + us + rng.normal(size=n)
+                rows += [(d, d * 10000 + s, x[i], y[i]) for i in range(n)]
+        df = pd.DataFrame(rows, columns=["k", "j", "x", "y"])
+        t, ll, path = time_semlevel("y x || k: || j:", df, args.repeats)
+        tracemalloc.start()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sl.mixed("y x || k: || j:", data=df)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        r = None if args.no_lme4 else time_lme4("y ~ x + (1 | k) + (1 | j)", df, args.repeats)
+        lme = f"{r[0]:>7.3f}s" if r else f"{'-':>8}"
+        print(f"{mid:>14} {20 * mid:>7} {len(df):>8} {path:>6} {t:>8.3f}s "
+              f"{1000 * t / (20 * mid):>14.3f}s {peak / 2**20:>9.1f} MB {lme}", flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
@@ -131,11 +188,7 @@ def main(argv=None) -> None:
     ap.add_argument("--scaling", action="store_true")
     args = ap.parse_args(argv)
     if args.scaling:
-        print(f"{'units per top':>14} {'rows':>8} {'path':>7} {'semlevel':>9}")
-        for mid in (10, 100, 1000):
-            df = districts(n_top=max(8, 20000 // (mid * 5)), max_mid=mid, seed=mid)
-            t, ll, path = time_semlevel("y x || k: || j:", df, args.repeats)
-            print(f"{mid:>14} {len(df):>8} {path:>7} {t:>8.3f}s")
+        scaling(args)
         return
     print(f"{'case':<44} {'rows':>6} {'path':>7} {'semlevel':>9} {'lme4':>8} {'ratio':>6} "
           f"{'|dloglik|':>9}")

@@ -86,8 +86,7 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
         N = 0.5 * (N + _t(N))
         Bo = Bt[ci][:, :b]
         NB = bmm(N, Bo)
-        K1 = Bo.shape[2]
-        S = S - Bo.reshape(-1, K1).T @ NB.reshape(-1, K1)
+        S = S - np.einsum("ubk,ubl->kl", Bo, NB)
         if c.f > b:
             AaoN = bmm(A_[:, b:, :b], N)
             # the Schur complement on the ancestors goes to the parent's front
@@ -147,11 +146,12 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
                                      minlength=len(ext))
         K_of[ci], m_of[ci] = K, m
         if c.attached:
-            G_, U_ = c.A.shape[:2]
-            mG = (m.reshape(-1, m.shape[2]) @ Gam).reshape(m.shape)
+            # (einsum, not BLAS: for these reductions to a few numbers a threaded BLAS
+            # costs 100x more on a loaded machine)
+            mG = np.einsum("ufk,kl->ufl", m, Gam)
             Am = np.matmul(c.A, m) if c.f > 3 else np.stack([bmm(Ag, m) for Ag in c.A])
-            trK += c.A.reshape(G_, -1) @ K.ravel()
-            quad += (Am.reshape(G_, -1) @ mG.ravel() - 2.0 * (c.B.reshape(G_, -1) @ mG.ravel()))
+            trK += np.einsum("gufe,ufe->g", c.A, K)
+            quad += np.einsum("gufk,ufk->g", Am - 2.0 * c.B, mG)
     CG = np.einsum("gij,ij->g", stats.C, Gam)
     dtheta = stats.n * w - (w * w) * (trK + CG + quad)
     np.add.at(grad, stats.resid_ids, dtheta)

@@ -131,6 +131,10 @@ def score_test(fit, relaxed: PathModel, information: str = "expected") -> dict:
             "note": note}
 
 
+#: labels with more members than this are not released member by member by default
+MAX_RELEASED_MEMBERS = 200
+
+
 def _releasable(model: PathModel) -> tuple[list[str], dict[str, str]]:
     """Free labels with two or more members (tested), and the free labels that cannot
     be released by member, with the reason (reported, not tested)."""
@@ -146,7 +150,14 @@ def _releasable(model: PathModel) -> tuple[list[str], dict[str, str]]:
                                   "members to release (compare structures with lrtest, or "
                                   "let it differ by group with residuals(..., by()))")
             continue
-        if len(model.members(name)) > 1:
+        members = len(model.members(name))
+        if members > MAX_RELEASED_MEMBERS:
+            skipped[str(name)] = (
+                f"{members} members (one per position in the wide rows): releasing them "
+                f"all is a test on {members - 1} df whose information is too large to "
+                "form; test a release by a grouping variable instead "
+                "(releases={...: lambda m: m.relax(label, by=...)})")
+        elif members > 1:
             out.append(str(name))
     return out, skipped
 

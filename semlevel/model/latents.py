@@ -40,11 +40,11 @@ def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
         ids = prefix.groupby(prefix_cols, sort=True).ngroup().to_numpy()
         uniq = prefix.drop_duplicates().sort_values(prefix_cols)
         base = len(rows)
+        level, effect, equation = eff["level"], eff["effect"], int(eff["equation"])
         for key in uniq.itertuples(index=False):
             key = tuple(k.item() if hasattr(k, "item") else k for k in key)
-            rows.append({"name": f"{eff['level']}[{','.join(str(k) for k in key)}]{suffix}",
-                         "level": eff["level"], "key": key, "effect": eff["effect"],
-                         "equation": int(eff["equation"])})
+            rows.append({"name": f"{level}[{','.join(str(k) for k in key)}]{suffix}",
+                         "level": level, "key": key, "effect": effect, "equation": equation})
         effect_latent[:, e] = base + ids
     latents = pd.DataFrame(rows, columns=["name", "level", "key", "effect", "equation"])
     if latents["name"].duplicated().any():
