@@ -78,7 +78,7 @@ def two_level_slope(n_groups=160, seed=4) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "x", "y"])
 
 
-def deep(levels=8, n_top=19, seed=5) -> pd.DataFrame:
+def deep(levels=8, n_top=22, seed=5) -> pd.DataFrame:
     """Eight nested levels (issue 14 item 5): each unit has 1-3 children, the lowest
     1-2 observations; about 4,000 rows. Ids are unique across the whole data."""
     rng = np.random.default_rng(seed)

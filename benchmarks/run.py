@@ -55,6 +55,8 @@ import numpy as np
 import pandas as pd
 
 import semlevel as sl
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nested                                              # noqa: E402  (issue 25 shapes)
 
 try:
     import statsmodels
@@ -137,6 +139,8 @@ class Case:
     large: bool = False           # MixedLM skipped under --quick
     target_s: float | None = None  # semlevel end-to-end target (median)
     target_ratio: float | None = None  # MixedLM time / semlevel time at least this
+    lme4: str | None = None       # the lmer formula timed with --lme4
+    target_lme4: float | None = None   # lme4 time / semlevel time at least this (--lme4)
     note: str = ""
     check_note: str = ""          # appended to the check column when the fits differ
 
@@ -247,6 +251,11 @@ def cases() -> list[Case]:
              lambda: crossed(73421, 2972, 1128, SEED + 14), None, large=True,
              target_s=3.0, note="MixedLM not run at this size (crossed factors are dense "
              "variance components there: hours); see the tenth-size case and --lme4"),
+    ] + [
+        # issue 25: the shapes users have (benchmarks/nested.py), the tree path; lme4 only
+        Case(f"issue 25: {name}", spec, make, None, large=True, lme4=formula,
+             target_lme4=1.0, note="MixedLM not run (many variance components)")
+        for name, make, spec, formula in nested.CASES
     ]
 
 
@@ -422,8 +431,9 @@ def time_lme4(formula: str, df: pd.DataFrame, repeats: int) -> tuple[float, floa
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "data.csv")
         df.to_csv(path, index=False)
-        script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); "
-                  "d$s <- factor(d$s); d$d <- factor(d$d); "
+        factors = "".join(f"d${c} <- factor(d${c}); " for c in df.columns
+                          if c not in ("y", "x", "t", "service"))
+        script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); {factors}"
                   f"f <- lmer({formula}, d, REML = FALSE); t <- numeric({repeats}); "
                   f"for (i in 1:{repeats}) t[i] <- system.time(f <- lmer({formula}, d, "
                   "REML = FALSE))[['elapsed']]; cat(sprintf('%.4f %.6f', median(t), logLik(f)))")
@@ -439,13 +449,18 @@ def print_lme4(results: list[Result], repeats: int) -> None:
     print("\nlme4 (R) on the same data, lmer(..., REML = FALSE), median of "
           f"{min(repeats, 3)} runs after a warm-up; ratio = lme4 / semlevel")
     for r in results:
-        got = time_lme4(LME4[r.case.spec], r.case.data(), min(repeats, 3))
+        formula = r.case.lme4 or LME4[r.case.spec]
+        got = time_lme4(formula, r.case.data(), min(repeats, 3))
         if got is None:
             print(f"  {r.case.name}: lme4 not available")
             continue
         t, ll = got
-        print(f"  {r.case.name}: lme4 {fmt_time(t)} (loglik {ll:.4f}), semlevel "
-              f"{fmt_time(r.sl_med)} (loglik {r.sl_loglik:.4f}): {t / r.sl_med:.1f}x")
+        line = (f"  {r.case.name}: lme4 {fmt_time(t)} (loglik {ll:.4f}), semlevel "
+                f"{fmt_time(r.sl_med)} (loglik {r.sl_loglik:.4f}): {t / r.sl_med:.2f}x")
+        if r.case.target_lme4 is not None:
+            ok = t / r.sl_med >= r.case.target_lme4
+            line += f" (target >= {r.case.target_lme4:.1f}x: {'PASS' if ok else 'FAIL'})"
+        print(line)
 
 
 # ---------------------------------------------------------------------------- profiles
@@ -584,7 +599,8 @@ def main(argv=None) -> int:
                     help="set OPENBLAS/OMP/MKL_NUM_THREADS (for both libraries) before numpy "
                          "loads; default: leave the environment alone")
     ap.add_argument("--lme4", action="store_true",
-                    help="also time R's lme4 (lmer, REML=FALSE) on the crossed cases, when "
+                    help="also time R's lme4 (lmer, REML=FALSE) on the crossed and issue-25 "
+                         "cases, when "
                          "Rscript with lme4 is installed")
     ap.add_argument("--check", action="store_true",
                     help="compare each case with benchmarks/baseline.json (times in units "
@@ -617,7 +633,7 @@ def main(argv=None) -> int:
         print_notes(results)
 
     if args.lme4:
-        print_lme4([r for r in results if r.case.spec in LME4], repeats)
+        print_lme4([r for r in results if r.case.lme4 or r.case.spec in LME4], repeats)
     if args.profile:
         profile("sim 3-level 2000x5x10", "y x || k: || j:", three_level(2000, 5, 10, SEED + 3),
                 repeats=5, top=25)

@@ -128,7 +128,14 @@ def _sparse_is_cheaper(model: PathModel, q_r: np.ndarray) -> bool:
 
 
 def path_of(model: PathModel) -> str:
-    """``"pooled"`` (factor form: latent covariances, independent errors), ``"dense"``
+    """The evaluation path :func:`statistics` takes for ``model`` (see :func:`_choose`)."""
+    return _choose(model)[0]
+
+
+def _choose(model: PathModel) -> tuple[str, object]:
+    """The path, and for the tree path the tree found (else None), so that the
+    statistics need not search again. ``"pooled"`` (factor form: latent covariances,
+    independent errors), ``"dense"``
     (residual covariances between slots; or pooled statistics too large: their outer
     products grow with the square of residual labels x latents x coefficients per row),
     ``"tree"`` (independent errors, rows with many latents that form a tree of small
@@ -137,7 +144,7 @@ def path_of(model: PathModel) -> str:
     rows too large to hold their covariance densely)."""
     data = model.data
     if len(model.theta) or weighting.needs_dense(model):
-        return "dense"
+        return "dense", None
     G = len(np.unique(model.resid_of_obs()))
     K1 = int(((model.labels["kind"] == "coef") & model.labels["free"]).sum()) + 1
     if model.Z.shape[1]:
@@ -148,34 +155,40 @@ def path_of(model: PathModel) -> str:
     else:
         q, q_r = 1, np.ones(1)
     if q >= TREE_MIN_Q and weighting.weights_of(model) is None \
-            and float(np.sum(q_r.astype(float) ** 3)) >= TREE_MIN_WORK \
-            and tree_structure(model) is not None:
-        return "tree"
+            and float(np.sum(q_r.astype(float) ** 3)) >= TREE_MIN_WORK:
+        tree = tree_structure(model)
+        if tree is not None:
+            return "tree", tree
     if q > SPARSE_LATENTS and weighting.weights_of(model) is None:
-        return "sparse"                    # (the sparse path has no weights: dense instead)
+        return "sparse", None              # (the sparse path has no weights: dense instead)
     if model.Z.shape[1] and q >= NESTED_SPARSE_MIN_Q and weighting.weights_of(model) is None \
             and _sparse_is_cheaper(model, q_r):
-        return "sparse"
+        return "sparse", None
     if data.n_rows * float(G * q * K1) ** 2 <= POOLED_LIMIT:
-        return "pooled"
+        return "pooled", None
     sizes = np.bincount(data.row).astype(float)
-    return "dense" if float((sizes ** 2).sum()) <= DENSE_LIMIT or \
-        weighting.weights_of(model) is not None else "sparse"
+    return ("dense" if float((sizes ** 2).sum()) <= DENSE_LIMIT or
+            weighting.weights_of(model) is not None else "sparse"), None
 
 
 def statistics(model: PathModel, path: str | None = None
                ) -> PoolStats | DenseStats | SparseStats | TreeStats | Structured:
     """The data summary the model's evaluation path needs, computed once per fit
     (``path`` forces one of :data:`PATHS`, e.g. to compare them)."""
-    path = path or path_of(model)
+    tree = None
+    if path is None:
+        path, tree = _choose(model)
     if path not in PATHS:
         raise ValueError(f"unknown evaluation path {path!r}; one of {PATHS}")
     if path == "pooled" and (len(model.theta) or weighting.needs_dense(model)):
         raise ValueError("the pooled path needs independent residuals and no weights that "
                          "vary within a row (this model has residual covariances or such "
                          "weights): use the dense path")
-    core = {"dense": dense_statistics, "pooled": pool_statistics,
-            "sparse": sparse_statistics, "tree": tree_statistics}[path](model)
+    if path == "tree":
+        core = tree_statistics(model, tree)
+    else:
+        core = {"dense": dense_statistics, "pooled": pool_statistics,
+                "sparse": sparse_statistics}[path](model)
     if model.info.get("structure") is not None:
         return _structured(model, core)
     return core

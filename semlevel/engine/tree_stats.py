@@ -93,6 +93,11 @@ class TreeStructure:
     depth: np.ndarray         # (n_units,)
     size: np.ndarray          # (n_units,) own latents
     front: np.ndarray         # (n_units,) front size (own + ancestors')
+    # the columns it was found from (sparse_stats._row_latents, _phi_entries)
+    Zs: sp.csr_matrix | None = None
+    g_row: np.ndarray | None = None
+    g_lat: np.ndarray | None = None
+    entries: object = None
 
     @property
     def max_front(self) -> int:
@@ -137,6 +142,7 @@ def tree_structure(model: PathModel, Zs: sp.csr_matrix | None = None,
                    g_lat: np.ndarray | None = None, ent=None) -> TreeStructure | None:
     """The unit tree of the model's latents, or None when they do not form one within
     :data:`MAX_FRONT` (or the model has no random effects)."""
+    g_row = None
     if Zs is None:
         Zs, g_row, g_lat = _row_latents(model)
         ent = _phi_entries(model, g_row, g_lat) if Zs.shape[1] else None
@@ -199,7 +205,8 @@ def tree_structure(model: PathModel, Zs: sp.csr_matrix | None = None,
         front[at] = size[at] + front[parent[at]]
     if front.max() > MAX_FRONT:
         return None
-    return TreeStructure(unit=unit, parent=parent, depth=depth, size=size, front=front)
+    return TreeStructure(unit=unit, parent=parent, depth=depth, size=size, front=front,
+                         Zs=Zs, g_row=g_row, g_lat=g_lat, entries=ent)
 
 
 def tree_statistics(model: PathModel, structure: TreeStructure | None = None) -> TreeStats:
@@ -215,9 +222,12 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
     K1 = W.shape[1]
     resid_ids, g_of_obs = np.unique(model.resid_of_obs(), return_inverse=True)
     G = len(resid_ids)
-    Zs, g_row, g_lat = _row_latents(model)
+    if structure is not None and structure.Zs is not None:
+        Zs, g_lat, ent = structure.Zs, structure.g_lat, structure.entries
+    else:
+        Zs, g_row, g_lat = _row_latents(model)
+        ent = _phi_entries(model, g_row, g_lat) if Zs.shape[1] else None
     q = Zs.shape[1]
-    ent = _phi_entries(model, g_row, g_lat) if q else None
     tree = structure or tree_structure(model, Zs, g_lat, ent)
     if tree is None:
         raise ValueError("the random effects of this model do not form a tree of small "
