@@ -393,6 +393,8 @@ def stata_report(fit) -> str:
     note = _sample_note(fit)
     if note:
         blocks.append(note)
+    for text in (fit.model.info or {}).get("notes", []):
+        blocks.append(_wrap(f"Note: {text}.", "      "))
     from .report_df import constraint_lines
     cns = constraint_lines(fit, opts)
     if cns:

@@ -233,3 +233,45 @@ def test_three_level_model_in_other_units(pig):
     fit = sl.mixed("weight week || id: week, cov(un)", data=pig.assign(week=pig["week"] * 1e6))
     assert fit.random.loc["id: cov(week,_cons)", "estimate"] == pytest.approx(
         slope.random.loc["id: cov(week,_cons)", "estimate"] / 1e6, rel=1e-5)
+
+
+# ------------------------------------------------------------- 5. deep nesting (issue 14)
+
+def _eight_levels(n: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({f"l{i}": rng.integers(0, 3, n) for i in range(8)})
+    df["y"] = rng.normal(size=n) + 0.3 * df["l0"] + 0.2 * df["l3"]
+    return df
+
+
+EIGHT = "y " + " ".join(f"|| l{i}:" for i in range(8))
+
+
+def test_eight_nested_levels_take_the_tree_path_and_equal_dense():
+    """``y || l0: || l1: ... || l7:`` on 4,000 rows with 3 codes per level: the latents
+    of a top unit form a tree whose fronts hold at most 8 latents (one per level), so an
+    evaluation is linear in the units (the timing is in benchmarks/nested.py, not here);
+    on 400 rows the tree path's deviance and gradient equal the dense path's."""
+    from semlevel.engine.evaluator import deviance, path_of, statistics
+    from semlevel.engine.tree_stats import tree_structure
+    model = sl.mixed_model(EIGHT, data=_eight_levels(4000))
+    assert path_of(model) == "tree"
+    tree = tree_structure(model)
+    assert tree.max_front == 8 and tree.size.max() == 1
+    small = sl.mixed_model(EIGHT, data=_eight_levels(400))
+    v = np.zeros(len(small.labels))
+    var = (small.labels["kind"] != "coef").to_numpy()
+    v[var] = np.linspace(0.2, 1.0, var.sum())
+    a = deviance(v, statistics(small, "tree"), False)
+    b = deviance(v, statistics(small, "dense"), False)
+    assert a.deviance == pytest.approx(b.deviance, rel=1e-12)
+    np.testing.assert_allclose(a.gradient[var], b.gradient[var], rtol=1e-9)
+
+
+def test_dropped_empty_equation_is_noted(pig):
+    """An equation with no effects (the first of a repeated level, or noconstant with no
+    variables) is dropped, as Stata does, and the report says so."""
+    text = " ".join(sl.mixed("weight week || id: || id: week", data=pig).summary().split())
+    assert "equation 1 ('|| id:') has no effects (a repeated level" in text
+    lone = " ".join(sl.mixed("weight week || id:, noconstant", data=pig).summary().split())
+    assert "(noconstant and no variables) and was dropped" in lone

@@ -83,15 +83,18 @@ def _fill_phi(phi_idx: np.ndarray, lat_local: np.ndarray, rows_in: np.ndarray,
     code = a_ * n_lat + b_
     order = np.argsort(code)
     code, lab = code[order], lab_[order]
+    # every (row, i, j) at once (the size of phi_idx itself), in blocks of rows
     q = lat_local.shape[1]
-    for i in range(q):
-        for j in range(q):
-            a, b = lat_local[:, i], lat_local[:, j]
-            ok = (a >= 0) & (b >= 0) & rows_in
-            c = np.minimum(a, b) * n_lat + np.maximum(a, b)
-            pos = np.clip(np.searchsorted(code, c), 0, len(code) - 1)
-            hit = ok & (code[pos] == c)
-            phi_idx[hit, i, j] = lab[pos[hit]]
+    step = max(1, int(4e6 // max(q * q, 1)))
+    for lo in range(0, lat_local.shape[0], step):
+        a = lat_local[lo:lo + step, :, None]
+        b = lat_local[lo:lo + step, None, :]
+        ok = (a >= 0) & (b >= 0) & rows_in[lo:lo + step, None, None]
+        c = np.minimum(a, b) * n_lat + np.maximum(a, b)
+        pos = np.clip(np.searchsorted(code, c), 0, len(code) - 1)
+        hit = ok & (code[pos] == c)
+        block = phi_idx[lo:lo + step]
+        block[hit] = lab[pos[hit]]
 
 
 def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> PoolStats:

@@ -118,10 +118,17 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     label_rows = [{"name": t, "kind": "coef", "block": "fixed"} for t in terms]
     phi_parts = []
     cov_blocks: list[list[list[str]]] = []
+    notes: list[str] = []
     for q, eq in enumerate(spec.equations):
         effs = effects.index[effects["equation"] == q].to_numpy()
         names = effects.loc[effs, "effect"].tolist()
         if not len(effs):
+            repeated = sum(e.level == eq.level for e in spec.equations) > 1
+            why = (f"a repeated level: only the last '|| {eq.level}:' equation of a run gets "
+                   "the random intercept" if repeated and not eq.terms else
+                   "noconstant and no variables")
+            notes.append(f"random-effects equation {q + 1} ('|| {eq.level}:') has no "
+                         f"effects ({why}) and was dropped")
             continue
         structure = eq.covariance if len(effs) > 1 or effects.loc[effs[0], "factor"] \
             else "identity"
@@ -179,7 +186,8 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
                      phi=phi, reml=spec.reml, **extra,
                      info={"spec": spec, "fixed_base": list(fixed.base), "cov_blocks": cov_blocks,
                            "factor_levels": dict(fixed.factor_levels),
-                           "residuals": res_spec, "structure": structure})
+                           "residuals": res_spec, "structure": structure,
+                           "notes": notes})
     if by and res_spec.kind in NONLINEAR:
         model = model.with_labels(model.labels, info=dict(
             model.info, by=by, by_values=_by_values(wide, by)[1]))
