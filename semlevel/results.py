@@ -599,18 +599,23 @@ class SEMFit(LikelihoodCriteria):
 
     def _not_on_this_route(self, what: str):
         raise NotImplementedError(
-            f"{what} are not available for general SEM paths (regress/path) yet: releasing "
-            "a label member by member needs per-member labels in the RAM evaluation, which "
-            "is not built; compare nested fits with lrtest(), or test the mixed part before "
-            "adding the paths")
+            f"{what} are not available for general SEM paths (regress/path) yet: the RAM "
+            "evaluation releases labels by slot only (scoretests()); compare other nested "
+            "fits with lrtest(), or test the mixed part before adding the paths")
 
-    def scoretests(self, *args, **kwargs):
-        """Not available on this route yet (raises, saying what is missing)."""
-        self._not_on_this_route("score tests")
+    def scoretests(self, labels: list[str] | None = None,
+                   information: str = "observed") -> pd.DataFrame:
+        """Joint score test of releasing each label that repeats across slots (df = its
+        members - 1), with the observed information (lavaan's ``lavTestScore`` with
+        ``information = "observed"``); labels that cannot be released by slot are listed
+        with the reason. See :mod:`semlevel.inference.sem_score`."""
+        from .inference.sem_score import sem_score_tests
+        return sem_score_tests(self, labels, information)
 
     def scoretest(self, *args, **kwargs):
-        """Not available on this route yet (raises, saying what is missing)."""
-        self._not_on_this_route("score tests")
+        """Not available on this route (raises, saying what is missing): release labels
+        by slot with :meth:`scoretests`."""
+        self._not_on_this_route("score tests of an arbitrary relaxed model")
 
     def modindices(self, *args, **kwargs):
         """Not available on this route yet (raises, saying what is missing)."""

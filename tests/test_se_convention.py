@@ -68,15 +68,17 @@ def iv(endogenous_fits):
     return endogenous_fits["A"], endogenous_fits["B"]
 
 
-def test_sem_route_uses_full_and_refuses_score_tests_clearly(iv):
+def test_sem_route_uses_full_and_refuses_what_it_lacks_clearly(iv):
+    """SE convention "full"; modification indices and a score test of an arbitrary
+    relaxed model are refused by name (score tests by slot: tests/test_sem_paths.py)."""
     naive, model = iv
     assert model.se_convention == "full"
-    for call, what in ((model.scoretests, "score tests"), (model.modindices,
-                                                           "modification indices"),
-                       (lambda: model.scoretest(None), "score tests")):
-        with pytest.raises(NotImplementedError, match=what + " are not available for "
-                           "general SEM paths"):
+    for call, what in ((model.modindices, "modification indices"),
+                       (lambda: model.scoretest(None), "score tests of an arbitrary")):
+        with pytest.raises(NotImplementedError, match=what):
             call()
+    with pytest.raises(ValueError, match="observed information"):
+        model.scoretests(information="expected")
 
 
 def test_sem_route_lrtest(iv):

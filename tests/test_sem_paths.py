@@ -124,3 +124,29 @@ def test_bad_input(endogenous, lagged):
     timed = sl.mixed_model("y x || id:, residuals(independent, t(obs))", data=short)
     with pytest.raises(ValueError, match=r"rows have y\[obs=2\] but no y\[obs=1\]"):
         timed.path("y[obs=2]", "y[obs=1]")
+
+
+SCORE = json.loads((DATA / "score_reference.json").read_text())  # score_reference.R
+
+
+def test_score_tests_against_lavaan(endogenous):
+    """Score tests of releasing a label across the four slots (df 3) on the
+    instrumental-variable model with correlated errors (lavaan's model B) equal
+    lavaan's ``lavTestScore(release = ..., information = "observed")``. The slots are
+    keyed by ``obs`` (``t(obs)``) as lavaan's wide columns are: without it a row whose
+    second observation is missing has its third in the second slot, and releasing by
+    slot is another test."""
+    m = sl.mixed_model("y x || id:, residuals(independent, t(obs))", data=endogenous)
+    fit = m.regress("x", on="z", correlated=True).fit()
+    assert fit.loglik == pytest.approx(SCORE["B"]["logl"], abs=1e-6)
+    names = {"b": "x", "a": "x: _cons", "r": "cov(e.y,e.x)"}
+    table = fit.scoretests(labels=list(names.values()))
+    for lav, ours in names.items():
+        ref = SCORE["B"]["tests"][lav]
+        assert table.loc[ours, "df"] == ref["df"] == 3
+        assert table.loc[ours, "chi2"] == pytest.approx(ref["X2"], rel=1e-4)
+        assert table.loc[ours, "p"] == pytest.approx(ref["p"], rel=1e-4)
+        assert table.loc[ours, "note"] == ""
+    # a label that does not repeat across slots is refused by name
+    with pytest.raises(ValueError, match="cannot be released by slot"):
+        fit.scoretests(labels=["id: var(_cons)"])

@@ -23,7 +23,8 @@ from ..services import service
 from .deviance import profile
 from .optimize import newton
 
-__all__ = ["SEMStats", "sem_statistics", "sem_deviance", "fit_sem"]
+__all__ = ["SEMStats", "sem_statistics", "sem_deviance", "fit_sem", "observed_hessian",
+           "member_name"]
 
 
 @dataclass(frozen=True)
@@ -43,15 +44,46 @@ class SEMStats:
     coef_ids: np.ndarray
     n_coef: int
     n_labels: int
+    #: labels released member by member (``sem_statistics(split=...)``): the members'
+    #: names, label rows n_model_labels, n_model_labels + 1, ... in this order
+    members: tuple[str, ...] = ()
 
 
-def sem_statistics(model: SEMModel) -> SEMStats:
-    """Per-row RAM patterns of a general model, grouped by shape and missingness."""
+def member_name(label: str, slot_name: str) -> str:
+    """The name of one slot's member of a label released member by member."""
+    return f"{label} [{slot_name}]"
+
+
+def sem_statistics(model: SEMModel, split: frozenset[str] = frozenset()) -> SEMStats:
+    """Per-row RAM patterns of a general model, grouped by shape and missingness.
+
+    ``split``: labels released member by member (one label per slot where they occur,
+    appended after the model's labels; the score tests' relaxed model). A released
+    coefficient label's column of the mean design is replaced by one column per slot."""
     data = model.data
     lab = model.labels
     index = {n: i for i, n in enumerate(lab.index)}
-    const0 = len(lab)
-    coef_ids = np.flatnonzero((lab["kind"] == "coef").to_numpy())
+    slot_names = data.slot_names()
+    present = np.unique(data.slot)
+    unknown = set(split) - set(lab.index)
+    if unknown:
+        raise ValueError(f"no label {sorted(unknown)[0]!r} in the model")
+    path_slots: dict[str, list[int]] = {}
+    for t, _, name in model.paths:
+        path_slots.setdefault(name, []).append(int(t))
+    members = [member_name(n, slot_names[s]) for n in lab.index if n in split
+               for s in (sorted(set(path_slots[n])) if n in path_slots else present)]
+    index.update({m: len(lab) + i for i, m in enumerate(members)})
+    const0 = len(lab) + len(members)
+
+    def at(name: str, slot: int) -> int:
+        """Label row of ``name`` in ``slot`` (its member's when released)."""
+        return index[member_name(name, slot_names[slot]) if name in split else name]
+
+    coef_names = [n for n in lab.index[(lab["kind"] == "coef").to_numpy()] if n not in split]
+    coef_names += [m for n in lab.index[(lab["kind"] == "coef").to_numpy()] if n in split
+                   for m in members if m.startswith(f"{n} [")]
+    coef_ids = np.array([index[n] for n in coef_names], dtype=np.int64)
     col = {int(c): j for j, c in enumerate(coef_ids)}
     k = len(coef_ids)
     base = model.base
@@ -59,9 +91,7 @@ def sem_statistics(model: SEMModel) -> SEMStats:
     outcome_vals = data.data[model.outcome].to_numpy(dtype=float) \
         if model.outcome in data.data else data.y
     endo_vals = [data.data[v].to_numpy(dtype=float) for v in model.endogenous]
-    y_cols = [col[index[t]] for t in model.terms]
-    x_cols = {v: [col[index[n]] for n in lab.index if n.startswith(f"{v}: ")]
-              for v in model.endogenous}
+    x_names = {v: [n for n in lab.index if n.startswith(f"{v}: ")] for v in model.endogenous}
     resid_label = base.labels.index[int(base.resid_label[0])]
     base_names = base.labels.index
     lat_all = model.effect_latent[data.slot] if base.Z.shape[1] else None
@@ -87,21 +117,22 @@ def sem_statistics(model: SEMModel) -> SEMStats:
         S_lab = np.full((v, v), const0, dtype=np.int64)
         D = np.zeros((v, k))
         for i in range(n):
-            S_lab[i, i] = index[resid_label]
-            D[i, y_cols] = model.X[obs[i]]
+            sl_ = int(slots[i])
+            S_lab[i, i] = at(resid_label, sl_)
+            D[i, [col[at(t, sl_)] for t in model.terms]] = model.X[obs[i]]
             for e in range(lat.shape[1]):
                 A_fix[i, m + int(np.searchsorted(local, lat[i, e]))] += model.Z[obs[i], e]
             for j, var in enumerate(model.endogenous, start=1):
                 c = j * n + i
-                A_lab[i, c] = index[var]
-                S_lab[c, c] = index[f"var(e.{var})"]
+                A_lab[i, c] = at(var, sl_)
+                S_lab[c, c] = at(f"var(e.{var})", sl_)
                 if model.correlated:
-                    S_lab[i, c] = S_lab[c, i] = index[f"cov(e.{model.outcome},e.{var})"]
-                D[c, x_cols[var]] = model.XZ[var][obs[i]]
+                    S_lab[i, c] = S_lab[c, i] = at(f"cov(e.{model.outcome},e.{var})", sl_)
+                D[c, [col[at(t, sl_)] for t in x_names[var]]] = model.XZ[var][obs[i]]
         where = {int(s_): i for i, s_ in enumerate(slots)}
         for t, s_, name in model.paths:
             if int(t) in where and int(s_) in where:
-                A_lab[where[int(t)], where[int(s_)]] = index[name]
+                A_lab[where[int(t)], where[int(s_)]] = at(name, int(t))
         if q:
             pos = {int(a): m + i for i, a in enumerate(local)}
             for a, b, l_ in zip(phi["a"], phi["b"], phi["label"]):
@@ -123,7 +154,7 @@ def sem_statistics(model: SEMModel) -> SEMStats:
                               D=np.stack([it[3] for it in items]), F=items[0][4],
                               y=np.stack([it[5] for it in items])))
     return SEMStats(batches=batches, n_obs=n_cells, coef_ids=coef_ids, n_coef=k,
-                    n_labels=len(lab))
+                    n_labels=const0, members=tuple(members))
 
 
 def sem_deviance(values: np.ndarray, stats: SEMStats, reml: bool = False,
@@ -184,6 +215,29 @@ def _starts(model: SEMModel) -> np.ndarray:
     return vals
 
 
+def observed_hessian(full, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hessian and gradient of ``full`` (a deviance with beta given) at ``theta`` by
+    central differences of function values (steps 1e-4 of each value, at least 1e-6)."""
+    h = 1e-4 * np.maximum(np.abs(theta), 1e-2)
+    n = len(theta)
+    H = np.zeros((n, n))
+    g = np.zeros(n)
+    f0 = full(theta)
+    for i in range(n):
+        ei = np.zeros(n)
+        ei[i] = h[i]
+        fp, fm = full(theta + ei), full(theta - ei)
+        H[i, i] = (fp - 2 * f0 + fm) / h[i] ** 2
+        g[i] = (fp - fm) / (2 * h[i])
+        for j in range(i + 1, n):
+            ej = np.zeros(n)
+            ej[j] = h[j]
+            H[i, j] = H[j, i] = (full(theta + ei + ej) - full(theta + ei - ej)
+                                 - full(theta - ei + ej) + full(theta - ei - ej)) \
+                / (4 * h[i] * h[j])
+    return H, g
+
+
 def fit_sem(model: SEMModel, max_iter: int = 200):
     """Fit a general model by FIML: Newton on a numerical gradient of the profiled deviance."""
     stats = sem_statistics(model)
@@ -230,21 +284,7 @@ def fit_sem(model: SEMModel, max_iter: int = 200):
         v[idx] = theta
         return sem_deviance(v, stats, False, beta=theta[:k])[0]
 
-    theta = est[idx]
-    h = 1e-4 * np.maximum(np.abs(theta), 1e-2)
-    n = len(theta)
-    H = np.zeros((n, n))
-    f0 = full(theta)
-    for i in range(n):
-        for j in range(i, n):
-            ei, ej = np.zeros(n), np.zeros(n)
-            ei[i], ej[j] = h[i], h[j]
-            if i == j:
-                H[i, i] = (full(theta + ei) - 2 * f0 + full(theta - ei)) / h[i] ** 2
-            else:
-                H[i, j] = H[j, i] = (full(theta + ei + ej) - full(theta + ei - ej)
-                                     - full(theta - ei + ej) + full(theta - ei - ej)) \
-                    / (4 * h[i] * h[j])
+    H, _ = observed_hessian(full, est[idx])
     try:
         vcov = np.linalg.inv(0.5 * H)
     except np.linalg.LinAlgError:
