@@ -3,7 +3,7 @@
 * reproducible: the same seed gives the same replicates, serially and with 2 workers;
 * the simulator draws from the fitted model: the empirical covariance of many draws of a
   relaxed model's rows (correlated latents, correlated errors) matches the implied
-  covariance of the literal RAM algebra (``semlevel.engine.ram``);
+  covariance of the literal RAM algebra (``tests/ram_reference.py``);
 * the percentile intervals cover the truth at about the nominal rate: 20 data sets
   simulated from a known random-intercept model (30 groups of 4), 39 replicates each, 80%
   intervals for the slope, the group variance and the residual variance (60 intervals):
@@ -22,7 +22,7 @@ from scipy import stats as st
 
 import semlevel as sl
 from semlevel.engine.fitting import BoundaryWarning
-from semlevel.engine.ram import ram_implied
+from ram_reference import ram_implied
 from semlevel.inference.bootstrap import simulation_plan
 
 from simulate import slot_three_level

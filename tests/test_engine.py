@@ -2,7 +2,7 @@
 
 * the pooled Woodbury deviance (semlevel.engine.deviance) equals the dense long-form
   textbook likelihood of tests/reference.py at arbitrary parameter values, ML and REML;
-* it equals the dense RAM evaluation (semlevel.engine.ram), which forms every row's
+* it equals the dense RAM evaluation (tests/ram_reference.py), which forms every row's
   Sigma = F (I-A)^-1 S (I-A)^-T F' literally;
 * its analytic gradient equals finite differences of the deviance;
 * fits reproduce lme4 (tests/data/r_reference.json) and an independent maximisation of
@@ -24,7 +24,7 @@ from scipy import optimize
 import semlevel as sl
 from semlevel.engine.deviance import evaluate
 from semlevel.engine.fitting import BoundaryWarning, ConvergenceWarning
-from semlevel.engine.ram import ram_deviance, ram_gls, ram_implied, ram_matrices
+from ram_reference import ram_deviance, ram_gls, ram_implied, ram_matrices
 from semlevel.engine.stats import pool_statistics
 
 from reference import dense_loglik, dense_V_blocks, fixed_vcov, gls_beta

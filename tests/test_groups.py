@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import semlevel as sl
-from semlevel.engine.ram import ram_deviance
+from ram_reference import ram_deviance
 
 
 @pytest.fixture(scope="module")

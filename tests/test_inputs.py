@@ -208,7 +208,7 @@ def test_correlated_pair_heading_to_the_boundary_converges_and_is_reported():
 
 def test_wide_relaxations_take_the_dense_path_instead_of_huge_pools():
     from semlevel.engine.evaluator import path_of
-    from semlevel.engine.ram import ram_deviance
+    from ram_reference import ram_deviance
     df = three_level(8, n_top=150, mid_range=(4, 5), low_range=(5, 6))
     m = sl.mixed("y x || k: || j:", data=df).model
     assert path_of(m) == "pooled"

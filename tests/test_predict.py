@@ -4,7 +4,7 @@ rstandard, for the estimation data and new data.
 References: lme4 (``tests/data/predict/reference.json``, made by ``reference.R`` next to
 it: ``ranef(condVar = TRUE)``, ``fitted``, ``predict(newdata, allow.new.levels = TRUE)``,
 ``residuals(scaled = TRUE)``); for relaxed models the literal RAM algebra of
-``semlevel.engine.ram`` (E[latent | y] = Cov(latent, y) Sigma^-1 (y - mu), which shares
+``tests/ram_reference.py`` (E[latent | y] = Cov(latent, y) Sigma^-1 (y - mu), which shares
 nothing with the Woodbury code of ``inference/posterior.py``); Stata's printed ``reses``
 of a REML fit (Stack Exchange question 48254) for the comparative standard errors.
 
@@ -24,7 +24,7 @@ import pytest
 
 import semlevel as sl
 from semlevel.engine.fitting import BoundaryWarning
-from semlevel.engine.ram import ram_matrices
+from ram_reference import ram_matrices
 
 from simulate import slot_three_level
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import semlevel as sl
-from semlevel.engine.ram import ram_deviance
+from ram_reference import ram_deviance
 
 from reference import (structured_blocks, structured_loglik, structured_mle,
                        structured_stack)

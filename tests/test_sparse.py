@@ -17,7 +17,7 @@ import pytest
 import semlevel as sl
 from semlevel.engine.evaluator import deviance, path_of, statistics
 from semlevel.engine.fitting import starting_values
-from semlevel.engine.ram import ram_deviance
+from ram_reference import ram_deviance
 from semlevel.engine.sparse_stats import SparseStats
 
 

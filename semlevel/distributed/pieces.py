@@ -11,11 +11,14 @@ The formulas are those of ``evaluate`` written linearly in Gamma; tests assert b
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
+from ..engine.protocol import REMOTE, Capabilities
 from ..engine.coefficient_basis import CoefficientBasis
 from ..engine.deviance import (Evaluation, bincount, coefficient_gradient,
                                expected_information, profile)
@@ -106,11 +109,11 @@ def partition_information(stats: PoolStats | None, values: np.ndarray):
 class RemoteStats:
     """Pooled statistics kept on the workers, one PoolStats per partition.
 
-    Quacks like the engine's statistics where the fit needs them: ``evaluate`` (the
-    deviance path, one map-reduce), ``expected_information``, ``n_obs``, ``coef_ids``;
-    ``evaluate`` takes complex values (``complex_step``), as the pooled path does."""
+    Implements the engine's statistics protocol (:mod:`semlevel.engine.protocol`):
+    ``evaluate`` (the deviance path, one map-reduce), ``expected_information``,
+    ``n_obs``, ``coef_ids``; ``evaluate`` takes complex values, as the pooled path does."""
 
-    complex_step = True
+    capabilities: ClassVar[Capabilities] = REMOTE
 
     handles: list
     backend: object

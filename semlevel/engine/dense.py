@@ -14,10 +14,13 @@ exact and general, slower than the pooled path for large rows.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 import numpy as np
 
+from .protocol import DENSE, Capabilities
 from ..model.pathmodel import PathModel
 from . import weighting
 from .deviance import Evaluation, coefficient_gradient, profile
@@ -44,6 +47,8 @@ class DenseBatch:
 @dataclass(frozen=True)
 class DenseStats:
     """Per-row data of the dense path, batched by row size."""
+
+    capabilities: ClassVar[Capabilities] = DENSE
 
     batches: list[DenseBatch]
     coef_ids: np.ndarray

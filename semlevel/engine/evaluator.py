@@ -14,6 +14,8 @@ from . import weighting
 from .deviance import Evaluation, evaluate
 from .sparse import evaluate_sparse
 from .sparse_stats import SparseStats, sparse_statistics
+from .protocol import Capabilities, capabilities_of
+from .sem_fiml import SEMStats, evaluate_sem
 from .stats import PoolStats, pool_statistics
 from .tree import evaluate_tree
 from .tree_stats import TreeStats, tree_statistics, tree_structure
@@ -29,6 +31,11 @@ class Structured:
     structure: object            # semlevel.model.residuals.ResidualStructure
     param_ids: np.ndarray        # label rows of the structure's parameters
     lag_ids: np.ndarray          # label rows of the derived covariances
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The core path's (the structure's map is applied around its evaluation)."""
+        return capabilities_of(self.core)
 
     @property
     def n_obs(self) -> int:
@@ -203,12 +210,13 @@ def deviance(values: np.ndarray, stats: PoolStats | DenseStats, reml: bool,
         if gradient and ev.gradient is not None:
             ev.gradient = stats.chain(values, ev.gradient)
         return ev
-    if isinstance(stats, DenseStats):
-        return evaluate_dense(values, stats, reml, gradient, check_psd, beta)
-    if isinstance(stats, SparseStats):
-        return evaluate_sparse(values, stats, reml, gradient, check_psd, beta)
-    if isinstance(stats, TreeStats):
-        return evaluate_tree(values, stats, reml, gradient, check_psd, beta)
-    if hasattr(stats, "evaluate"):      # statistics kept elsewhere (semlevel.distributed)
+    run = _EVALUATE.get(type(stats))
+    if run is None:                     # statistics kept elsewhere (semlevel.distributed)
+        capabilities_of(stats)          # (a clear TypeError for anything else)
         return stats.evaluate(values, reml, gradient, check_psd, beta)
-    return evaluate(values, stats, reml, gradient, check_psd, beta)
+    return run(values, stats, reml, gradient, check_psd, beta)
+
+
+#: the one dispatch from a path's statistics to its evaluation
+_EVALUATE = {PoolStats: evaluate, DenseStats: evaluate_dense, SparseStats: evaluate_sparse,
+             TreeStats: evaluate_tree, SEMStats: evaluate_sem}

@@ -18,8 +18,7 @@ from .optimize import (OptimizationSummary, complex_step_hessian, difference_hes
                        function_hessian, newton, secant_hessian)
 from .parametrization import _VARIANCE_KINDS, Parametrization
 from .profiled import minimize_profiled
-from .sparse_stats import SparseStats
-from .tree_stats import TreeStats
+from .protocol import Statistics, capabilities_of
 from ..model.coefficients import fixed_offset
 from .stats import PoolStats
 
@@ -123,7 +122,8 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
             return np.inf, None
         return ev.deviance, (param.gradient(u, ev.gradient) if want_grad else None)
 
-    if isinstance(stats, SparseStats):
+    caps = capabilities_of(stats)
+    if caps.optimiser == "profiled":
         est, record = minimize_profiled(stats, param, values, reml, callback=callback)
         fit = _finish(model, stats, est, record, check_psd)   # judges convergence too
         if not record.converged:
@@ -132,8 +132,9 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
         return fit
     u0 = param.coordinates(values)
     approx = _fisher(stats, param, values, reml)
-    if approx is None and isinstance(stats, TreeStats) and param.size:
-        # no expected information on the tree path: quasi-Newton steps until close
+    if approx is None and not caps.dense_rows and param.size:
+        # no expected information and costly rows (the tree path): quasi-Newton steps
+        # until close, instead of a difference Hessian at every iteration
         fun, approx = secant_hessian(fun, param.scale(u0))
     u, record = newton(fun, u0, param.scale(u0), max_iter=max_iter, tol=tol,
                        approx_hessian=approx, callback=callback)
@@ -145,18 +146,17 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
 def information_of(stats, values: np.ndarray) -> np.ndarray | None:
     """Expected information from pooled statistics, or from statistics that compute it
     themselves (an ``expected_information`` method); None on other paths."""
+    if not capabilities_of(stats).expected_information:
+        return None
     if isinstance(stats, PoolStats):
         return expected_information(values, stats)
-    if hasattr(stats, "expected_information"):
-        return stats.expected_information(values)
-    return None
+    return stats.expected_information(values)         # (statistics kept on Dask workers)
 
 
 def _fisher(stats, param: Parametrization, values: np.ndarray, reml: bool):
     """Twice the expected information in the optimiser's coordinates (Fisher scoring), for
     the pooled path; None elsewhere (the optimiser then uses difference Hessians)."""
-    if not (isinstance(stats, PoolStats) or hasattr(stats, "expected_information")) \
-            or not param.size:
+    if not capabilities_of(stats).expected_information or not param.size:
         return None
     free = param.free
 
@@ -202,7 +202,7 @@ def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
     return _finish(model, stats, est, record, check_psd)
 
 
-def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
+def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
             record: OptimizationSummary, check_psd: bool,
             theta_vcov: np.ndarray | None = None) -> "Fit":
     """The Fit at estimates ``est``. ``theta_vcov`` (the variance parameters' covariance,
@@ -214,7 +214,7 @@ def _finish(model: PathModel, stats: PoolStats, est: np.ndarray,
     est = est.copy()
     at_zero = model.labels.index.get_indexer([b for b in boundary if b in model.labels.index])
     est[at_zero] = 0.0                                    # on the boundary: exactly zero
-    final = deviance(est, stats, model.reml, gradient=not isinstance(stats, SparseStats),
+    final = deviance(est, stats, model.reml, gradient=capabilities_of(stats).gradient,
                      check_psd=check_psd)
     if not np.isfinite(final.deviance):
         raise ValueError("the parameter values are not admissible (a covariance matrix is "
@@ -353,7 +353,7 @@ def _curvature_record(record: OptimizationSummary, H: np.ndarray, g: np.ndarray)
         record.message += f"; Newton decrement {record.newton_decrement:.2g} at the end"
 
 
-def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarray,
+def _variance_vcov(est: np.ndarray, stats: Statistics, reml: bool, free: np.ndarray,
                    at_boundary: np.ndarray, check_psd: bool,
                    record: OptimizationSummary | None = None) -> np.ndarray:
     """Inverse observed information of the free variance labels (natural metric).
@@ -385,7 +385,8 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
 
     theta = est[idx]
     steps = 1e-4 * np.maximum(np.abs(theta), 1e-6 * np.abs(theta).max())
-    if isinstance(stats, SparseStats):
+    curvature = capabilities_of(stats).curvature
+    if curvature == "function":
         # no analytic gradient on this path: second differences of the deviance itself
         def dev(t):
             v = est.copy()
@@ -401,7 +402,7 @@ def _variance_vcov(est: np.ndarray, stats: PoolStats, reml: bool, free: np.ndarr
             _curvature_record(record, H, g)
         return out
     try:
-        if isinstance(stats, PoolStats) or getattr(stats, "complex_step", False):
+        if curvature == "complex":
             H = complex_step_hessian(grad, theta, steps)
         else:
             H = difference_hessian(grad, theta, None, steps, central=True)

@@ -50,9 +50,9 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
         return []
     from .deviance import expected_information
     from .stats import PoolStats
-    from .sparse_stats import SparseStats
-    from .tree_stats import TreeStats
-    if isinstance(stats, (SparseStats, TreeStats)):
+    from .protocol import capabilities_of
+    caps = capabilities_of(stats) if stats is not None else None
+    if caps is not None and not caps.dense_rows:
         return _dependent_columns(sparse_gram(model, var_ids), labels.index.to_numpy()[var_ids])
     if isinstance(stats, PoolStats):
         # the expected information is J'WJ (W positive definite): singular exactly where

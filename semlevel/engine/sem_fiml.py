@@ -15,16 +15,19 @@ coefficients and (co)variances are optimised with a numerical gradient.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 
 from ..model.sem import SEMModel
 from ..services import service
-from .deviance import profile
+from .deviance import Evaluation, profile
+from .protocol import SEM, Capabilities
 from .optimize import newton
 
-__all__ = ["SEMStats", "sem_statistics", "sem_deviance", "fit_sem", "observed_hessian",
-           "member_name"]
+__all__ = ["SEMStats", "sem_statistics", "sem_deviance", "evaluate_sem", "fit_sem",
+           "observed_hessian", "member_name"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,11 @@ class _Batch:
 
 @dataclass(frozen=True)
 class SEMStats:
+    """The statistics of the general-SEM route (the protocol of :mod:`.protocol`): per
+    row pattern, the RAM label maps and the observed cells."""
+
+    capabilities: ClassVar[Capabilities] = SEM
+
     batches: list
     n_obs: int          # observed cells
     coef_ids: np.ndarray
@@ -47,6 +55,13 @@ class SEMStats:
     #: labels released member by member (``sem_statistics(split=...)``): the members'
     #: names, label rows n_model_labels, n_model_labels + 1, ... in this order
     members: tuple[str, ...] = ()
+
+    @cached_property
+    def variance_labels(self) -> np.ndarray:
+        """Label rows of the structural coefficients and (co)variances that occur."""
+        labs = np.unique(np.concatenate([np.r_[b.A_lab.ravel(), b.S_lab.ravel()]
+                                         for b in self.batches]))
+        return labs[labs < self.n_labels]
 
 
 def member_name(label: str, slot_name: str) -> str:
@@ -185,6 +200,29 @@ def sem_deviance(values: np.ndarray, stats: SEMStats, reml: bool = False,
         S_acc += np.einsum("rni,rnj->ij", W, SiW)
     out, _ = profile(S_acc, k, stats.n_obs, logdet, reml, beta, False)
     return out.deviance, out
+
+
+def evaluate_sem(values: np.ndarray, stats: SEMStats, reml: bool, gradient: bool = True,
+                 check_psd: bool = True, beta: np.ndarray | None = None) -> Evaluation:
+    """The protocol's evaluation: the deviance, and (``gradient``) its central
+    differences over the structural coefficients and (co)variances (no analytic gradient
+    on this route: ``capabilities.gradient`` is False)."""
+    del check_psd                 # a covariance that is not PSD fails the Cholesky anyway
+    dev, out = sem_deviance(values, stats, reml, beta)
+    if out is None:
+        return Evaluation(deviance=np.inf)
+    if gradient:
+        values = np.asarray(values, dtype=float)
+        grad = np.zeros(len(values))
+        for lab in stats.variance_labels:
+            h = 1e-6 * max(abs(values[lab]), 1e-3)
+            up, dn = values.copy(), values.copy()
+            up[lab] += h
+            dn[lab] -= h
+            grad[lab] = (sem_deviance(up, stats, reml, beta)[0]
+                         - sem_deviance(dn, stats, reml, beta)[0]) / (2 * h)
+        out.gradient = grad
+    return out
 
 
 def _transform(model: SEMModel):

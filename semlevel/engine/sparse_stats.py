@@ -17,6 +17,8 @@ unit) pairs.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -25,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from .protocol import SPARSE, Capabilities
 from ..model.pathmodel import PathModel
 from .coefficient_basis import CoefficientBasis
 from ..model.coefficients import coefficient_design, fixed_offset
@@ -69,6 +72,8 @@ class UnitClass:
 @dataclass(frozen=True)
 class SparseStats:
     """Everything one evaluation of the sparse path needs (computed once per fit)."""
+
+    capabilities: ClassVar[Capabilities] = SPARSE
 
     classes: list[UnitClass]
     phi2_lab: np.ndarray   # (q2, q2) label index of Phi in block 2 (const0: zero)

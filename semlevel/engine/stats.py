@@ -14,12 +14,15 @@ covariates differ are pools of one and are evaluated in batches.
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
+from .protocol import POOLED, Capabilities
 from ..model.pathmodel import PathModel
 from . import weighting
 from ..model.coefficients import coefficient_design, fixed_offset
@@ -36,6 +39,8 @@ class PoolStats:
     constants 0 and 1) to build each pool's latent covariance; ``resid_ids`` are the label
     rows of the residual variances, in the order of the ``g`` axis.
     """
+
+    capabilities: ClassVar[Capabilities] = POOLED
 
     phi_idx: np.ndarray      # (P, q, q) int
     ZZ: np.ndarray           # (P, G, q, q)

@@ -25,12 +25,15 @@ each step of the elimination is one batched operation over a class, with no padd
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from .protocol import TREE, Capabilities
 from ..model.coefficients import coefficient_design, fixed_offset
 from ..model.pathmodel import PathModel
 from .coefficient_basis import CoefficientBasis
@@ -113,6 +116,8 @@ class TreeStructure:
 class TreeStats:
     """Everything one evaluation of the tree path needs (computed once per fit).
     ``classes`` are in elimination order (deepest first); roots are last."""
+
+    capabilities: ClassVar[Capabilities] = TREE
 
     classes: tuple[UnitLevel, ...]
     C: np.ndarray            # (G, K1, K1)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..model.pathmodel import PathModel
+from semlevel.model.pathmodel import PathModel
 
 __all__ = ["RamRow", "RamGLS", "ram_matrices", "ram_implied", "ram_deviance", "ram_gls"]
 
