@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .model.label_kinds import label_roles
 from .distributions import chi2_sf, norm_ppf, norm_sf
 from .engine.deviance import Evaluation
 from .engine.optimize import OptimizationSummary
@@ -241,7 +242,7 @@ class Fit(LikelihoodCriteria):
         of a residual structure (kind ``lag``) are not parameters and are not listed."""
         lab = self.model.labels
         idx = np.flatnonzero(~lab["kind"].isin(["coef", "lag"]).to_numpy())
-        structure = self.model.info.get("structure")
+        _, ci_scale = label_roles(self.model)
         free_pos = {j: i for i, j in enumerate(self._free_var)}
         zc = self._z
         rows = []
@@ -252,13 +253,7 @@ class Fit(LikelihoodCriteria):
             # a negative diagonal (an indefinite information, e.g. not converged): no SE
             se = float(np.sqrt(self.theta_vcov[i, i])) if i is not None and \
                 np.isfinite(self.theta_vcov[i, i]) and self.theta_vcov[i, i] >= 0 else np.nan
-            scale = "wald"
-            if kind in ("var", "resvar") or (kind == "resstruct" and "var(e)" in name):
-                scale = "log"
-            elif kind == "resstruct" and structure is not None and "rho" in name:
-                scale = {"exponential": "logit", "toeplitz": "atanh"}.get(structure.kind,
-                                                                          "wald")
-            lo, hi = _interval(est, se, zc, scale)
+            lo, hi = _interval(est, se, zc, ci_scale[j])
             rows.append({"label": name, "estimate": est, "se": se, "ci_lower": lo,
                          "ci_upper": hi, "kind": kind, "block": lab["block"].iloc[j],
                          "boundary": name in self.boundary})

@@ -242,12 +242,13 @@ def _starts(model: SEMModel) -> np.ndarray:
                 vals[lab.index.get_loc(name)] = base.labels.loc[name, "estimate"]
     y = model.data.y
     s2 = float(np.nanvar(y)) or 1.0
+    own_error = {f"var(e.{v})": v for v in model.endogenous}   # an endogenous covariate's
     for i, (name, r) in enumerate(lab.iterrows()):
         if np.isfinite(vals[i]):
             continue
         if r["kind"] in ("var", "resvar"):
-            vals[i] = s2 / 2 if not name.startswith("var(e.") else \
-                float(np.nanvar(model.data.data[name[6:-1]])) / 2 or 1.0
+            vals[i] = s2 / 2 if name not in own_error else \
+                float(np.nanvar(model.data.data[own_error[name]])) / 2 or 1.0
         elif r["kind"] in ("cov", "rescov", "path"):
             vals[i] = 0.0
     return vals

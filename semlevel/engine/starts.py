@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.coefficients import coefficient_design
+from ..model.label_kinds import label_roles
 from ..model.pathmodel import PathModel
 from .coefficient_basis import round_bits
 
@@ -69,10 +70,10 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     diag = model.phi[model.phi["a"] == model.phi["b"]]
     first_latent = dict(zip(diag["label"].to_numpy()[::-1], diag["a"].to_numpy()[::-1]))
     kinds = labels["kind"].to_numpy()
-    names = labels.index
+    role, _ = label_roles(model)
     for i in np.flatnonzero(need):
         kind = kinds[i]
-        if kind == "resvar" or (kind == "resstruct" and "var(e)" in names[i]):
+        if kind == "resvar" or (kind == "resstruct" and role[i] == "variance"):
             vals[i] = share
         elif kind == "var":
             a = first_latent.get(i)

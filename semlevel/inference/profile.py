@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
 
+from ..model.label_kinds import label_roles
 from ..distributions import norm_ppf
 from ..engine.evaluator import deviance, statistics
 from ..engine.optimize import newton
@@ -46,9 +47,10 @@ class ProfileCoordinates:
         self.kind: list[str] = []
         self.members: list[tuple[int, int]] = []
         self.names: list[str] = []
+        role, _ = label_roles(model)
         for j in self.free:
             name, kind = str(lab.index[j]), kinds[j]
-            if kind in ("var", "resvar") or (kind == "resstruct" and "var(" in name):
+            if role[j] == "variance":
                 self.kind.append("sd")
                 self.members.append((-1, -1))
                 self.names.append(name.replace("var(", "sd(", 1))

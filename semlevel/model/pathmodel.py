@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..data.wide import WideData, slot_name
 from ..services import service
+from .label_kinds import LabelKind
 
 if TYPE_CHECKING:  # pragma: no cover
     import networkx as nx
@@ -26,7 +27,8 @@ __all__ = ["PathModel", "LABEL_KINDS"]
 
 #: kinds of label: fixed-effect coefficient, latent variance / covariance,
 #: residual variance / covariance
-LABEL_KINDS = ("coef", "var", "cov", "resvar", "rescov")
+#: every label kind (:class:`~.label_kinds.LabelKind`; roles and CI scales there)
+LABEL_KINDS = tuple(kind.value for kind in LabelKind)
 
 
 @dataclass(frozen=True, eq=False, repr=False)

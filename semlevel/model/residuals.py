@@ -152,6 +152,18 @@ class ResidualStructure:
     params: tuple[str, ...]
     lags: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def variance_params(self) -> tuple[str, ...]:
+        """The parameter that is a variance (``var(e)``: the last)."""
+        return self.params[-1:]
+
+    @property
+    def coefficient_scale(self) -> str:
+        """The interval scale of the other parameters: ``"logit"`` for the exponential
+        structure's rho (in (0, 1)), ``"atanh"`` for Toeplitz correlations, else
+        ``"wald"`` (AR and MA coefficients)."""
+        return {"exponential": "logit", "toeplitz": "atanh"}.get(self.kind, "wald")
+
     def covariances(self, theta: np.ndarray) -> dict[str, float]:
         """Values of the derived labels at parameter values ``theta`` (params order)."""
         var = theta[-1]
@@ -204,6 +216,14 @@ class CompositeStructure:
     @property
     def params(self) -> tuple[str, ...]:
         return tuple(p for part in self.parts for p in part.params)
+
+    @property
+    def variance_params(self) -> tuple[str, ...]:
+        return tuple(p for part in self.parts for p in part.variance_params)
+
+    @property
+    def coefficient_scale(self) -> str:
+        return self.parts[0].coefficient_scale
 
     @property
     def lags(self) -> dict[str, float]:
