@@ -449,6 +449,15 @@ class Fit(LikelihoodCriteria):
         """Groups and observations per group at every level (nesting taken into account)."""
         return self.model.data.hierarchy.group_summary()
 
+    def standardized(self, by: str = "slot", se: bool = True) -> pd.DataFrame:
+        """The standardized solution (lavaan's ``standardizedSolution()``): ``std_all``
+        with its delta-method SE, z, p and interval, and ``std_lv``, for every row of
+        the parameter table (``by="slot"``: the implied variances differ by slot), or
+        once per label with the moments of all observations (``by="pooled"``). See
+        :mod:`semlevel.inference.standardized`."""
+        from .inference.standardized import standardized_solution
+        return standardized_solution(self, by=by, se=se)
+
     def diagram(self, **options):
         """Path diagram with the estimates (a ``graphviz.Digraph``); options:
         ``semlevel.diagram.DiagramOptions`` (``se=True``, ``stars=True``, ...)."""

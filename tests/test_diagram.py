@@ -89,7 +89,7 @@ def test_article_2x2_labelled_structure(m22):
 
 
 def test_article_2x2_estimated_view(fit22):
-    d = fit22.diagram(names=NAMES, se=True)
+    d = fit22.diagram(names=NAMES, se=True, digits=2)
     e = d.tables.edges
     fx, rv = fit22.fixed, fit22.random_variance
     path = e[e.kind == "path"]

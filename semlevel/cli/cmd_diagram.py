@@ -39,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--stars", action="store_true", help="add significance stars")
     p.add_argument("--standardized", action="store_true", help="standardized estimates")
     p.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="layout direction")
+    p.add_argument("--digits", type=int, default=None, metavar="N",
+                   help="decimals of the numbers (default: three significant digits, at "
+                        "least two decimals)")
     add_log_option(p)
     p.set_defaults(handler=run)
 
@@ -74,7 +77,7 @@ def run(args) -> int:
             messages += [m for m in more if m not in messages]
             status = status if obj.converged else EXIT_FAILURE
     options = dict(view=args.view, show=args.show, se=args.se, stars=args.stars,
-                   standardized=args.standardized, rankdir=args.rankdir)
+                   standardized=args.standardized, rankdir=args.rankdir, digits=args.digits)
     figure = obj.diagram(**options)
     try:
         if suffix == "tex":

@@ -26,7 +26,7 @@ __all__ = ["DiagramTables", "build_tables"]
 
 NODE_COLUMNS = ["id", "name", "kind", "text", "column", "order", "level", "multiplicity"]
 EDGE_COLUMNS = ["tail", "head", "kind", "label", "free", "value", "estimate", "se", "p",
-                "std", "definition", "members", "text"]
+                "std", "std_se", "definition", "members", "text"]
 
 
 @dataclass
@@ -91,15 +91,40 @@ def _fit_values(fit, model):
     return est, se, p
 
 
+def _standardized_lookup(fit, opt: DiagramOptions) -> tuple[dict, dict]:
+    """From the standardized solution (fit.standardized(), the one place it is
+    computed): (lhs, op, rhs) -> (std.all, SE) per slot, and label -> (std.all, SE) with
+    the moments of all observations (where a slot's value is undefined, e.g. one
+    observation per slot, and for the multilevel view)."""
+    from ..inference.standardized import standardized_solution
+    slot = standardized_solution(fit, by="slot", se=opt.se)
+    pooled = standardized_solution(fit, by="pooled", se=opt.se)
+    se_s = slot["se"] if "se" in slot else pd.Series(np.nan, index=slot.index)
+    se_p = pooled["se"] if "se" in pooled else pd.Series(np.nan, index=pooled.index)
+    by_key = {(a, o, b): (v, e) for a, o, b, v, e in
+              zip(slot["lhs"], slot["op"], slot["rhs"], slot["std_all"], se_s)}
+    by_label: dict = {}
+    for a, o, lab, v, e in zip(pooled["lhs"], pooled["op"], pooled["label"],
+                               pooled["std_all"], se_p):
+        by_label[lab or (o, a)] = (v, e)
+    return by_key, by_label
+
+
 def _full_tables(model, fit, opt: DiagramOptions):
-    from .standardize import standardized_values
     tab = model.table
     levels = tuple(model.data.hierarchy.levels)
     err_cov = ((tab["op"] == "~~") & (tab["lhs"] != tab["rhs"])
                & tab["lhs"].astype(str).str.startswith("e.")).any()
     lev_col = _level_columns(levels, all_left=bool(err_cov))
     est, se, pval = _fit_values(fit, model)
-    std = standardized_values(model) if (opt.standardized and est is not None) else {}
+    std, std_pooled = _standardized_lookup(fit, opt) if (opt.standardized and
+                                                          est is not None) else ({}, {})
+
+    def std_of(key, label):
+        v, e = std.get(key, (np.nan, np.nan))
+        if not np.isfinite(v):
+            v, e = std_pooled.get(label or (key[1], key[0].split("[")[0]), (np.nan, np.nan))
+        return {"std": v, "std_se": e}
     used: set = set()
     nodes: list[dict] = []
     node_of: dict[str, str] = {}
@@ -127,10 +152,12 @@ def _full_tables(model, fit, opt: DiagramOptions):
         if label and label in model.labels.index:
             e = float(est[label]) if est is not None else np.nan
             return {"label": label, "free": bool(free), "value": value, "estimate": e,
-                    "se": float(se[label]), "p": float(pval[label]),
-                    "std": std.get(key, np.nan)}
+                    "se": float(se[label]), "p": float(pval[label]), **std_of(key, label)}
+        got = std_of(key, label)
+        if not np.isfinite(got["std"]) and not std:
+            got["std"] = value
         return {"label": label or "", "free": False, "value": value, "estimate": value,
-                "se": np.nan, "p": np.nan, "std": std.get(key, value)}
+                "se": np.nan, "p": np.nan, **got}
 
     edges: list[dict] = []
     for r in tab.itertuples(index=False):
@@ -165,7 +192,7 @@ def _full_tables(model, fit, opt: DiagramOptions):
             definition = r.definition if isinstance(r.definition, str) else None
             vals["definition"] = definition
             if definition:
-                vals.update(value=np.nan, estimate=np.nan, std=np.nan)
+                vals.update(value=np.nan, estimate=np.nan, std=np.nan, std_se=np.nan)
             edges.append({"tail": node_of[lhs], "head": node_of[rhs], "kind": "loading",
                           **vals})
         else:
@@ -231,10 +258,17 @@ def _collapse(nodes: pd.DataFrame, edges: pd.DataFrame, model) -> tuple[pd.DataF
         first["members"] = len(grp)
         if len(labs) > 1:
             first["label"] = labs
-            for c in ("estimate", "se", "p", "std", "value"):
+            for c in ("estimate", "se", "p", "value"):
                 vals = grp[c].to_numpy(dtype=float)
                 first[c] = (np.nanmin(vals), np.nanmax(vals)) if np.isfinite(vals).any() \
                     else np.nan
+        # standardized values differ by slot even under one label (the implied
+        # variance of the outcome differs): a range when they do
+        for c in ("std", "std_se"):
+            vals = grp[c].to_numpy(dtype=float)
+            if np.isfinite(vals).any():
+                lo, hi = np.nanmin(vals), np.nanmax(vals)
+                first[c] = lo if np.isclose(lo, hi, rtol=1e-9, atol=1e-12) else (lo, hi)
         if t == h and k == "covariance":
             first["kind"] = "covariance"
         rows.append(first)
@@ -249,6 +283,8 @@ def _multilevel_tables(model, fit, opt: DiagramOptions):
     latent (one per level and effect, collapsed over slot positions)."""
     levels = tuple(model.data.hierarchy.levels)
     est, se, pval = _fit_values(fit, model)
+    std = _standardized_lookup(fit, opt)[1] if (opt.standardized and est is not None) \
+        else {}
     used: set = set()
     nodes, edges = [], []
 
@@ -263,14 +299,18 @@ def _multilevel_tables(model, fit, opt: DiagramOptions):
         if len(labels) == 1:
             lab = labels[0]
             e = float(est[lab]) if est is not None and lab in est.index else np.nan
+            v, v_se = std.get(lab, (np.nan, np.nan))
             return {"label": lab, "free": bool(model.labels.loc[lab, "free"]),
                     "value": model.labels.loc[lab, "value"], "estimate": e,
                     "se": float(se.get(lab, np.nan)), "p": float(pval.get(lab, np.nan)),
-                    "std": np.nan}
+                    "std": v, "std_se": v_se}
         e = [float(est[lab]) for lab in labels] if est is not None else [np.nan]
+        v = [std.get(lab, (np.nan, np.nan))[0] for lab in labels]
+        finite = [x for x in v if np.isfinite(x)]
         return {"label": labels, "free": True, "value": np.nan,
                 "estimate": (min(e), max(e)) if est is not None else np.nan,
-                "se": np.nan, "p": np.nan, "std": np.nan}
+                "se": np.nan, "p": np.nan,
+                "std": (min(finite), max(finite)) if finite else np.nan, "std_se": np.nan}
 
     lev_col = {lev: 3 + i for i, lev in enumerate(reversed(levels))}
     y = node(model.outcome, "observed", model.outcome, 1, 0)
@@ -423,14 +463,14 @@ def edge_texts(edges: pd.DataFrame, opt: DiagramOptions, fitted: bool,
             out.append(lab)
             continue
         value = r.std if opt.standardized else r.estimate
-        if opt.standardized and kind == "intercept":
-            value = r.estimate
         if not _is_num(value):
-            out.append(lab if show == "labels" else ".")
+            out.append("")             # not defined (no variance): the note says why
             continue
         txt = _num(value, opt)
-        if opt.se and not opt.standardized and _is_num(r.se) and not isinstance(r.se, tuple):
-            txt += f" ({_num(r.se, opt)})"
+        se_ = r.std_se if opt.standardized else r.se
+        if opt.se and _is_num(se_) and not isinstance(se_, tuple) and \
+                not (opt.standardized and float(se_) == 0.0):     # a variance fixed at 1
+            txt += f" ({_num(se_, opt)})"
         if opt.stars and kind in ("path", "covariance", "intercept") and \
                 not isinstance(r.p, tuple):
             txt += stars_of(r.p, opt.thresholds)
@@ -484,10 +524,17 @@ def figure_note(tables_edges: pd.DataFrame, model, opt: DiagramOptions, fitted: 
         parts.append("Estimates marked with the same symbol are constrained equal ("
                      + "; ".join(f"{s} {l}" for l, s in symbols.items()) + ").")
     if show != "labels":
-        parts.append("Standardized estimates (outcome and latent variances 1)." if
-                     opt.standardized else "Unstandardized estimates.")
-        if opt.se and not opt.standardized:
-            parts.append("Standard errors in parentheses.")
+        parts.append("Standardized estimates (std.all: outcome and latent variances 1, "
+                     "by each slot's implied variance; where a slot's value is not defined, "
+                     "over all observations: fit.standardized())." if opt.standardized else
+                     "Unstandardized estimates.")
+        if opt.standardized and view != "full" and any(
+                isinstance(v, tuple) for v in tables_edges.get("std", [])):
+            parts.append("Where a standardized value differs by slot (the outcome's "
+                         "implied variance does), its range over the slots is shown.")
+        if opt.se:
+            parts.append("Standard errors in parentheses" + (" (delta method)."
+                                                            if opt.standardized else "."))
         if opt.stars:
             marks = ", ".join(f"{'*' * (i + 1)} p < {t:g}" for i, t in
                               enumerate(opt.thresholds))

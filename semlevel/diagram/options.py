@@ -28,7 +28,8 @@ class DiagramOptions:
         "auto" is estimates after a fit, labels before.
     se, stars : add "(SE)" and significance stars (``thresholds``, loosest first) to
         estimates; stars go on coefficients and covariances (variances are not z-tested).
-    digits, leading_zero : number format (``leading_zero=False`` prints ``.46``).
+    digits, leading_zero : number format: ``digits`` decimals, or by default (None) three
+        significant digits with at least two decimals; ``leading_zero=False`` prints ``.46``.
     standardized : standardized estimates (std.all: outcome and latent variances 1).
     labels : display text of parameter labels (``{"x": "B", "var(Residual)": "S_e"}``).
     names : display text of variables, by model name (``"j[1]"``, ``"y[j=1,obs=2]"``) or by
@@ -55,7 +56,7 @@ class DiagramOptions:
     se: bool = False
     stars: bool = False
     thresholds: tuple = (0.05, 0.01, 0.001)
-    digits: int = 2
+    digits: int | None = None
     leading_zero: bool = True
     standardized: bool = False
     labels: dict = field(default_factory=dict)
@@ -89,8 +90,11 @@ class DiagramOptions:
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"names[{key!r}] = {text!r}: a display name must be a "
                                  "non-empty string")
-        if int(self.digits) < 0:
-            raise ValueError("digits must be >= 0")
+        if self.digits is not None and (isinstance(self.digits, bool)
+                                        or int(self.digits) != self.digits
+                                        or int(self.digits) < 0):
+            raise ValueError(f"digits must be a whole number >= 0 or None (three "
+                             f"significant digits), not {self.digits!r}")
         th = tuple(float(t) for t in self.thresholds)
         if list(th) != sorted(th, reverse=True):
             raise ValueError("thresholds go from the loosest to the strictest, "

@@ -18,12 +18,28 @@ __all__ = ["fmt_number", "slot_suffix", "text_width", "stars_of", "EQUAL_SYMBOLS
 EQUAL_SYMBOLS = ("†", "‡", "§", "¶", "‖", "#")
 
 
-def fmt_number(x: float, digits: int = 2, leading_zero: bool = True) -> str:
-    """``x`` with ``digits`` decimals (``-0.00`` printed as ``0.00``); ``.46`` without the
-    leading zero when ``leading_zero`` is False."""
+#: significant digits of the default number format (at least two decimals)
+SIGNIFICANT = 3
+
+
+def fmt_number(x: float, digits: int | None = None, leading_zero: bool = True) -> str:
+    """``x`` with ``digits`` decimals, or by default with three significant digits and at
+    least two decimals (0.0013 prints ``0.0013``, 12.345 ``12.35``); ``-0.00`` printed as
+    ``0.00``; ``.46`` without the leading zero when ``leading_zero`` is False; an
+    undefined value (NaN) as an empty string."""
     if x is None or not math.isfinite(float(x)):
-        return "."
-    s = f"{float(x):.{digits}f}"
+        return ""
+    x = float(x)
+    if digits is None:
+        mag = math.floor(math.log10(abs(x))) if x != 0 else 0
+        places = max(2, SIGNIFICANT - 1 - mag)
+        s = f"{x:.{places}f}"
+        if places > 2:                            # trailing zeros beyond two decimals
+            s = s.rstrip("0")
+            head, _, tail = s.partition(".")
+            s = f"{head}.{tail.ljust(2, '0')}"
+    else:
+        s = f"{x:.{digits}f}"
     if s.startswith("-") and float(s) == 0.0:
         s = s[1:]
     if not leading_zero:

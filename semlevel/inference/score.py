@@ -298,12 +298,8 @@ def _error_pairs(model: PathModel, errors: bool | None) -> list[tuple[int, int]]
     return cand if errors else []
 
 
-def joint_observed_vcov(fit) -> np.ndarray:
-    """Inverse of the joint observed information of an ML fit over its free coefficients
-    (first, in the order of ``fit.evaluation.beta``) and its free variance parameters not
-    at the boundary: the convention of lavaan (``information="observed"``) and Stata's
-    ``sem``. The Hessian is the central difference of the analytic gradient of the
-    deviance at the estimates (the score tests' machinery)."""
+def joint_observed_vcov_with_labels(fit) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`joint_observed_vcov` and the label rows of its rows and columns."""
     g, H, names = _gradient_and_hessian(fit.model, False, "observed")
     keep = np.array([str(n) not in set(fit.boundary) for n in names])
     Hk = 0.5 * (H + H.T)[np.ix_(keep, keep)]
@@ -311,4 +307,13 @@ def joint_observed_vcov(fit) -> np.ndarray:
         inv = np.linalg.inv(0.5 * Hk)
     except np.linalg.LinAlgError:
         inv = np.full_like(Hk, np.nan)
-    return inv
+    return inv, fit.model.labels.index.get_indexer(names[keep])
+
+
+def joint_observed_vcov(fit) -> np.ndarray:
+    """Inverse of the joint observed information of an ML fit over its free coefficients
+    (first, in the order of ``fit.evaluation.beta``) and its free variance parameters not
+    at the boundary: the convention of lavaan (``information="observed"``) and Stata's
+    ``sem``. The Hessian is the central difference of the analytic gradient of the
+    deviance at the estimates (the score tests' machinery)."""
+    return joint_observed_vcov_with_labels(fit)[0]
