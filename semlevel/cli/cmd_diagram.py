@@ -48,6 +48,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..diagram import render, to_tikz
+    from ..diagram.tikz import tikz_document_header
     from ..diagram.layout import DiagramRenderError
 
     suffix = args.output.rsplit(".", 1)[-1].lower() if "." in args.output else ""
@@ -82,7 +83,8 @@ def run(args) -> int:
     try:
         if suffix == "tex":
             from pathlib import Path
-            Path(args.output).write_text(to_tikz(figure), encoding="utf-8")
+            Path(args.output).write_text(tikz_document_header() + to_tikz(figure),
+                                         encoding="utf-8")
         else:
             render(figure, args.output)
     except DiagramRenderError as exc:

@@ -641,8 +641,12 @@ def _as_graph(obj):
                     "Fit or DOT source")
 
 
-def pipe(obj, fmt: str = "svg") -> bytes:
-    """The figure of ``obj`` (diagram, PathModel, Fit) as bytes in Graphviz format ``fmt``."""
+def pipe(obj, fmt: str = "svg", dpi: float = 300) -> bytes:
+    """The figure of ``obj`` (diagram, PathModel, Fit) as bytes in Graphviz format ``fmt``;
+    a PNG has the figure's physical size at ``dpi`` (a 535 pt figure at 300 dpi is
+    535 / 72 * 300 = 2229 pixels wide)."""
+    if not (isinstance(dpi, (int, float)) and not isinstance(dpi, bool) and 10 <= dpi <= 2400):
+        raise ValueError(f"dpi must be a number from 10 to 2400, not {dpi!r}")
     g = _as_graph(obj)
     positioned = position(g).source
     if fmt == "dot":
@@ -654,19 +658,23 @@ def pipe(obj, fmt: str = "svg") -> bytes:
         except ImportError as exc:
             raise DiagramRenderError(_missing_message(fmt)) from exc
         conv = cairosvg.svg2png if fmt == "png" else cairosvg.svg2pdf
-        kwargs = {"dpi": 300, "scale": 300 / 72} if fmt == "png" else {}
+        # the SVG's size is in points: the dpi alone converts it to pixels
+        kwargs = {"dpi": float(dpi)} if fmt == "png" else {}
         return conv(bytestring=svg, **kwargs)
+    if fmt == "png":
+        positioned = re.sub(r"\{", f"{{\n\tgraph [dpi={float(dpi):g}]", positioned, count=1)
     return run_graphviz(positioned, fmt, "nop2")
 
 
-def render(obj, path, format: str | None = None) -> str:
+def render(obj, path, format: str | None = None, dpi: float = 300) -> str:
     """Write the figure of ``obj`` to ``path``; the format comes from the suffix (svg, pdf,
-    png, eps, ps, dot/gv, json) unless ``format`` is given. Returns the path written."""
+    png, eps, ps, dot/gv, json) unless ``format`` is given; ``dpi`` sets a PNG's
+    resolution at the figure's physical size. Returns the path written."""
     path = Path(path)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown figure format {fmt!r} (from {path.name!r}): use one of "
                          f"{', '.join(sorted(FORMATS))}")
-    data = pipe(obj, FORMATS[fmt])
+    data = pipe(obj, FORMATS[fmt], dpi=dpi)
     path.write_bytes(data)
     return str(path)

@@ -12,7 +12,7 @@ import re
 from .. import escape
 from .layout import _parse_pos, position
 
-__all__ = ["to_tikz", "latex_text"]
+__all__ = ["to_tikz", "latex_text", "tikz_document_header", "PREAMBLE"]
 
 # characters of diagram labels that need math or a text symbol in LaTeX; everything else
 # goes through semlevel.escape.latex_text
@@ -51,6 +51,19 @@ def latex_text(text: str) -> str:
 
 def _pt(p) -> str:
     return f"({p[0]:.2f},{p[1]:.2f})"
+
+
+#: what a document needs for :func:`to_tikz`'s picture (Latex arrow tips; ellipses,
+#: diamonds and triangles)
+PREAMBLE = ("\\usepackage{tikz}\n"
+            "\\usetikzlibrary{arrows.meta, shapes.geometric}\n")
+
+
+def tikz_document_header() -> str:
+    """The comment lines a ``.tex`` file of :func:`to_tikz` starts with: the packages
+    and TikZ libraries it needs in the preamble."""
+    return ("% semlevel path diagram (TikZ). In the preamble:\n"
+            + "".join(f"%   {line}\n" for line in PREAMBLE.splitlines()))
 
 
 def to_tikz(diagram) -> str:

@@ -1,0 +1,52 @@
+"""Figures for journals (issue 23 item 4): a PNG of the figure's physical size at the
+asked resolution, and a .tex file that says which TikZ libraries it needs."""
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import struct
+import subprocess
+import sys
+
+import pytest
+
+import semlevel as sl
+from semlevel.diagram import render
+from semlevel.diagram.tikz import PREAMBLE
+
+CAN_PNG = shutil.which("dot") is not None or importlib.util.find_spec("cairosvg") is not None
+
+
+@pytest.mark.skipif(not CAN_PNG, reason="PNG needs Graphviz's dot or cairosvg; neither is "
+                    "installed here")
+@pytest.mark.parametrize("dpi", [150, 300])
+def test_png_has_the_figure_size_at_the_dpi(tmp_path, pig, dpi):
+    d = sl.mixed("weight week || id:", data=pig).diagram()
+    width_pt = float(re.search(r'<svg width="([\d.]+)pt"', d.svg()).group(1))
+    path = render(d, tmp_path / "f.png", dpi=dpi)
+    with open(path, "rb") as fh:
+        w, _ = struct.unpack(">II", fh.read(24)[16:24])
+    assert w == pytest.approx(width_pt / 72 * dpi, abs=2)
+
+
+def test_dpi_is_checked(tmp_path, pig):
+    d = sl.mixed_model("weight week || id:", data=pig).diagram()
+    with pytest.raises(ValueError, match="dpi must be a number"):
+        render(d, tmp_path / "f.svg", dpi="high")
+
+
+def test_tex_file_names_its_tikz_libraries(tmp_path, pig):
+    csv = tmp_path / "pig.csv"
+    pig.to_csv(csv, index=False)
+    out = tmp_path / "pig.tex"
+    run = subprocess.run([sys.executable, "-m", "semlevel", "diagram", str(csv),
+                          "weight week || id:", "-o", str(out), "--no-fit"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    text = out.read_text()
+    head = [line for line in text.splitlines() if line.startswith("%")]
+    assert any("\\usetikzlibrary{arrows.meta, shapes.geometric}" in line for line in head)
+    assert "\\usepackage{tikz}" in PREAMBLE
+    body = text[text.index("\\begin{tikzpicture}"):]
+    assert "Latex[" in body                       # arrows.meta's tip
