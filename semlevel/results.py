@@ -449,6 +449,31 @@ class Fit(LikelihoodCriteria):
         """Groups and observations per group at every level (nesting taken into account)."""
         return self.model.data.hierarchy.group_summary()
 
+    # ---- postestimation (semlevel.inference.postestimation) ---------------------------
+    def icc(self, level: float | None = None) -> pd.DataFrame:
+        """Intraclass correlations of a random-intercept model per level (Stata's
+        ``estat icc``), with SE and a logit-scale interval."""
+        from .inference.postestimation import icc
+        return icc(self, level)
+
+    def recovariance(self, correlation: bool = False) -> dict:
+        """Per level, the covariance (or correlation) matrix of its random effects
+        (``estat recovariance``)."""
+        from .inference.postestimation import recovariance
+        return recovariance(self, correlation)
+
+    def wcorrelation(self, row: int = 0, correlation: bool = True) -> pd.DataFrame:
+        """The implied correlation (or covariance) matrix of one top-level unit's
+        observations (``estat wcorrelation``): the wide row's Sigma."""
+        from .inference.postestimation import wcorrelation
+        return wcorrelation(self, row, correlation)
+
+    def lincom(self, expression: str, level: float | None = None) -> pd.Series:
+        """A linear combination of the fixed effects with SE, z, p and interval
+        (``lincom``), e.g. ``fit.lincom("week + 2*_cons")``; parsed, never evaluated."""
+        from .inference.postestimation import lincom
+        return lincom(self, expression, level)
+
     def standardized(self, by: str = "slot", se: bool = True) -> pd.DataFrame:
         """The standardized solution (lavaan's ``standardizedSolution()``): ``std_all``
         with its delta-method SE, z, p and interval, and ``std_lv``, for every row of

@@ -1,7 +1,7 @@
 """``semlevel fit DATAFILE MODEL``: fit a model and print the report."""
 from __future__ import annotations
 
-from .common import (EXIT_FAILURE, EXIT_OK, add_data_options, add_log_option,
+from .common import (EXIT_FAILURE, EXIT_OK, CLIError, add_data_options, add_log_option,
                      add_output_options, emit, fit_string, load_source, log_stream, render_fit,
                      warn)
 
@@ -15,7 +15,8 @@ examples:
   semlevel fit pig "weight week || id: week, cov(un)"
   semlevel fit pig "weight ~ week + (week | id), REML = FALSE"
   semlevel fit mydata.dta "y x i.group || school: || class:, reml" --format json -o fit.json
-  semlevel fit pig "weight week || id: week" --log"""
+  semlevel fit pig "weight week || id: week" --log
+  semlevel fit productivity "gsp private emp || region: || state:" --icc --lincom "emp + private"""
 
 
 def register(sub) -> None:
@@ -27,6 +28,16 @@ def register(sub) -> None:
                    "\"weight week || id: week, cov(un)\"; or an lme4 formula, e.g. "
                    "\"weight ~ week + (week | id), REML = FALSE\"")
     add_output_options(p)
+    post = p.add_argument_group("postestimation (text and json formats)")
+    post.add_argument("--icc", action="store_true",
+                      help="intraclass correlations per level (Stata's estat icc)")
+    post.add_argument("--recovariance", action="store_true",
+                      help="covariance matrix of the random effects per level")
+    post.add_argument("--wcorrelation", type=int, metavar="ROW", default=None,
+                      help="implied correlation matrix of top-level unit ROW (0 = first)")
+    post.add_argument("--lincom", action="append", default=[], metavar="EXPR",
+                      help="a linear combination of fixed effects, e.g. 'week + 2*_cons' "
+                           "(repeatable)")
     add_log_option(p)
     p.set_defaults(handler=run)
 
@@ -36,9 +47,43 @@ def _raw():
     return argparse.RawDescriptionHelpFormatter
 
 
+def _postestimation(fit, args) -> dict:
+    """The tables the postestimation flags ask for, by name."""
+    import pandas as pd
+    out: dict = {}
+    try:
+        if args.icc:
+            out["icc"] = fit.icc()
+        if args.recovariance:
+            for level, m in fit.recovariance().items():
+                out[f"recovariance {level}"] = m
+        if args.wcorrelation is not None:
+            out[f"wcorrelation row {args.wcorrelation}"] = fit.wcorrelation(args.wcorrelation)
+        if args.lincom:
+            out["lincom"] = pd.DataFrame([fit.lincom(e) for e in args.lincom])
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from None
+    return out
+
+
 def run(args) -> int:
+    wanted = args.icc or args.recovariance or args.wcorrelation is not None or args.lincom
+    if wanted and args.format not in ("text", "json"):
+        raise CLIError("--icc, --recovariance, --wcorrelation and --lincom print with "
+                       "--format text or json")
     data, _ = load_source(args.datafile, args.sep, args.sheet)
     fit, messages = fit_string(args.model, data, args.log, log_stream(args))
-    emit(render_fit(fit, args.format, args.model, args.datafile, messages), args.output)
+    text = render_fit(fit, args.format, args.model, args.datafile, messages)
+    extra = _postestimation(fit, args) if wanted else {}
+    if extra and args.format == "text":
+        text += "".join(f"\n{name}\n{table.to_string()}\n" for name, table in extra.items())
+    elif extra:
+        import json
+        record = json.loads(text)
+        record["postestimation"] = {
+            name: json.loads(table.to_json(orient="split", double_precision=15))
+            for name, table in extra.items()}
+        text = json.dumps(record, indent=2, allow_nan=False) + "\n"
+    emit(text, args.output)
     warn(messages)
     return EXIT_OK if fit.converged else EXIT_FAILURE
