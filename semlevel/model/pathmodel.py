@@ -272,6 +272,17 @@ class PathModel:
         from .sem import sem_model
         return sem_model(self, {}, False, [(target, source, label or f"{target} <- {source}")])
 
+    def implied(self, row: int = 0, symbolic: bool = True):
+        """The implied mean vector and covariance matrix of wide row ``row`` in the
+        labels' symbols (sympy): ``.mean``, ``.cov``, ``.to_latex()``, ``.pattern()``
+        (which entries share which parameters) and ``.numeric(values)``. See
+        :mod:`semlevel.model.implied`."""
+        if not symbolic:
+            raise ValueError("implied(symbolic=False): use fit.wcorrelation(row, "
+                             "correlation=False) for the numeric implied covariance")
+        from .implied import implied_moments
+        return implied_moments(self, row)
+
     def fit(self, log: bool = False, **options) -> "Fit":
         """Fit this model by FIML (ML, or REML when ``self.reml``) with the one engine.
 
