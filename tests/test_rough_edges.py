@@ -112,3 +112,14 @@ def test_fit_help_mentions_formulas():
     run = subprocess.run([sys.executable, "-m", "semlevel", "fit", "--help"],
                          capture_output=True, text=True, timeout=120)
     assert "lme4 formula" in run.stdout and "REML = FALSE" in run.stdout
+
+
+def test_formula_to_stata_of_crossed_groupings_agrees_with_lmer_given_data(pig):
+    """With data the mapping is the one lmer() fits (the grouping with more levels keeps
+    its level equation); without data it cannot know the sizes, and says so."""
+    f = "weight ~ week + (1|id) + (1|week)"
+    fitted = sl.lmer_model(f, data=pig).info["spec"]
+    assert sl.formula_to_stata(f, pig) == "weight week || _all: R.week || id:"
+    assert [e.level for e in fitted.equations] == ["_all", "id"]
+    with pytest.warns(UserWarning, match=r"without data.*\(week\).*pass data="):
+        assert sl.formula_to_stata(f) == "weight week || _all: R.id || week:"

@@ -26,6 +26,7 @@ main effect with all its levels: that term is written ``ibn.x``.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import pandas as pd
@@ -257,6 +258,13 @@ def _stata_text(f: Formula, data: pd.DataFrame | None) -> str:
             position=len(f.text) + 1)
     groups, written = _blocks_by_grouping(f, facts)
     chain, crossed = _chain(groups, written, facts)
+    if crossed and data is None:
+        warnings.warn(
+            "crossed groupings mapped without data: the one written last keeps its level "
+            f"equation ({', '.join(written[g][0] for g in chain)}) and the others become "
+            "R. terms of "
+            "_all; with data= (as sl.lmer has) the grouping with the most levels keeps it, "
+            "so pass data= to see the mapping lmer() fits", UserWarning, stacklevel=3)
     eqs = [f"|| _all: R.{written[g][0]}" for g in crossed]
     for k in range(len(chain)):
         eqs.extend(_level_equations(f, _level_of(chain, k), groups[chain[k]]))
