@@ -3,7 +3,8 @@ standard error: only when asked (``progress=True``), or, with ``progress=None``,
 standard error is a terminal. On a terminal it redraws one line; elsewhere (a log file,
 CI) it prints a plain line per item up to ten items, and beyond that one line per tenth
 of the work, so a log shows what was done without a thousand lines or a line joined by
-carriage returns. A leaf module: every layer may use it."""
+carriage returns. In a Jupyter kernel with tqdm installed, tqdm's notebook bar is used
+instead. A leaf module: every layer may use it."""
 from __future__ import annotations
 
 import sys
@@ -74,6 +75,10 @@ def progress(items: Iterable[T], task: str, enabled: bool | None = False,
         total = len(items)  # type: ignore[arg-type]
     if total == 0:
         return
+    notebook = _notebook_bar(stream)
+    if notebook is not None:                       # a Jupyter kernel with tqdm: its bar
+        yield from notebook(items, desc=task, total=total)
+        return
     bar = Progress(total, task, out)
     try:
         for item in items:
@@ -81,3 +86,16 @@ def progress(items: Iterable[T], task: str, enabled: bool | None = False,
             bar.update(name(item) if name else "")
     finally:
         bar.close()
+
+
+def _notebook_bar(stream):
+    """tqdm's notebook-aware bar when running in a Jupyter kernel (where standard error
+    is no terminal, so the line display would print plain lines) and tqdm is installed;
+    else None. Only for the default stream."""
+    if stream is not None or "ipykernel" not in sys.modules:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm

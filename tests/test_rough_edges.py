@@ -123,3 +123,26 @@ def test_formula_to_stata_of_crossed_groupings_agrees_with_lmer_given_data(pig):
     assert [e.level for e in fitted.equations] == ["_all", "id"]
     with pytest.warns(UserWarning, match=r"without data.*\(week\).*pass data="):
         assert sl.formula_to_stata(f) == "weight week || _all: R.id || week:"
+
+
+def test_progress_uses_tqdm_in_a_notebook(monkeypatch):
+    """In a Jupyter kernel (ipykernel loaded) with tqdm importable, progress=True hands
+    the iteration to tqdm.auto; elsewhere the plain display is used."""
+    import sys
+    import types
+    from semlevel.progress import progress
+    calls = []
+
+    def fake_tqdm(items, desc, total):
+        calls.append((desc, total))
+        return iter(items)
+    auto = types.ModuleType("tqdm.auto")
+    auto.tqdm = fake_tqdm
+    monkeypatch.setitem(sys.modules, "tqdm", types.ModuleType("tqdm"))
+    monkeypatch.setitem(sys.modules, "tqdm.auto", auto)
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    assert list(progress([1, 2, 3], "fits", enabled=True)) == [1, 2, 3]
+    assert calls == [("fits", 3)]
+    monkeypatch.delitem(sys.modules, "ipykernel")
+    assert list(progress([1, 2], "fits", enabled=False)) == [1, 2]
+    assert calls == [("fits", 3)]
