@@ -474,18 +474,15 @@ class Fit(LikelihoodCriteria):
         from .inference.postestimation import lincom
         return lincom(self, expression, level)
 
-    def plot(self, kind: str = "caterpillar", **options):
-        """A picture of the fit (matplotlib, ``pip install "semlevel[plots]"``):
-        ``"caterpillar"`` (sorted BLUPs with intervals; ``level=``), ``"residuals"``
-        (residuals vs fitted), ``"qq"`` (``which="residuals"`` or ``"level: effect"``),
-        ``"trajectories"`` (fitted lines per group; ``x=``, ``data=``). Returns the
-        matplotlib Figure. See :mod:`semlevel.output.plots`."""
-        from .output import plots
-        draw = {"caterpillar": plots.caterpillar, "residuals": plots.residuals_vs_fitted,
-                "qq": plots.qq, "trajectories": plots.trajectories}.get(kind)
-        if draw is None:
-            raise ValueError(f"unknown plot {kind!r}: one of {', '.join(plots.PLOTS)}")
-        return draw(self, **options)
+    @property
+    def plot(self):
+        """The pictures of the fit (matplotlib, ``pip install "semlevel[plot]"``):
+        ``fit.plot.ranef()`` (caterpillar), ``.residuals()``, ``.qq()``,
+        ``.trajectories(x=, data=)``, ``.profile()``, ``.bootstrap(result)``, or
+        ``fit.plot("ranef")``; each returns the matplotlib Figure. See
+        :mod:`semlevel.output.plots`."""
+        from .output.plots import FitPlots
+        return FitPlots(self)
 
     def standardized(self, by: str = "slot", se: bool = True) -> pd.DataFrame:
         """The standardized solution (lavaan's ``standardizedSolution()``): ``std_all``

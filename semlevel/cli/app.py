@@ -5,14 +5,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import (cmd_datasets, cmd_demo, cmd_diagram, cmd_fit, cmd_relax, cmd_reshape,
-               cmd_scoretests)
+from . import (cmd_datasets, cmd_demo, cmd_diagram, cmd_fit, cmd_plot, cmd_relax,
+               cmd_reshape, cmd_scoretests)
 from .common import (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE, PROG, CLIError, Parser)
 
 __all__ = ["main", "build_parser", "EPILOG", "COMMANDS"]
 
-COMMANDS = (cmd_fit, cmd_scoretests, cmd_relax, cmd_diagram, cmd_reshape, cmd_demo,
-            cmd_datasets)
+COMMANDS = (cmd_fit, cmd_scoretests, cmd_relax, cmd_diagram, cmd_plot, cmd_reshape,
+            cmd_demo, cmd_datasets)
 
 EPILOG = """\
 exit status:
