@@ -41,7 +41,58 @@ _COMMAND_NAMES = ("mixed", "xtmixed", "mixed_model", "meglm", "xtreg", "lmer")
 
 
 def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value") -> PathModel:
-    """The PathModel (with its wide data) that reproduces the mixed model ``spec``."""
+    """The PathModel (with its wide data) that reproduces the mixed model ``spec``.
+
+    The steps, as lme4's ``lFormula``/``mkReTrms`` split them: the inputs checked
+    (:func:`_checked_inputs`), the sample and its wide form, the fixed design, the random
+    design (:func:`_random_design`), the latents and their (co)variance labels
+    (:func:`_latent_labels`), the residual labels (:func:`_residual_part`), assembled."""
+    data, res_spec, levels, covariates = _checked_inputs(spec, data)
+    time = res_spec.time if res_spec is not None else None
+    by = res_spec.by if res_spec is not None else None
+    sample = select_sample(data, spec.depvar, covariates, levels)
+    wide = build_wide(data, spec.depvar, levels, sample, covariates, time=time, key_by=key_by)
+    _check_levels_subdivide(wide, levels)
+    if time:
+        check_time(wide, time, res_spec.kind, levels)
+        check_order(wide, res_spec)
+
+    fixed = design_matrix(list(spec.fixed_terms), wide.data, spec.constant)
+    terms = list(fixed.labels)
+    effects, Z = _random_design(spec, wide, levels)
+    latents, effect_latent = make_latents(wide, effects, levels)
+    label_rows = [{"name": t, "kind": "coef", "block": "fixed"} for t in terms]
+    phi, cov_blocks, notes = _latent_labels(spec, effects, effect_latent, label_rows)
+    resid, extra, structure = _residual_part(wide, res_spec, label_rows, levels)
+    labels = pd.DataFrame(label_rows).set_index("name")
+    if labels.index.duplicated().any():
+        dup = labels.index[labels.index.duplicated()][0]
+        raise ValueError(f"two random-effects equations define the same parameter {dup!r}")
+    labels["free"] = True
+    labels["value"] = labels["value"] if "value" in labels else np.nan
+    if res_spec is not None:
+        labels.loc[labels["kind"] == "lag", "free"] = False
+    p = wide.n_slots
+    path_label = np.tile(np.arange(len(terms), dtype=np.int64), (p, 1))
+    model = PathModel(data=wide, labels=labels[["kind", "free", "value", "block"]], terms=terms,
+                      X=fixed.matrix, path_label=path_label, resid_label=resid,
+                      latents=latents, effects=effects, Z=Z, effect_latent=effect_latent,
+                      phi=phi, reml=spec.reml, **extra,
+                      info={"spec": spec, "fixed_base": list(fixed.base),
+                            "cov_blocks": cov_blocks,
+                            "factor_levels": dict(fixed.factor_levels),
+                            "residuals": res_spec, "structure": structure,
+                            "notes": notes})
+    if by:
+        model = _residuals_by(model, wide, res_spec, labels)
+    return attach_small_sample(attach_survey(model, spec), spec)
+
+
+def _checked_inputs(spec: MixedSpec, data: pd.DataFrame):
+    """The checks before any data is touched: the data frame, the options the builder
+    handles, the variables (present, numeric where they must be); returns the data (with
+    ``_all`` added for a crossed top level), the residual specification, the levels and
+    the columns the sample needs."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     check_unique_columns(data)
@@ -52,7 +103,6 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     if pending:
         name = next(iter(pending))
         raise ValueError(f"option {name}() is not supported yet by semlevel")
-
     levels = list(spec.levels)
     if "_all" in levels:
         if levels.index("_all") != 0:
@@ -82,17 +132,13 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     extra_cols = ([time] if time else []) + ([by] if by else [])
     extra_cols += survey_columns(spec, data)          # weights, vce(cluster) variable
     covariates = list(dict.fromkeys(fixed_vars + re_vars + extra_cols))
-    sample = select_sample(data, spec.depvar, covariates, levels)
-    wide = build_wide(data, spec.depvar, levels, sample, covariates, time=time, key_by=key_by)
-    _check_levels_subdivide(wide, levels)
-    if time:
-        check_time(wide, time, res_spec.kind, levels)
-        check_order(wide, res_spec)
+    return data, res_spec, levels, covariates
 
-    fixed = design_matrix(list(spec.fixed_terms), wide.data, spec.constant)
-    terms = list(fixed.labels)
 
-    # random effects: one column of Z per effect, equations top to bottom
+def _random_design(spec: MixedSpec, wide, levels: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The random effects (one row per effect: level, equation, effect, definition
+    variable or factor) and their loadings ``Z`` (one column per effect), equations top
+    to bottom."""
     eff_rows, z_cols = [], []
     for q, eq in enumerate(spec.equations):
         if _r_term(eq) is not None and eq.level == levels[0] == "_all":
@@ -113,9 +159,15 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     effects = pd.DataFrame(eff_rows, columns=["level", "level_index", "equation", "effect",
                                               "variable", "factor"])
     Z = np.column_stack(z_cols) if z_cols else np.zeros((wide.n_obs, 0))
+    return effects, Z
 
-    latents, effect_latent = make_latents(wide, effects, levels)
-    label_rows = [{"name": t, "kind": "coef", "block": "fixed"} for t in terms]
+
+def _latent_labels(spec: MixedSpec, effects: pd.DataFrame, effect_latent: np.ndarray,
+                   label_rows: list[dict]) -> tuple[pd.DataFrame, list, list[str]]:
+    """Each equation's (co)variance labels (appended to ``label_rows``: a variance where
+    the structure puts the label on the diagonal, else a covariance) and the latent
+    covariance table ``phi`` (a, b, label); the unstructured blocks (optimised through a
+    Cholesky factor) and the notes on equations dropped for having no effects."""
     phi_parts = []
     cov_blocks: list[list[list[str]]] = []
     notes: list[str] = []
@@ -140,9 +192,10 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
                                for i in range(m_)])
         first = len(label_rows)
         uniq = list(dict.fromkeys(pair_label.values()))
+        diagonal = {lab for (i, j), lab in pair_label.items() if i == j}
         for lab in uniq:
-            kind = "var" if ": var(" in lab else "cov"
-            label_rows.append({"name": lab, "kind": kind, "block": block})
+            label_rows.append({"name": lab, "kind": "var" if lab in diagonal else "cov",
+                               "block": block})
         lab_id = {lab: first + i for i, lab in enumerate(uniq)}
         lat_of = [np.unique(effect_latent[:, e][effect_latent[:, e] >= 0]) for e in effs]
         for (i, j), lab in pair_label.items():
@@ -155,51 +208,42 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
             a, b = np.triu_indices(len(lat_of[0]), 1)     # every pair of the factor's levels
             phi_parts.append(pd.DataFrame({"a": lat_of[0][a], "b": lat_of[0][b],
                                            "label": lab_id[pair_label[(0, 1)]]}))
+    phi = (pd.concat(phi_parts, ignore_index=True) if phi_parts
+           else pd.DataFrame({"a": [], "b": [], "label": []}, dtype=np.int64))
+    return phi, cov_blocks, notes
+
+
+def _residual_part(wide, res_spec, label_rows: list[dict], levels: list[str]):
+    """The residual labels (appended to ``label_rows``): each slot's residual label, the
+    PathModel fields for residual covariances and labels by group, and the nonlinear
+    structure (or None)."""
     resid = len(label_rows)
     if res_spec is None:
         label_rows.append({"name": "var(Residual)", "kind": "resvar", "block": "Residual"})
-        theta, structure = None, None
-    elif res_spec.by and res_spec.kind in NONLINEAR:
+        return np.full(wide.n_slots, resid, dtype=np.int64), {}, None
+    if res_spec.by and res_spec.kind in NONLINEAR:
         theta, structure, resid_of_slot, obs_group, obs_resid = _nonlinear_by(
             wide, res_spec, label_rows, levels)
-    else:
-        theta, structure, resid_of_slot = residual_labels(wide, res_spec, label_rows)
-    labels = pd.DataFrame(label_rows).set_index("name")
-    if labels.index.duplicated().any():
-        dup = labels.index[labels.index.duplicated()][0]
-        raise ValueError(f"two random-effects equations define the same parameter {dup!r}")
-    labels["free"] = True
-    labels["value"] = labels["value"] if "value" in labels else np.nan
-    phi = (pd.concat(phi_parts, ignore_index=True) if phi_parts
-           else pd.DataFrame({"a": [], "b": [], "label": []}, dtype=np.int64))
-    p = wide.n_slots
-    path_label = np.tile(np.arange(len(terms), dtype=np.int64), (p, 1))
-    resid_label = np.full(p, resid, dtype=np.int64) if res_spec is None else resid_of_slot
-    extra = {} if theta is None else {"theta": theta}
-    if res_spec is not None and res_spec.by and res_spec.kind in NONLINEAR:
-        extra.update(obs_group=obs_group, obs_resid_label=obs_resid)
-    if res_spec is not None:
-        labels.loc[labels["kind"] == "lag", "free"] = False
-    model = PathModel(data=wide, labels=labels[["kind", "free", "value", "block"]], terms=terms,
-                     X=fixed.matrix, path_label=path_label, resid_label=resid_label,
-                     latents=latents, effects=effects, Z=Z, effect_latent=effect_latent,
-                     phi=phi, reml=spec.reml, **extra,
-                     info={"spec": spec, "fixed_base": list(fixed.base), "cov_blocks": cov_blocks,
-                           "factor_levels": dict(fixed.factor_levels),
-                           "residuals": res_spec, "structure": structure,
-                           "notes": notes})
-    if by and res_spec.kind in NONLINEAR:
-        model = model.with_labels(model.labels, info=dict(
+        return resid_of_slot, {"theta": theta, "obs_group": obs_group,
+                               "obs_resid_label": obs_resid}, structure
+    theta, structure, resid_of_slot = residual_labels(wide, res_spec, label_rows)
+    return resid_of_slot, ({} if theta is None else {"theta": theta}), structure
+
+
+def _residuals_by(model: PathModel, wide, res_spec, labels: pd.DataFrame) -> PathModel:
+    """``residuals(..., by(var))``: a nonlinear structure per group is already built (its
+    groups recorded here); a linear one relaxes the residual labels by the variable."""
+    by = res_spec.by
+    if res_spec.kind in NONLINEAR:
+        return model.with_labels(model.labels, info=dict(
             model.info, by=by, by_values=_by_values(wide, by)[1]))
-    elif by:
-        from .relax import relax_by
-        block = labels["block"].iloc[resid]
-        for name in [n for n in model.labels.index if model.labels.loc[n, "block"] == block]:
-            model = relax_by(model, name, by)
-        labels_ = model.labels.copy()
-        labels_.loc[labels_["block"] == block, "block"] = f"{block}, by {by}"
-        model = model.with_labels(labels_)
-    return attach_small_sample(attach_survey(model, spec), spec)
+    from .relax import relax_by
+    resid_block = labels["block"].iloc[int(model.resid_label[0])]
+    for name in [n for n in model.labels.index if model.labels.loc[n, "block"] == resid_block]:
+        model = relax_by(model, name, by)
+    labels_ = model.labels.copy()
+    labels_.loc[labels_["block"] == resid_block, "block"] = f"{resid_block}, by {by}"
+    return model.with_labels(labels_)
 
 
 NONLINEAR = ("ar", "ma", "toeplitz", "exponential")
