@@ -61,15 +61,16 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
         smodel, factor = scaled
         sstats = statistics(smodel, path)
         check_outcome(smodel, sstats)
-        check_identified(smodel, sstats)
-        sfit = optimise(smodel, sstats, starting_values(smodel), max_iter, tol, callback)
+        start = starting_values(smodel)
+        check_identified(smodel, sstats, start)
+        sfit = optimise(smodel, sstats, start, max_iter, tol, callback)
         stats = statistics(model, path)
         free, _ = _free_variance_labels(model)
         F = factor[free]
         try:
             with np.errstate(all="ignore"):        # an overflow ends in the error below
                 return _finish(model, stats, sfit.values * factor, sfit.optimization,
-                               _needs_psd_check(model, Parametrization(model)),
+                               _needs_psd_check(model, Parametrization.of(model)),
                                theta_vcov=sfit.theta_vcov * np.outer(F, F))
         except ValueError:
             raise ValueError(
@@ -79,8 +80,9 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
                 "not): rescale the data (e.g. divide by a power of ten)") from None
     stats = statistics(model, path)
     check_outcome(model, stats)
-    check_identified(model, stats)
-    return optimise(model, stats, starting_values(model), max_iter, tol, callback)
+    start = starting_values(model)
+    check_identified(model, stats, start)
+    return optimise(model, stats, start, max_iter, tol, callback)
 
 
 def check_outcome(model: PathModel, stats=None) -> None:
@@ -109,7 +111,7 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
     """The optimisation step on its own (lme4's ``optimizeLmm``): from label ``values``
     over the free variance labels, on given statistics of any path (also statistics kept
     elsewhere, e.g. on Dask workers, that evaluate themselves), then the Fit."""
-    param = Parametrization(model)
+    param = Parametrization.of(model)
     reml = model.reml
     check_psd = _needs_psd_check(model, param)
 
@@ -253,7 +255,7 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
     top = max(float(np.max(var_vals)), _outcome_variance(model), 1e-300)
     names = model.labels.index.to_numpy()
     out = [str(names[i]) for i in free[is_var] if est[i] * scale[i] <= 1e-10 * top]
-    for idx in Parametrization(model).blocks:
+    for idx in Parametrization.of(model).blocks:
         block = est[idx]
         ev = np.linalg.eigvalsh(block)
         if ev.min() <= 1e-8 * max(ev.max(), 1e-300) and not any(est[i] == 0 or
@@ -301,7 +303,7 @@ def _singular_exchangeable(model, est) -> list[tuple[str, list[str]]]:
     errors (the information is not defined on that edge), like a variance at zero."""
     names = model.labels.index.to_numpy()
     out = []
-    for lv, lc, m in Parametrization(model).exchangeable:
+    for lv, lc, m in Parametrization.of(model).exchangeable:
         a, b = est[lv] - est[lc], est[lv] + (m - 1) * est[lc]
         if min(a, b) <= 1e-8 * max(abs(a), abs(b), 1e-300):
             r = est[lc] / est[lv] if est[lv] > 0 else np.nan

@@ -29,7 +29,8 @@ def _dependent_columns(G: np.ndarray, names: np.ndarray, tol: float = 1e-12) -> 
     return [str(n) for n in names[np.abs(null).max(axis=1) > 1e-6]]
 
 
-def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> list[str]:
+def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
+                        start: np.ndarray | None = None) -> list[str]:
     """Labels that are not identified (empty when the model is identified).
 
     With the pooled statistics of the model (``stats``) the check is the rank of the
@@ -57,13 +58,15 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
     if isinstance(stats, PoolStats):
         # the expected information is J'WJ (W positive definite): singular exactly where
         # the covariance Jacobian J is
-        info = expected_information(starting_values(model), stats)
+        info = expected_information(start if start is not None else starting_values(model),
+                                    stats)
         if info is not None:
             return _dependent_columns(info[np.ix_(var_ids, var_ids)],
                                       labels.index.to_numpy()[var_ids])
     pos = {int(v): i for i, v in enumerate(var_ids)}
     blocks = []
-    for r, (obs, D, _) in enumerate(parameter_derivatives(model, starting_values(model))):
+    start = start if start is not None else starting_values(model)
+    for r, (obs, D, _) in enumerate(parameter_derivatives(model, start)):
         if r >= max_rows:
             break
         n = len(obs)
@@ -78,9 +81,10 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None) -> li
     return _dependent_columns(G, labels.index.to_numpy()[var_ids])
 
 
-def check_identified(model: PathModel, stats=None) -> None:
-    """Raise a ValueError naming the labels that cannot be told apart, if any."""
-    refuse_unidentified(unidentified_labels(model, stats=stats))
+def check_identified(model: PathModel, stats=None, start: np.ndarray | None = None) -> None:
+    """Raise a ValueError naming the labels that cannot be told apart, if any (at the
+    starting values ``start``, computed when not given)."""
+    refuse_unidentified(unidentified_labels(model, stats=stats, start=start))
 
 
 def refuse_unidentified(bad: list[str]) -> None:

@@ -10,12 +10,17 @@
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..model.pathmodel import PathModel
 from ..model.residuals import coefficients_to_pacf, pacf_to_coefficients
 
 __all__ = ["Parametrization"]
+
+#: parametrizations made, by model object (weak: they go with their models)
+_MADE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 _VARIANCE_KINDS = ("var", "resvar")
 
@@ -127,6 +132,15 @@ def _exchangeable_pairs(model: PathModel, free: np.ndarray, taken: set[int]
 
 class Parametrization:
     """Map between optimiser coordinates ``u`` and the values of the free variance labels."""
+
+    @classmethod
+    def of(cls, model: PathModel) -> "Parametrization":
+        """The parametrization of ``model``, made once per model object (the fit asks
+        for it several times: optimiser, boundary rule, PSD check)."""
+        got = _MADE.get(model)
+        if got is None:
+            got = _MADE[model] = cls(model)
+        return got
 
     def __init__(self, model: PathModel):
         labels = model.labels
