@@ -34,23 +34,31 @@ def _provide_services() -> None:
 _provide_services()
 
 
-def mixed_model(spec: str, data: pd.DataFrame, *, key_by: str = "value", **options) -> PathModel:
+def mixed_model(spec: str, data: pd.DataFrame, *, key_by: str = "value",
+                slot_key: str | None = None, **options) -> PathModel:
     """Build (without fitting) the path model of a Stata ``mixed`` specification.
 
     ``options`` mirror the string's options (``reml=True``, ``level=90``, ...).
     ``key_by`` chooses the slot keys of nested levels: the level's id values ("value",
     Stata ``reshape`` semantics) or the order within the parent ("order").
+    ``slot_key`` names the variable that keys the observations within their lowest-level
+    group (``slot_key="i"``: slot ``obs=2`` is pupil ``i == 2``, as ``reshape ... j(i)``);
+    by default they are keyed by their order in the group.
     ``data`` may be a Dask DataFrame (``semlevel.distributed``; options ``client``,
     ``persist``, ``npartitions``): the data then stay on the cluster.
     """
     if type(data).__module__.startswith("dask"):
         from .distributed import mixed_model as dask_mixed_model
+        if slot_key is not None:
+            raise ValueError("slot_key is not available for Dask data yet: key the "
+                             "observations with residuals(independent, t(var))")
         return dask_mixed_model(spec, data, key_by=key_by, **options)
     parsed = parse_mixed(spec, **options)
-    return build_mixed_model(parsed, data, key_by=key_by)
+    return build_mixed_model(parsed, data, key_by=key_by, slot_key=slot_key)
 
 
-def mixed(spec: str, data: pd.DataFrame, *, key_by: str = "value", **options) -> Fit:
+def mixed(spec: str, data: pd.DataFrame, *, key_by: str = "value",
+          slot_key: str | None = None, **options) -> Fit:
     """Fit a Stata ``mixed`` model, e.g. ``mixed("weight week || id: week", data=df)``.
 
     The model is built as a constrained path model on the wide form of ``data`` and fitted
@@ -58,5 +66,5 @@ def mixed(spec: str, data: pd.DataFrame, *, key_by: str = "value", **options) ->
     The option ``log`` (``, log`` or ``log=True``) prints the iteration log.
     """
     from .output.iterlog import wants_log
-    model = mixed_model(spec, data, key_by=key_by, **options)
+    model = mixed_model(spec, data, key_by=key_by, slot_key=slot_key, **options)
     return model.fit(log=wants_log(model.info.get("spec")))

@@ -31,7 +31,7 @@ def _reml_choice(reml: bool | None, REML: bool | None) -> bool:  # noqa: N803 - 
 
 def lmer_model(formula: str, data: pd.DataFrame, *, reml: bool | None = None,
                REML: bool | None = None, key_by: str = "value",  # noqa: N803
-               **options) -> PathModel:
+               slot_key: str | None = None, **options) -> PathModel:
     """Build (without fitting) the path model of an lme4-style formula.
 
     REML by default, as lme4 (``reml=False`` or ``REML=False`` for ML). ``options`` are
@@ -43,7 +43,7 @@ def lmer_model(formula: str, data: pd.DataFrame, *, reml: bool | None = None,
     if "mle" in options:
         raise MixedOptionError("lmer() takes reml=True/False (or REML=), not mle", token="mle")
     spec = parse_formula(formula, data, reml=_reml_choice(reml, REML), **options)
-    return build_mixed_model(spec, data, key_by=key_by)
+    return build_mixed_model(spec, data, key_by=key_by, slot_key=slot_key)
 
 
 def lmer(formula: str, data: pd.DataFrame, *, reml: bool | None = None,

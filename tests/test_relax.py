@@ -495,3 +495,44 @@ def test_correlation_of_minus_one_outside_cholesky_blocks_is_reported():
         fit = m.fit()
     assert any("correlation -1" in b and "cov(j[1],j[2])" in b for b in fit.boundary)
     assert any("boundary" in str(c.message) for c in caught)
+
+
+# ------------------------------------------------------------------ slots keyed by a variable
+
+def _unbalanced_pupils():
+    rng = np.random.default_rng(0)
+    rows = [(k, i, rng.normal(), rng.normal()) for k in range(40) for i in range(1, 4)
+            if not (i == 1 and rng.random() < 0.2)]
+    return pd.DataFrame(rows, columns=["k", "i", "x", "y"])
+
+
+def test_slot_key_keys_observations_by_a_variable():
+    """slot_key='i': slot obs=2 is pupil i == 2 in every school (reshape ... j(i)), not
+    the second pupil present; the likelihood of the unrelaxed model is the same."""
+    import warnings
+    df = _unbalanced_pupils()
+    order = sl.mixed_model("y x || k:", data=df)
+    keyed = sl.mixed_model("y x || k:", data=df, slot_key="i")
+    assert keyed.data.obs_key == "i" and order.data.obs_key is None
+    assert keyed.data.slots["n_obs"].tolist() == [int((df.i == v).sum()) for v in (1, 2, 3)]
+    assert order.data.slots["n_obs"].tolist() != keyed.data.slots["n_obs"].tolist()
+    second = keyed.data.slot_names().index("y[obs=2]")
+    assert np.all(keyed.data.column("i")[keyed.data.slot == second] == 2)
+    assert sl.mixed("y x || k:", data=df, slot_key="i").loglik == pytest.approx(
+        sl.mixed("y x || k:", data=df).loglik, abs=1e-9)
+    # releasing by position warns on order-keyed slots of an unbalanced design only
+    with pytest.warns(UserWarning, match="keyed by their order.*slot_key="):
+        order.relax("var(Residual)", groups={"obs=1": "v1"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keyed.relax("var(Residual)", groups={"obs=1": "v1"})
+
+
+def test_slot_key_errors():
+    df = _unbalanced_pupils()
+    with pytest.raises(ValueError, match="'i' keys the observations.*value 1 occurs twice"):
+        sl.mixed_model("y x || k:", data=df.assign(i=1), slot_key="i")
+    with pytest.raises(ValueError, match="slot_key variable"):
+        sl.mixed_model("y x || k:", data=df, slot_key="pupil")
+    with pytest.raises(ValueError, match="key the observations differently"):
+        sl.mixed_model("y x || k:, residuals(ar 1, t(x))", data=df, slot_key="i")

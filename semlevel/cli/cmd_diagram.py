@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from .common import (EXIT_FAILURE, EXIT_OK, CLIError, add_data_options, add_log_option,
-                     collect_warnings, fit_string, load_source, warn)
+                     add_slot_option, collect_warnings, fit_string, load_source, warn)
 
 HELP = "write the path diagram of a model (fitted: with estimates) to a figure file"
 SUFFIXES = ("svg", "pdf", "png", "eps", "ps", "dot", "gv", "json", "tex")
@@ -22,6 +22,7 @@ def register(sub) -> None:
                        "  semlevel diagram pig \"weight week || id:\" -o model.svg --no-fit "
                        "--show labels")
     add_data_options(p)
+    add_slot_option(p)
     p.add_argument("model", metavar="MODEL", help="Stata mixed syntax")
     p.add_argument("--output", "-o", metavar="FIGURE", required=True,
                    help="figure file to write (" + ", ".join("." + s for s in SUFFIXES) + ")")
@@ -63,7 +64,8 @@ def run(args) -> int:
         from ..api import mixed_model
         obj = mixed_model(args.model, data)
     else:
-        obj, messages = fit_string(args.model, data, args.log, sys.stderr)
+        obj, messages = fit_string(args.model, data, args.log, sys.stderr,
+                                   slot_key=args.slot_key)
         status = EXIT_OK if obj.converged else EXIT_FAILURE
     if args.relax or args.correlate:
         model = obj.model if not args.no_fit else obj

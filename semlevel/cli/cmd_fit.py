@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from .common import (EXIT_FAILURE, EXIT_OK, CLIError, add_data_options, add_log_option,
-                     add_output_options, emit, fit_string, load_source, log_stream, render_fit,
-                     warn)
+                     add_output_options, add_slot_option, emit, fit_string, load_source,
+                     log_stream, render_fit, warn)
 
 HELP = "fit a mixed model to a data file or shipped dataset"
 DESCRIPTION = """\
@@ -23,6 +23,7 @@ def register(sub) -> None:
     p = sub.add_parser("fit", help=HELP, description=DESCRIPTION,
                        formatter_class=_raw())
     add_data_options(p)
+    add_slot_option(p)
     p.add_argument("model", metavar="MODEL",
                    help="Stata mixed syntax without the word mixed, e.g. "
                    "\"weight week || id: week, cov(un)\"; or an lme4 formula, e.g. "
@@ -72,7 +73,8 @@ def run(args) -> int:
         raise CLIError("--icc, --recovariance, --wcorrelation and --lincom print with "
                        "--format text or json")
     data, _ = load_source(args.datafile, args.sep, args.sheet)
-    fit, messages = fit_string(args.model, data, args.log, log_stream(args))
+    fit, messages = fit_string(args.model, data, args.log, log_stream(args),
+                               slot_key=args.slot_key)
     text = render_fit(fit, args.format, args.model, args.datafile, messages)
     extra = _postestimation(fit, args) if wanted else {}
     if extra and args.format == "text":

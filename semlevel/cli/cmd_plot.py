@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .common import (EXIT_FAILURE, EXIT_OK, CLIError, add_data_options, add_log_option,
-                     fit_string, load_source, log_stream, warn)
+                     add_slot_option, fit_string, load_source, log_stream, warn)
 
 HELP = "fit a model and write a plot of it (caterpillar, residuals, QQ, profile, ...)"
 DESCRIPTION = """\
@@ -22,6 +22,7 @@ def register(sub) -> None:
     p = sub.add_parser("plot", help=HELP, description=DESCRIPTION,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_options(p)
+    add_slot_option(p)
     p.add_argument("model", metavar="MODEL", help="the model, as for `semlevel fit`")
     p.add_argument("kind", choices=KINDS, help="which plot")
     p.add_argument("-o", "--output", required=True, help="file to write (.png, .pdf, .svg)")
@@ -36,7 +37,8 @@ def run(args) -> int:
     if args.kind == "trajectories" and not args.x:
         raise CLIError("trajectories need --x VAR (the covariate on the x axis)")
     data, _ = load_source(args.datafile, args.sep, args.sheet)
-    fit, messages = fit_string(args.model, data, args.log, log_stream(args))
+    fit, messages = fit_string(args.model, data, args.log, log_stream(args),
+                               slot_key=args.slot_key)
     options = {"ranef": {"level": args.level},
                "trajectories": {"x": args.x, "data": data}}.get(args.kind, {})
     try:

@@ -6,8 +6,8 @@ import json
 
 from ..escape import CSV_OPTIONS
 from .common import (EXIT_FAILURE, EXIT_OK, CLIError, add_data_options, add_log_option,
-                     add_output_options, collect_warnings, emit, fit_string, load_source,
-                     log_stream, render_fit, warn)
+                     add_output_options, add_slot_option, collect_warnings, emit,
+                     fit_string, load_source, log_stream, render_fit, warn)
 
 HELP = "fit MODEL and a relaxed variant of it, and compare them (LR and score test)"
 
@@ -25,6 +25,7 @@ def register(sub) -> None:
                        "--relax \"state: var(_cons)\"\n"
                        "  semlevel relax pig \"weight week || id: week\" --correlate id id.week")
     add_data_options(p)
+    add_slot_option(p)
     p.add_argument("model", metavar="MODEL", help="Stata mixed syntax of the base model")
     p.add_argument("--relax", action="append", default=[], metavar="LABEL",
                    help="release this label (repeatable), e.g. \"var(Residual)\", "
@@ -64,7 +65,8 @@ def run(args) -> int:
         raise CLIError("--by needs a --relax LABEL")
     data, _ = load_source(args.datafile, args.sep, args.sheet)
     stream = log_stream(args)
-    base, messages = fit_string(args.model, data, args.log, stream)
+    base, messages = fit_string(args.model, data, args.log, stream,
+                                slot_key=args.slot_key)
     relaxed_model, steps = _relaxed_model(base, args.relax, args.by, args.correlate)
     callback = IterationLog(relaxed_model.reml, stream) if args.log else None
     relaxed, more = collect_warnings(lambda: relaxed_model.fit(callback=callback))

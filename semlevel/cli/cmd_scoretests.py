@@ -5,7 +5,8 @@ import argparse
 import json
 
 from .common import (EXIT_FAILURE, EXIT_OK, add_data_options, add_log_option,
-                     add_output_options, emit, fit_string, load_source, log_stream, warn)
+                     add_output_options, add_slot_option, emit, fit_string, load_source,
+                     log_stream, warn)
 
 HELP = "score tests of releasing each equality constraint of a fitted model"
 FORMATS = ("text", "json", "markdown", "latex", "csv")
@@ -21,6 +22,7 @@ def register(sub) -> None:
                        "  semlevel scoretests pig \"weight week || id: week\" --label "
                        "\"var(Residual)\" --univariate -f csv")
     add_data_options(p)
+    add_slot_option(p)
     p.add_argument("model", metavar="MODEL", help="Stata mixed syntax")
     p.add_argument("--label", action="append", default=None, metavar="LABEL",
                    help="test this label only (repeatable; default: every label with two "
@@ -45,7 +47,8 @@ def run(args) -> int:
     from ..output.tables import render_table
 
     data, _ = load_source(args.datafile, args.sep, args.sheet)
-    fit, messages = fit_string(args.model, data, args.log, log_stream(args))
+    fit, messages = fit_string(args.model, data, args.log, log_stream(args),
+                               slot_key=args.slot_key)
     tests = score_tests(fit, labels=args.label, univariate=args.univariate,
                         information=args.information, progress=args.progress)
     if not args.univariate:

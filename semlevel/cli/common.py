@@ -111,9 +111,11 @@ def formula_and_reml(model: str) -> tuple[str, bool | None]:
     return model[:m.start()], m.group(1).upper() in ("TRUE", "T")
 
 
-def fit_string(model: str, data: pd.DataFrame, log: bool = False, stream=None):
+def fit_string(model: str, data: pd.DataFrame, log: bool = False, stream=None,
+               slot_key: str | None = None):
     """Fit a ``mixed`` command line, or an lme4-style formula (it has a ``~``); (fit,
-    warning messages). ``log`` prints the iteration log to ``stream``."""
+    warning messages). ``log`` prints the iteration log to ``stream``; ``slot_key`` keys
+    the observations within their group by a variable (``--slot-key``)."""
     from ..api import mixed_model
     from ..output.iterlog import IterationLog, wants_log
 
@@ -125,9 +127,9 @@ def fit_string(model: str, data: pd.DataFrame, log: bool = False, stream=None):
         if "~" in model:                 # an lme4-style formula (REML by default, as lme4)
             from ..lmer import lmer_model
             formula, reml = formula_and_reml(model)
-            pm = lmer_model(formula, data, reml=reml)
+            pm = lmer_model(formula, data, reml=reml, slot_key=slot_key)
         else:
-            pm = mixed_model(model, data)
+            pm = mixed_model(model, data, slot_key=slot_key)
         show = log or wants_log(pm.info.get("spec"))
         callback = IterationLog(pm.reml, stream) if show else None
         return pm.fit(callback=callback)
@@ -195,6 +197,13 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    "(default ',' for .csv, tab for .tsv)")
     p.add_argument("--sheet", default=None, help="sheet of an Excel file (name or 0-based "
                    "number; default the first)")
+
+
+def add_slot_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--slot-key", default=None, metavar="VAR",
+                   help="key the observations within their lowest-level group by the values "
+                   "of VAR (slot obs=2 is the one with VAR == 2, as reshape ... j(VAR)); "
+                   "default: by their order in the group")
 
 
 def add_log_option(p: argparse.ArgumentParser) -> None:

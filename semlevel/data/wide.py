@@ -98,6 +98,18 @@ class WideData:
     source: np.ndarray
     sample: Sample
     original: pd.DataFrame | None = None   # the input data (not copied): other variables
+    #: the variable whose values key the observations within their lowest-level group
+    #: (``slot_key=`` or a residual structure's ``t()``); None: keyed by their order
+    obs_key: str | None = None
+
+    @property
+    def balanced(self) -> bool:
+        """Every lowest-level group has the same number of observations."""
+        lowest = self.hierarchy.codes[:, -1] if self.hierarchy.levels else np.zeros(
+            len(self.slot), dtype=np.int64)
+        sizes = np.bincount(lowest) if len(lowest) else np.zeros(0, dtype=np.int64)
+        sizes = sizes[sizes > 0]
+        return bool(len(sizes) == 0 or sizes.min() == sizes.max())
 
     def column(self, name: str) -> np.ndarray:
         """A variable of the input data at the used observations (sorted as here)."""
@@ -170,6 +182,16 @@ def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Samp
     row_ids = sorted_hier.keys[0][first] if levels else np.array([0])
     keep = list(dict.fromkeys([outcome, *columns]))
     frame = sub[keep].iloc[order].reset_index(drop=True)
+    if time is not None:
+        lowest = sorted_hier.codes[:, -1] if levels else np.zeros(len(order), dtype=np.int64)
+        pairs = pd.DataFrame({"g": lowest, "t": tvals})
+        dup = pairs.duplicated()
+        if dup.any():
+            i = int(np.flatnonzero(dup.to_numpy())[0])
+            where = ", ".join(f"{lev}={sorted_hier.keys[k][i]}" for k, lev in enumerate(levels))
+            value = tvals[i].item() if hasattr(tvals[i], "item") else tvals[i]
+            raise ValueError(f"{time!r} keys the observations within their group, but the "
+                             f"value {value!r} occurs twice in the group {where}")
     return WideData(outcome=outcome, hierarchy=sorted_hier, row=row, slot=slot, slots=slots,
                     row_ids=row_ids, data=frame, source=used[order], sample=sample,
-                    original=data)
+                    original=data, obs_key=time)

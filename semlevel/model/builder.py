@@ -40,20 +40,32 @@ def _check_numeric(data: pd.DataFrame, name: str, role: str) -> None:
 _COMMAND_NAMES = ("mixed", "xtmixed", "mixed_model", "meglm", "xtreg", "lmer")
 
 
-def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value") -> PathModel:
+def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value",
+                      slot_key: str | None = None) -> PathModel:
     """The PathModel (with its wide data) that reproduces the mixed model ``spec``.
 
-    The steps, as lme4's ``lFormula``/``mkReTrms`` split them: the inputs checked
+    ``slot_key`` names the variable whose values key the observations within their
+    lowest-level group (Stata's ``reshape ... j(i)``: slot ``obs=2`` is the observation
+    with ``i == 2``); by default they are keyed by their order in the group. The steps, as lme4's ``lFormula``/``mkReTrms`` split them: the inputs checked
     (:func:`_checked_inputs`), the sample and its wide form, the fixed design, the random
     design (:func:`_random_design`), the latents and their (co)variance labels
     (:func:`_latent_labels`), the residual labels (:func:`_residual_part`), assembled."""
     data, res_spec, levels, covariates = _checked_inputs(spec, data)
     time = res_spec.time if res_spec is not None else None
+    if slot_key is not None:
+        if not isinstance(slot_key, str):
+            raise TypeError(f"slot_key must be a variable name, not {type(slot_key).__name__}")
+        if time is not None and time != slot_key:
+            raise ValueError(f"slot_key={slot_key!r} and the residual structure's "
+                             f"t({time}) key the observations differently: give one")
+        check_columns(data, [slot_key], "slot_key variable")
+        time = slot_key
+        covariates = list(dict.fromkeys(covariates + [slot_key]))
     by = res_spec.by if res_spec is not None else None
     sample = select_sample(data, spec.depvar, covariates, levels)
     wide = build_wide(data, spec.depvar, levels, sample, covariates, time=time, key_by=key_by)
     _check_levels_subdivide(wide, levels)
-    if time:
+    if time and res_spec is not None and res_spec.time:
         check_time(wide, time, res_spec.kind, levels)
         check_order(wide, res_spec)
 

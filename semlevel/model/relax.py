@@ -13,6 +13,8 @@ whose slot (or latent) keys include ``j=4``; ``"j=4,obs=1"`` both keys.
 """
 from __future__ import annotations
 
+import warnings
+
 from typing import TYPE_CHECKING
 
 from collections.abc import Iterable, Mapping
@@ -217,6 +219,7 @@ def relax(model: PathModel, label: str, groups: Mapping | None = None,
         assign = {i: member_label(model, label, name) for i, name in enumerate(mem["name"])}
     else:
         assign = _normalise_groups(mem, groups)
+        _warn_order_keyed(model, label)
     old = model.labels.iloc[j]
     rows = [{"name": new, "kind": old["kind"], "free": bool(old["free"]),
              "value": _start_of(model, j), "block": old["block"]}
@@ -227,6 +230,24 @@ def relax(model: PathModel, label: str, groups: Mapping | None = None,
         raise ValueError(f"label {clash[0]!r} already exists with another kind")
     labels, index = _with_new_labels(model, rows)
     return _apply(model, mem, assign, labels, index)
+
+
+def _warn_order_keyed(model: PathModel, label: str) -> None:
+    """Releasing by position where the observations are keyed by their order in an
+    unbalanced design: 'obs=2' is the second observation of each group, which need not be
+    the same unit (pupil 2) in every group. Said once, with the way to key by a variable."""
+    data = model.data
+    if data.obs_key is not None or data.balanced:
+        return
+    mem = members(model, label)
+    if not mem["name"].astype(str).str.contains("obs=").any():
+        return
+    warnings.warn(
+        f"releasing {label!r} by position: the observations are keyed by their order "
+        "within their group and the groups differ in size, so 'obs=2' is each group's "
+        "second observation, not the unit with a given id; to release by a variable's "
+        "value key the observations by it (slot_key='i', or t(i) in a residual structure)",
+        UserWarning, stacklevel=3)
 
 
 def _by_codes(model: PathModel, by: str) -> tuple[np.ndarray, list]:
