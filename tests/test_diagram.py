@@ -294,3 +294,34 @@ def test_tables_can_be_edited_before_drawing(m22):
     from semlevel.diagram import to_graphviz
     g = to_graphviz(t)
     assert "label=V1" in g.source and g.tables is t
+
+
+def test_overlaps_catch_a_label_crossed_by_a_line():
+    """The collision check reads the edges' drawn lines back from the layout: a label
+    whose text a line passes through is reported; one beside the line is not."""
+    from semlevel.diagram.layout import find_overlaps
+
+    def layout(label_y):
+        text = [{"op": "F", "size": 14.0, "face": "Times"},
+                {"op": "T", "pt": [100.0, label_y], "align": "c", "width": 30.0,
+                 "text": "0.50"}]
+        return {"objects": [{"name": "a", "pos": "0,50", "width": 0.1, "height": 0.1},
+                            {"name": "b", "pos": "200,50", "width": 0.1, "height": 0.1}],
+                "edges": [{"tail": 0, "head": 1, "pos": "10,50 60,50 140,50 190,50"},
+                          {"tail": 0, "head": 1, "pos": "10,0 60,0 140,0 190,0",
+                           "_ldraw_": text}]}
+    crossed = find_overlaps(layout(46.0))               # the text spans y 42.5 .. 57.2
+    assert crossed == [("label '' of a -> b", "line of a -> b")]
+    assert find_overlaps(layout(80.0)) == []
+
+
+def test_random_slope_default_view_is_collapsed_and_clean(pig):
+    """`semlevel diagram pig "weight week || id: week"`: the auto view of a random slope
+    on 9 slots is the collapsed one, says so, and nothing collides in it."""
+    fit = sl.mixed("weight week || id: week", data=pig)
+    d = fit.diagram()
+    assert d.tables.title.endswith("collapsed view")
+    assert "Collapsed view chosen (random slopes on 9 slots)" in d.note
+    assert overlaps(d) == []
+    assert sl.mixed_model("weight week || id:", data=pig).diagram().tables.title.endswith(
+        "full view")

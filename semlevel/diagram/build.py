@@ -600,6 +600,27 @@ def _expand_definitions(nodes: pd.DataFrame, edges: pd.DataFrame):
     return nodes, pd.DataFrame(new_edges).reindex(columns=EDGE_COLUMNS)
 
 
+#: a model with random slopes is drawn in full only up to this many slots: each slot's
+#: slope loading is its own line into the slope latent, and beyond a few they cross the
+#: residual variances' labels (the pig model's 9 slots)
+MAX_FULL_SLOPE_SLOTS = 4
+
+
+def auto_view(model, opt: DiagramOptions) -> tuple[str, str]:
+    """The view ``view="auto"`` draws, and the sentence that says why for the note:
+    full up to ``max_slots`` slots (up to :data:`MAX_FULL_SLOPE_SLOTS` with random
+    slopes), collapsed beyond."""
+    n = model.data.n_slots
+    slopes = bool(model.effects["variable"].notna().any()) if len(model.effects) else False
+    limit = min(opt.max_slots, MAX_FULL_SLOPE_SLOTS) if slopes else opt.max_slots
+    if n <= limit:
+        return "full", ""
+    why = (f"random slopes on {n} slots" if slopes and n <= opt.max_slots
+           else f"{n} slots")
+    return "collapsed", (f"Collapsed view chosen ({why}); view='full' draws every slot, "
+                         "view='multilevel' the compact notation.")
+
+
 def build_tables(obj, **options) -> DiagramTables:
     """Node and edge tables of the path diagram of a PathModel or Fit."""
     from ..model.pathmodel import PathModel
@@ -613,8 +634,9 @@ def build_tables(obj, **options) -> DiagramTables:
         raise TypeError(f"cannot draw a {type(obj).__name__}: give a PathModel or a Fit")
     fitted = "estimate" in model.labels
     view = opt.view
+    chosen = ""
     if view == "auto":
-        view = "full" if model.data.n_slots <= opt.max_slots else "collapsed"
+        view, chosen = auto_view(model, opt)
     if opt.standardized and not fitted:
         raise ValueError("standardized=True needs a fitted model (fit.diagram(...))")
     if view == "multilevel":
@@ -630,6 +652,8 @@ def build_tables(obj, **options) -> DiagramTables:
     display = dict(zip(nodes["name"], nodes["text"]))
     edges["text"] = edge_texts(edges, opt, fitted, symbols, display)
     note = figure_note(edges, model, opt, fitted, symbols, view)
+    if chosen:
+        note = (note + " " if note else "") + chosen
     nodes, edges = _expand_definitions(nodes, edges)
     title = f"{model.outcome}: {view} view"
     return DiagramTables(nodes=nodes.reset_index(drop=True), edges=edges.reset_index(drop=True),

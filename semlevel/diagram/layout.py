@@ -80,6 +80,11 @@ def run_graphviz(source: str, fmt: str = "svg", engine: str = "dot") -> bytes:
             raise DiagramRenderError(
                 "the WebAssembly Graphviz needs a runtime: `pip install wasmtime`, or install "
                 "Graphviz's `dot`") from exc
+        if "call stack exhausted" in str(exc):
+            raise DiagramRenderError(
+                "the figure is too large for the bundled WebAssembly Graphviz (its stack ran "
+                f"out laying out {source.count(' -> ')} lines): draw view='collapsed' or "
+                "view='multilevel', or install Graphviz's `dot`") from None
         raise DiagramRenderError(f"Graphviz (WebAssembly) failed: {exc}") from exc
 
 
@@ -196,10 +201,50 @@ def label_boxes(j) -> list[Box]:
     return out
 
 
+def edge_lines(j) -> list[tuple[str, list]]:
+    """The drawn line of every visible edge of a JSON layout: (name, polyline points),
+    the spline sampled finely enough for crossing tests."""
+    objects = j.get("objects", [])
+    out = []
+    for e in j.get("edges", []):
+        if "pos" not in e or "invis" in e.get("style", ""):
+            continue
+        t = objects[e["tail"]]["name"] if e["tail"] < len(objects) else e["tail"]
+        h = objects[e["head"]]["name"] if e["head"] < len(objects) else e["head"]
+        pts = _sample_spline(_parse_pos(e["pos"])[2], n=16)
+        if len(pts) >= 2:
+            out.append((f"line of {t} -> {h}", pts))
+    return out
+
+
+def _segment_crosses(box: "Box", p, q, inset: float = 1.0) -> bool:
+    """Whether segment p-q passes through ``box`` shrunk by ``inset`` (Liang-Barsky)."""
+    x0, y0, x1, y1 = box.x0 + inset, box.y0 + inset, box.x1 - inset, box.y1 - inset
+    if x0 >= x1 or y0 >= y1:
+        return False
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    t0, t1 = 0.0, 1.0
+    for pk, qk in ((-dx, p[0] - x0), (dx, x1 - p[0]), (-dy, p[1] - y0), (dy, y1 - p[1])):
+        if pk == 0:
+            if qk < 0:
+                return False
+            continue
+        r = qk / pk
+        if pk < 0:
+            t0 = max(t0, r)
+        else:
+            t1 = min(t1, r)
+        if t0 > t1:
+            return False
+    return True
+
+
 def find_overlaps(j) -> list[tuple[str, str]]:
-    """Pairs (label, label) and (label, node) whose boxes overlap in a JSON layout."""
+    """Pairs (label, label), (label, node) whose boxes overlap in a JSON layout, and
+    (label, line) where an edge's drawn line passes through a label's text."""
     labels = label_boxes(j)
     nodes = node_boxes(j)
+    lines = edge_lines(j)
     bad = []
     for i, a in enumerate(labels):
         for b in labels[i + 1:]:
@@ -208,6 +253,9 @@ def find_overlaps(j) -> list[tuple[str, str]]:
         for n in nodes:
             if a.overlaps(n):
                 bad.append((a.what, n.what))
+        for name, pts in lines:
+            if any(_segment_crosses(a, p, q) for p, q in zip(pts[:-1], pts[1:])):
+                bad.append((a.what, name))
     return bad
 
 
