@@ -4,7 +4,8 @@ The models are the article's (seeds/001): the 2x2 model ``y x || k: || j:`` with
 schools j per county k and two pupils per school, before and after estimation; the
 county model with ten schools (five counties j of two schools each) and its relaxed
 variants; a collapsed view of a 100-slot model; the compact multilevel notation of a
-random-slope model. Data are simulated (tests/simulate.py), so the figures are the same on
+random-slope model; the default (auto) view of the pig random-slope model and the 2x2
+model's standardized solution. Data are simulated (the pig data are shipped) (tests/simulate.py), so the figures are the same on
 every run; rendering is deterministic (same model, same bytes).
 """
 from __future__ import annotations
@@ -79,6 +80,12 @@ def figures() -> dict:
     slope = sl.mixed("y x || id: t, cov(un)", data=two_level(1)).diagram
     out["random_slope_multilevel"] = slope(view="multilevel", se=True)
     out["random_slope_collapsed"] = slope(view="collapsed", se=True, stars=True)
+    # what a user gets first: the default (auto) view of a random slope, and the
+    # standardized solution (fit.standardized(): std.all with delta-method SEs)
+    pig = sl.datasets.load("pig")
+    pig_slope = sl.mixed("weight week || id: week", data=pig)
+    out["pig_random_slope_default"] = pig_slope.diagram()
+    out["article_2x2_standardized"] = fit.diagram(names=names, standardized=True, se=True)
     return out
 
 

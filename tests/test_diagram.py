@@ -325,3 +325,17 @@ def test_random_slope_default_view_is_collapsed_and_clean(pig):
     assert overlaps(d) == []
     assert sl.mixed_model("weight week || id:", data=pig).diagram().tables.title.endswith(
         "full view")
+
+
+def test_every_figure_in_diagrams_is_free_of_collisions():
+    """The figures of diagrams/make_figures.py (the article's, the collapsed and
+    multilevel random-slope views, the pig default view, a standardized solution): no
+    label overlaps another label or a node, and no line passes through a label."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "diagrams"))
+    import make_figures
+    figures = make_figures.figures()
+    assert {"pig_random_slope_default", "article_2x2_standardized"} <= set(figures)
+    for name, g in figures.items():
+        assert overlaps(g) == [], name

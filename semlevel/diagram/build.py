@@ -121,6 +121,11 @@ def _full_tables(model, fit, opt: DiagramOptions):
                                                           est is not None) else ({}, {})
 
     def std_of(key, label):
+        if key[1] == "->":                 # the error's path: sqrt of its variance share
+            v, e = std.get((key[0], "~~", key[0]), (np.nan, np.nan))
+            root = float(np.sqrt(v)) if np.isfinite(v) and v >= 0 else np.nan
+            return {"std": root, "std_se": e / (2 * root) if root and np.isfinite(e)
+                    else np.nan}
         v, e = std.get(key, (np.nan, np.nan))
         if not np.isfinite(v):
             v, e = std_pooled.get(label or (key[1], key[0].split("[")[0]), (np.nan, np.nan))
@@ -450,6 +455,9 @@ def edge_texts(edges: pd.DataFrame, opt: DiagramOptions, fitted: bool,
         label = r.label if isinstance(r.label, list) or (isinstance(r.label, str) and r.label) \
             else ""
         free = bool(r.free) if r.free == r.free else False
+        if opt.standardized and kind in ("loading", "error") and _is_num(r.std):
+            out.append(_num(r.std, opt))          # a fixed 1 is not 1 once standardized
+            continue
         if not label or (not free and not isinstance(label, list)):
             # fixed: show the value (the article's 1)
             v = r.value

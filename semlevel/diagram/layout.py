@@ -444,7 +444,7 @@ def _position_once(diagram, scale: float) -> Positioned:
     curves = []
     for e in jedges:
         if "pos" in e and "invis" not in e.get("style", ""):
-            curves.extend(_sample_spline(_parse_pos(e["pos"])[2]))
+            curves.extend(_sample_spline(_parse_pos(e["pos"])[2], n=32))
     placer = _Placer(nodes, lbl, curves, efs)
     orient_lr = not re.search(r"rankdir=\"?TB", source)
     obs = [g for g in nodes.values() if g["class"] == "observed"]
