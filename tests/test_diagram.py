@@ -339,3 +339,26 @@ def test_every_figure_in_diagrams_is_free_of_collisions():
     assert {"pig_random_slope_default", "article_2x2_standardized"} <= set(figures)
     for name, g in figures.items():
         assert overlaps(g) == [], name
+
+
+MANUAL_EXAMPLES = {
+    "ex1": ("weight week || id:", "pig"),
+    "ex2": ("weight week || id: week", "pig"),
+    "ex3": ("weight week || id: week, covariance(unstructured)", "pig"),
+    "ex4": ("gsp private emp hwy water other unemp || region: || state:", "productivity"),
+    "ex5": ("gsp private emp hwy water other unemp || region: hwy unemp || state:",
+            "productivity"),
+    "ex10": ("weight week || _all: R.week || id:", "pig"),
+}
+
+
+@pytest.mark.parametrize("example", sorted(MANUAL_EXAMPLES))
+def test_manual_examples_draw_without_collisions(example):
+    """The manual's examples in the default, collapsed and multilevel views, as the model
+    (labels) and fitted (standardized estimates): no collision of any kind."""
+    spec, name = MANUAL_EXAMPLES[example]
+    model = sl.mixed_model(spec, data=sl.datasets.load(name))
+    fit = model.fit()
+    for obj, kw in ((model, {}), (fit, {"standardized": True})):
+        for view in ("auto", "collapsed", "multilevel"):
+            assert overlaps(obj.diagram(view=view, **kw)) == [], (view, kw)
