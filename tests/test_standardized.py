@@ -52,6 +52,33 @@ def test_std_all_and_std_lv_equal_lavaan(two_level):
     assert seen == len(REF["rows"]) - 1                  # all but lavaan's k ~1 (mean 0)
 
 
+REF3 = json.loads((DATA / "reference3.json").read_text())   # reference3.R
+
+
+def _lavaan3(name: str) -> str:
+    """y[j=2,obs=1] -> y_2_1, j[2] -> j2, e.y[...] -> y_..."""
+    m = re.fullmatch(r"(?:e\.)?(\w+)\[j=(\d),obs=(\d)\]", name)
+    if m:
+        return f"{m[1]}_{m[2]}_{m[3]}"
+    return re.sub(r"^j\[(\d)\]$", r"j\1", name)
+
+
+def test_three_level_article_model_equals_lavaan():
+    """The article's 2 x 2 model (y x || k: || j:), complete: every row as lavaan's."""
+    fit = sl.mixed("y x || k: || j:", data=pd.read_csv(DATA / "three_level.csv"))
+    assert fit.loglik == pytest.approx(REF3["logl"], abs=1e-6)
+    ref = {(r["lhs"], r["op"], r["rhs"]): r for r in REF3["rows"]}
+    st = fit.standardized()
+    assert len(st) == len(ref)
+    for row in st.itertuples(index=False):
+        op, rhs = (("~1", "") if (row.op == "~" and row.rhs == "_cons")
+                   else (row.op, _lavaan3(row.rhs)))
+        r = ref[(_lavaan3(row.lhs), op, rhs)]
+        assert row.std_all == pytest.approx(r["std_all"], rel=1e-6, abs=1e-9)
+        assert row.std_lv == pytest.approx(r["std_lv"], rel=1e-6, abs=1e-9)
+        assert row.se == pytest.approx(r["se_all"], rel=1e-4, abs=1e-12)
+
+
 def test_undefined_slots_are_named_and_pooled_is_offered(pig):
     """pig's week is the same for every pig in a slot: its standardized path is not
     defined by slot (NaN with a note, never 0), and by='pooled' gives one per label."""
