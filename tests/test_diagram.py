@@ -362,3 +362,14 @@ def test_manual_examples_draw_without_collisions(example):
     for obj, kw in ((model, {}), (fit, {"standardized": True})):
         for view in ("auto", "collapsed", "multilevel"):
             assert overlaps(obj.diagram(view=view, **kw)) == [], (view, kw)
+
+
+def test_renamed_variables_apply_in_every_view(pig):
+    """names={"weight": "y", ...} renames the outcome, covariates, levels and the
+    definition variable in the full, collapsed and multilevel views."""
+    fit = sl.mixed("weight week || id: week", data=pig)
+    names = {"weight": "y", "week": "t", "id": "pig"}
+    for view in ("full", "collapsed", "multilevel"):
+        texts = " ".join(fit.diagram(view=view, names=names).tables.nodes["text"])
+        assert "weight" not in texts and "week" not in texts, view
+        assert re.search(r"\bpig\b", texts) and re.search(r"\by", texts), view

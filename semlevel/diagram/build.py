@@ -569,16 +569,34 @@ def _count(model, label: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------
-def _display_names(nodes: pd.DataFrame, opt: DiagramOptions) -> pd.DataFrame:
+def _display_names(nodes: pd.DataFrame, opt: DiagramOptions, model=None) -> pd.DataFrame:
+    """Node texts under ``names``: a node's own name or text, else the variable or level
+    the text starts with (``weight`` in ``weight3`` and ``weighti``, ``id`` and ``week``
+    in ``id.week``), so renamed variables apply in every view."""
     if not opt.names:
         return nodes
+    bases: list[str] = []
+    if model is not None:
+        bases = [model.outcome, *model.terms, *model.data.hierarchy.levels,
+                 *[str(e) for e in model.effects["effect"]]]
+    bases = sorted({b for b in bases if b in opt.names}, key=len, reverse=True)
+
+    def rename(name, text):
+        if name in opt.names:
+            return opt.names[name]
+        if text in opt.names:
+            return opt.names[text]
+        out = []
+        for part in re.split(r"([.\[\],])", str(text)):
+            hit = next((b for b in bases if part.startswith(b)), None)
+            out.append(opt.names[hit] + part[len(hit):] if hit else part)
+        return "".join(out)
     nodes = nodes.copy()
-    nodes["text"] = [opt.names.get(n, opt.names.get(t, t))
-                     for n, t in zip(nodes["name"], nodes["text"])]
+    nodes["text"] = [rename(n, t) for n, t in zip(nodes["name"], nodes["text"])]
     return nodes
 
 
-def _expand_definitions(nodes: pd.DataFrame, edges: pd.DataFrame):
+def _expand_definitions(nodes: pd.DataFrame, edges: pd.DataFrame, names=None):
     """A loading equal to a variable (random slope) is drawn latent -- <diamond> -> y,
     the diamond naming the variable (the definition-variable convention)."""
     is_def = edges["definition"].apply(lambda d: isinstance(d, str) and d != "")
@@ -596,7 +614,9 @@ def _expand_definitions(nodes: pd.DataFrame, edges: pd.DataFrame):
         dcol = 2 if col[lat] > col[y] else 0
         did = _safe_id(f"def_{lat}_{y}", used)
         new_nodes.append({"id": did, "name": f"[{r['definition']}] {lat} -> {y}",
-                          "kind": "definition", "text": r["definition"], "column": dcol,
+                          "kind": "definition",
+                          "text": (names or {}).get(r["definition"], r["definition"]),
+                          "column": dcol,
                           "order": order[y] + 0.5, "level": None, "multiplicity": 1})
         link = r.to_dict()
         link.update(head=did, kind="definition_link", text="", definition=None)
@@ -653,7 +673,7 @@ def build_tables(obj, **options) -> DiagramTables:
         nodes, edges = _full_tables(model, fit, opt)
         if view == "collapsed":
             nodes, edges = _collapse(nodes, edges, model)
-    nodes = _display_names(nodes, opt)
+    nodes = _display_names(nodes, opt, model)
     counts = {lab: _count(model, lab) for lab in model.labels.index}
     symbols = equal_symbols(edges, counts, opt, fitted)
     edges = edges.copy()
@@ -662,7 +682,7 @@ def build_tables(obj, **options) -> DiagramTables:
     note = figure_note(edges, model, opt, fitted, symbols, view)
     if chosen:
         note = (note + " " if note else "") + chosen
-    nodes, edges = _expand_definitions(nodes, edges)
+    nodes, edges = _expand_definitions(nodes, edges, opt.names)
     title = f"{model.outcome}: {view} view"
     return DiagramTables(nodes=nodes.reset_index(drop=True), edges=edges.reset_index(drop=True),
                          options=opt, note=note, title=title)
