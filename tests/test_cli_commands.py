@@ -308,3 +308,24 @@ def test_fit_accepts_an_lme4_formula(pig):
     assert json.loads(out.stdout)["loglik"] == pytest.approx(want.loglik, rel=1e-10)
     bad = semlevel("fit", "pig", "weight ~ week + (week | id")
     assert bad.returncode == 2 and "position" in bad.stderr
+
+
+def test_diagram_appearance_options(tmp_path):
+    """The Python API's diagram options on the CLI: --color, --name, --label, --no-note,
+    --intercepts, --digits."""
+    out = tmp_path / "f.dot"
+    base = [sys.executable, "-m", "semlevel", "diagram", "pig", "weight week || id:",
+            "-o", str(out)]
+    run = subprocess.run(base + ["--color", "--name", "weight", "y", "--label",
+                                 "var(Residual)", "S_e", "--show", "both", "--no-note",
+                                 "--digits", "1"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    dot = out.read_text()
+    assert "fillcolor" in dot and "S_e = 4.4" in dot and 'label="y1' in dot
+    assert "figure_note" not in dot
+    gray = subprocess.run(base + ["--intercepts", "triangle"], capture_output=True, text=True)
+    assert gray.returncode == 0 and "shape=triangle" in out.read_text()
+    assert "fillcolor" not in out.read_text()
+    bad = subprocess.run(base + ["--fontname", 'A" onmouseover="x'], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "font" in bad.stderr.lower()

@@ -43,6 +43,29 @@ def register(sub) -> None:
     p.add_argument("--digits", type=int, default=None, metavar="N",
                    help="decimals of the numbers (default: three significant digits, at "
                         "least two decimals)")
+    look = p.add_argument_group("appearance (the Python API's diagram options)")
+    look.add_argument("--color", action="store_true",
+                      help="light fills by kind of node (default: grayscale, for print)")
+    look.add_argument("--no-leading-zero", action="store_true", help="print .46, not 0.46")
+    look.add_argument("--intercepts", choices=("box", "triangle", "hide"), default="box",
+                      help="intercepts in the outcome's box, as a triangle node, or hidden")
+    look.add_argument("--no-covariates", action="store_true",
+                      help="leave out the covariate boxes and their paths")
+    look.add_argument("--fixed", choices=("label", "dashed", "both"), default="label",
+                      help="how fixed paths are marked")
+    look.add_argument("--no-note", action="store_true", help="no figure note")
+    look.add_argument("--level-boxes", action="store_true",
+                      help="a dashed box around each level's latents")
+    look.add_argument("--fontname", default="Helvetica", help="font family (Helvetica)")
+    look.add_argument("--fontsize", type=float, default=11.0, help="node font size, pt")
+    look.add_argument("--width", type=float, default=None,
+                      help="largest width of the figure, inches")
+    look.add_argument("--label", action="append", default=[], nargs=2,
+                      metavar=("LABEL", "TEXT"), help="display text of a parameter label, "
+                      "e.g. --label 'var(Residual)' S_e (repeatable)")
+    look.add_argument("--name", action="append", default=[], nargs=2,
+                      metavar=("VARIABLE", "TEXT"), help="display text of a variable or "
+                      "level, e.g. --name weight y (repeatable)")
     add_log_option(p)
     p.set_defaults(handler=run)
 
@@ -80,7 +103,12 @@ def run(args) -> int:
             messages += [m for m in more if m not in messages]
             status = status if obj.converged else EXIT_FAILURE
     options = dict(view=args.view, show=args.show, se=args.se, stars=args.stars,
-                   standardized=args.standardized, rankdir=args.rankdir, digits=args.digits)
+                   standardized=args.standardized, rankdir=args.rankdir, digits=args.digits,
+                   grayscale=not args.color, leading_zero=not args.no_leading_zero,
+                   intercepts=args.intercepts, covariates=not args.no_covariates,
+                   fixed=args.fixed, note=not args.no_note, level_boxes=args.level_boxes,
+                   fontname=args.fontname, fontsize=args.fontsize, width=args.width,
+                   labels=dict(args.label), names=dict(args.name))
     figure = obj.diagram(**options)
     try:
         if suffix == "tex":
