@@ -130,8 +130,6 @@ class TreeStats:
     n_labels: int
     basis: CoefficientBasis
     variance_labels: np.ndarray
-    #: the gradient is analytic in complex arithmetic: complex-step Hessians apply
-    complex_step: bool = True
 
     @property
     def const0(self) -> int:
