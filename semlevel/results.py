@@ -432,12 +432,12 @@ class Fit(LikelihoodCriteria):
         from .inference.predict import predict
         return predict(self, data=data, kind=kind, reasons=reasons)
 
-    def profile_ci(self, parameters: list[str] | None = None, level: float | None = None
-                   ) -> pd.DataFrame:
+    def profile_ci(self, parameters: list[str] | None = None, level: float | None = None,
+                   progress: bool | None = False) -> pd.DataFrame:
         """Profile-likelihood confidence intervals (SDs, correlations, fixed effects);
-        see :mod:`semlevel.inference.profile`."""
+        ``progress`` shows one step per parameter. See :mod:`semlevel.inference.profile`."""
         from .inference.profile import profile_ci
-        return profile_ci(self, parameters=parameters, level=level)
+        return profile_ci(self, parameters=parameters, level=level, progress=progress)
 
     def bootstrap(self, n: int = 1000, seed=None, **options):
         """Parametric bootstrap of this fit; see :mod:`semlevel.inference.bootstrap`."""

@@ -146,3 +146,19 @@ def test_progress_uses_tqdm_in_a_notebook(monkeypatch):
     monkeypatch.delitem(sys.modules, "ipykernel")
     assert list(progress([1, 2], "fits", enabled=False)) == [1, 2]
     assert calls == [("fits", 3)]
+
+
+def test_progress_of_profile_and_dask(pig, capsys):
+    """The shared display reaches profile intervals and the Dask back end's passes over
+    the partitions (here the local scheduler, to a non-terminal: plain lines)."""
+    from semlevel.distributed.backend import Backend
+    fit = sl.mixed("weight week || id:", data=pig)
+    fit.profile_ci(["id: sd(_cons)", "week"], progress=True)
+    err = capsys.readouterr().err
+    assert "profile: 1/2 id: sd(_cons)" in err and "profile: 2 done" in err
+    dask = pytest.importorskip("dask")
+    tasks = [dask.delayed(lambda i=i: i * i)() for i in range(5)]
+    assert Backend(None, progress=True).compute(tasks, "statistics") == [0, 1, 4, 9, 16]
+    assert "statistics:" in capsys.readouterr().err
+    assert Backend(None).compute(tasks) == [0, 1, 4, 9, 16]
+    assert capsys.readouterr().err == ""

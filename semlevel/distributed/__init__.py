@@ -27,17 +27,20 @@ __all__ = ["mixed_model", "mixed", "is_dask_frame", "RemotePathModel", "RemoteFi
 
 def mixed_model(spec: str, data, *, key_by: str = "value", client=None,
                 persist: bool | None = None, npartitions: int | None = None,
-                **options) -> RemotePathModel:
+                progress: bool | None = False, **options) -> RemotePathModel:
     """Build the path model of a ``mixed`` specification on a Dask DataFrame.
 
     ``client``: a ``distributed.Client`` (default: the current one, if any, else Dask's
     local scheduler). ``persist``: keep the partitioned columns in the workers' memory
     (spilled to disk beyond their limit) between the passes; default True on a cluster.
     ``npartitions``: partitions of the shuffle by top-level id (default: as the input).
+    ``progress``: show each pass over the partitions (:mod:`semlevel.progress`: a line
+    on a terminal, tqdm's bar in a notebook, a few plain lines in a log; None: only on a
+    terminal).
     """
     parsed = parse_mixed(spec, **options)
     plan = make_plan(parsed, key_by)
-    source = DaskSource.open(data, plan, get_backend(client), persist, npartitions)
+    source = DaskSource.open(data, plan, get_backend(client, progress), persist, npartitions)
     check_nesting(plan, source.facts)
     model, design = skeleton_of(plan, source.facts, source.frame.dtypes)
     source.design = design
@@ -50,7 +53,7 @@ def mixed_model(spec: str, data, *, key_by: str = "value", client=None,
 
 def mixed(spec: str, data, *, key_by: str = "value", client=None,
           persist: bool | None = None, npartitions: int | None = None,
-          **options) -> RemoteFit:
+          progress: bool | None = False, **options) -> RemoteFit:
     """Fit a Stata ``mixed`` model on a Dask DataFrame (see :func:`mixed_model`)."""
     return mixed_model(spec, data, key_by=key_by, client=client, persist=persist,
-                       npartitions=npartitions, **options).fit()
+                       npartitions=npartitions, progress=progress, **options).fit()

@@ -31,8 +31,10 @@ class Backend:
     the tasks in this process and :meth:`map` is a loop.
     """
 
-    def __init__(self, client=None):
+    def __init__(self, client=None, progress: bool | None = False):
         self.client = client
+        #: show the passes over the partitions (semlevel.progress; None: on a terminal)
+        self.progress = progress
 
     @property
     def distributed(self) -> bool:
@@ -43,20 +45,44 @@ class Backend:
             return "Dask local scheduler"
         return f"dask.distributed cluster at {self.client.scheduler.address}"
 
-    def compute(self, tasks: Sequence) -> list:
-        """Compute delayed tasks and bring their results to the client."""
+    def compute(self, tasks: Sequence, task: str = "partitions") -> list:
+        """Compute delayed tasks and bring their results to the client (with the shared
+        progress display when ``progress`` asks for it: one step per partition done)."""
+        from ..progress import progress as show_progress
         if not tasks:
             return []
         if self.client is None:
             dask = require_dask()
-            return list(dask.compute(*tasks))
-        return self.client.gather(self.client.compute(list(tasks)))
+            if not self.progress:
+                return list(dask.compute(*tasks))
+            import os
+            step = max(os.cpu_count() or 1, 1)
+            chunks = [list(tasks[i:i + step]) for i in range(0, len(tasks), step)]
+            out: list = []
+            for chunk in show_progress(chunks, task, self.progress, total=len(chunks)):
+                out.extend(dask.compute(*chunk))
+            return out
+        futures = self.client.compute(list(tasks))
+        if self.progress:
+            from distributed import as_completed
+            for _ in show_progress(as_completed(futures), task, self.progress,
+                                   total=len(futures)):
+                pass
+        return self.client.gather(futures)
 
-    def persist(self, tasks: Sequence) -> list:
-        """Compute delayed tasks and keep their results where they were computed."""
+    def persist(self, tasks: Sequence, task: str = "partitions") -> list:
+        """Compute delayed tasks and keep their results where they were computed (the
+        progress display, when asked for, follows them to completion)."""
         if self.client is None:
-            return self.compute(tasks)
-        return list(self.client.compute(list(tasks)))
+            return self.compute(tasks, task)
+        futures = list(self.client.compute(list(tasks)))
+        if self.progress and futures:
+            from distributed import as_completed
+            from ..progress import progress as show_progress
+            for _ in show_progress(as_completed(futures), task, self.progress,
+                                   total=len(futures)):
+                pass
+        return futures
 
     def map(self, fn: Callable, handles: Sequence, *args: Any) -> list:
         """``[fn(h, *args) for h in handles]``, on the workers when distributed; results
@@ -87,18 +113,19 @@ class Backend:
             self.client.cancel([h for h in handles if hasattr(h, "key")])
 
 
-def get_backend(client=None) -> Backend:
+def get_backend(client=None, progress: bool | None = False) -> Backend:
     """The backend of ``client``; ``client=False``: Dask's local scheduler; None: the
-    current ``distributed`` client if there is one, else the local scheduler."""
+    current ``distributed`` client if there is one, else the local scheduler.
+    ``progress``: show the passes over the partitions."""
     if client is False:
-        return Backend(None)
+        return Backend(None, progress)
     if client is not None:
-        return Backend(client)
+        return Backend(client, progress)
     try:
         from distributed import default_client
     except ImportError:
-        return Backend(None)
+        return Backend(None, progress)
     try:
-        return Backend(default_client())
+        return Backend(default_client(), progress)
     except ValueError:
-        return Backend(None)
+        return Backend(None, progress)

@@ -103,7 +103,8 @@ class DaskSource:
 
     def _keep(self, fn, *args) -> list:
         """``fn(partition, *args)`` on every partition, results kept where computed."""
-        return self.backend.persist(self._tasks(fn, *args))
+        return self.backend.persist(self._tasks(fn, *args),
+                                    getattr(fn, "__name__", "partitions").replace("_", " "))
 
     def context(self, template: PathModel) -> Context:
         return Context(plan=self.plan, slots=self.facts.slots, design=self.design,

@@ -210,13 +210,14 @@ def _limit(prof, est: float, dev_min: float, z: float, step: float, direction: i
                              rtol=1e-12))
 
 
-def profile_ci(fit, parameters: list[str] | None = None, level: float | None = None
-               ) -> pd.DataFrame:
+def profile_ci(fit, parameters: list[str] | None = None, level: float | None = None,
+               progress: bool | None = False) -> pd.DataFrame:
     """Profile-likelihood confidence intervals at ``level`` percent (default the fit's).
 
     ``parameters``: names as in the output index (``id: sd(_cons)``, ``id: corr(week,
     _cons)``, ``sd(Residual)``, fixed-effect terms); default all (fixed effects only for
     ML fits). Returns a DataFrame with ``estimate``, ``ci_lower``, ``ci_upper``.
+    ``progress`` shows one step per parameter (:mod:`semlevel.progress`).
     """
     if not hasattr(fit, "stats") or not hasattr(fit, "_cov_members"):
         raise TypeError(f"profile_ci needs a PathModel fit, not {type(fit).__name__}")
@@ -248,7 +249,8 @@ def profile_ci(fit, parameters: list[str] | None = None, level: float | None = N
     dev_min = float(fit.deviance)
     sd_table = fit.random_sd
     rows = []
-    for p in parameters:
+    from ..progress import progress as show_progress
+    for p in show_progress(list(parameters), "profile", progress, name=str):
         if p in coords.names:
             i = coords.names.index(p)
             est, kind = float(est_c[i]), coords.kind[i]
