@@ -54,7 +54,11 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
     from .protocol import capabilities_of
     caps = capabilities_of(stats) if stats is not None else None
     if caps is not None and not caps.dense_rows:
-        return _dependent_columns(sparse_gram(model, var_ids), labels.index.to_numpy()[var_ids])
+        tree = getattr(stats, "structure", None)
+        columns = (tree.Zs, tree.entries) if tree is not None and tree.Zs is not None \
+            else None
+        return _dependent_columns(sparse_gram(model, var_ids, columns),
+                                  labels.index.to_numpy()[var_ids])
     if isinstance(stats, PoolStats):
         # the expected information is J'WJ (W positive definite): singular exactly where
         # the covariance Jacobian J is
@@ -98,19 +102,23 @@ def refuse_unidentified(bad: list[str]) -> None:
             "dependent); constrain or fix some of them")
 
 
-def sparse_gram(model: PathModel, var_ids: np.ndarray) -> np.ndarray:
+def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None) -> np.ndarray:
     """Gram matrix tr(D_l D_m) of the covariance derivatives D_l = d Sigma / d theta_l of
     the variance labels, over all rows at once, from sparse products (the sparse path's
     rows are too large for per-row Jacobians): residual labels give P_g, latent labels
-    Z E_l Z' (E_l the positions of label l in Phi)."""
+    Z E_l Z' (E_l the positions of label l in Phi). ``columns``: the (Zs, Phi entries)
+    the statistics were built from, when at hand (the tree path keeps them)."""
     import scipy.sparse as sp
 
     from ..engine.sparse_stats import _phi_entries, _row_latents
 
-    Zs, g_row, g_lat = _row_latents(model)
+    if columns is not None:
+        Zs, ent = columns
+    else:
+        Zs, g_row, g_lat = _row_latents(model)
+        ent = _phi_entries(model, g_row, g_lat)
     q = Zs.shape[1]
     res = model.resid_of_obs()
-    ent = _phi_entries(model, g_row, g_lat)
     A = (Zs.T @ Zs).tocsr()
     mats = {}
     for lab in var_ids:

@@ -131,21 +131,45 @@ def _row_latents(model: PathModel):
 
 
 def _phi_entries(model: PathModel, g_row: np.ndarray, g_lat: np.ndarray) -> pd.DataFrame:
-    """Phi's entries between the (row, latent) columns: global a <= b and label."""
-    phi = model.phi.assign(group=model.group_of(model.phi))
-    cols = pd.DataFrame({"row": g_row, "lat": g_lat, "gid": np.arange(len(g_row))})
+    """Phi's entries between the (row, latent) columns: global a <= b and label.
+
+    For every entry (a, b) of ``model.phi``, every row holding both latents gives one
+    entry between its two columns; an entry of a group applies only to rows of that
+    group, and overrides the every-group entry of the same pair."""
+    n_lat = max(len(model.latents), 1)
+    keys = g_row.astype(np.int64) * n_lat + g_lat          # sorted (see _row_latents)
+    pa = model.phi["a"].to_numpy(np.int64)
+    pb = model.phi["b"].to_numpy(np.int64)
+    plab = model.phi["label"].to_numpy(np.int64)
+    pgroup = np.asarray(model.group_of(model.phi), dtype=np.int64)
+    # the columns of each latent, grouped by latent
+    by_lat = np.argsort(g_lat, kind="stable")
+    lat_sorted = g_lat[by_lat]
+    lo = np.searchsorted(lat_sorted, pa, side="left")
+    hi = np.searchsorted(lat_sorted, pa, side="right")
+    count = hi - lo
+    entry = np.repeat(np.arange(len(pa)), count)
+    offs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    ga = by_lat[np.repeat(lo, count) + offs]               # a column of latent a
+    want = g_row[ga].astype(np.int64) * n_lat + pb[entry]  # the same row's latent b
+    pos = np.searchsorted(keys, want)
+    pos = np.minimum(pos, len(keys) - 1) if len(keys) else pos
+    found = (keys[pos] == want) if len(keys) else np.zeros(0, bool)
+    ga, gb, entry = ga[found], pos[found], entry[found]
+    group = pgroup[entry]
     if model.obs_group is not None:
         first = np.flatnonzero(np.r_[True, model.data.row[1:] != model.data.row[:-1]])
-        cols["rgroup"] = model.obs_group[first][g_row]
+        rgroup = model.obs_group[first][g_row[ga]]
     else:
-        cols["rgroup"] = -1
-    m = phi.merge(cols, left_on="a", right_on="lat").rename(columns={"gid": "ga"})
-    m = m.merge(cols[["row", "lat", "gid"]], left_on=["row", "b"], right_on=["row", "lat"])
-    m = m[(m["group"] == -1) | (m["group"] == m["rgroup"])]
+        rgroup = np.full(len(ga), -1)
+    keep = (group == -1) | (group == rgroup)
+    ga, gb, entry, group = ga[keep], gb[keep], entry[keep], group[keep]
     # a row's own-group entry overrides the every-group one for the same pair
-    m = m.sort_values("group").drop_duplicates(["ga", "gid"], keep="last")
-    return pd.DataFrame({"a": m["ga"].to_numpy(), "b": m["gid"].to_numpy(),
-                         "label": m["label"].to_numpy()})
+    order = np.lexsort((group, gb, ga))
+    ga, gb, entry = ga[order], gb[order], entry[order]
+    last = np.r_[(ga[1:] != ga[:-1]) | (gb[1:] != gb[:-1]), True] if len(ga) else \
+        np.zeros(0, bool)
+    return pd.DataFrame({"a": ga[last], "b": gb[last], "label": plab[entry[last]]})
 
 
 def _units(q: int, ent: pd.DataFrame) -> np.ndarray:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -130,6 +130,9 @@ class TreeStats:
     n_labels: int
     basis: CoefficientBasis
     variance_labels: np.ndarray
+    #: the unit tree and the columns it was found from (the identification check's Gram
+    #: matrix reuses them)
+    structure: TreeStructure | None = None
 
     @property
     def const0(self) -> int:
@@ -326,7 +329,8 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
     return TreeStats(classes=tuple(classes), C=C, n=n, resid_ids=resid_ids,
                      n_coef=K1 - 1, coef_ids=coef_ids, n_obs=data.n_obs,
                      n_rows=data.n_rows, n_labels=n_lab, basis=basis,
-                     variance_labels=var_labels[var_labels < n_lab])
+                     variance_labels=var_labels[var_labels < n_lab],
+                     structure=replace(tree, Zs=Zs, entries=ent))
 
 
 def _routes(par: np.ndarray, cls: np.ndarray, idx_in_cls: np.ndarray) -> tuple[Route, ...]:
