@@ -182,16 +182,6 @@ def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Samp
     row_ids = sorted_hier.keys[0][first] if levels else np.array([0])
     keep = list(dict.fromkeys([outcome, *columns]))
     frame = sub[keep].iloc[order].reset_index(drop=True)
-    if time is not None:
-        lowest = sorted_hier.codes[:, -1] if levels else np.zeros(len(order), dtype=np.int64)
-        pairs = pd.DataFrame({"g": lowest, "t": tvals})
-        dup = pairs.duplicated()
-        if dup.any():
-            i = int(np.flatnonzero(dup.to_numpy())[0])
-            where = ", ".join(f"{lev}={sorted_hier.keys[k][i]}" for k, lev in enumerate(levels))
-            value = tvals[i].item() if hasattr(tvals[i], "item") else tvals[i]
-            raise ValueError(f"{time!r} keys the observations within their group, but the "
-                             f"value {value!r} occurs twice in the group {where}")
     return WideData(outcome=outcome, hierarchy=sorted_hier, row=row, slot=slot, slots=slots,
                     row_ids=row_ids, data=frame, source=used[order], sample=sample,
                     original=data, obs_key=time)

@@ -65,6 +65,8 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     sample = select_sample(data, spec.depvar, covariates, levels)
     wide = build_wide(data, spec.depvar, levels, sample, covariates, time=time, key_by=key_by)
     _check_levels_subdivide(wide, levels)
+    if slot_key is not None and not (res_spec is not None and res_spec.time):
+        _check_slot_key(wide, slot_key, levels)
     if time and res_spec is not None and res_spec.time:
         check_time(wide, time, res_spec.kind, levels)
         check_order(wide, res_spec)
@@ -98,6 +100,20 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     if by:
         model = _residuals_by(model, wide, res_spec, labels)
     return attach_small_sample(attach_survey(model, spec), spec)
+
+
+def _check_slot_key(wide, slot_key: str, levels: list[str]) -> None:
+    """Each value of ``slot_key`` at most once within a lowest-level group (else two
+    observations would share a slot)."""
+    pair = wide.row.astype(np.int64) * max(wide.n_slots, 1) + wide.slot
+    dup = pd.Series(pair).duplicated().to_numpy()
+    if dup.any():
+        i = int(np.flatnonzero(dup)[0])
+        value = wide.column(slot_key)[i]
+        value = value.item() if hasattr(value, "item") else value
+        where = ", ".join(f"{lev}={wide.hierarchy.keys[k][i]}" for k, lev in enumerate(levels))
+        raise ValueError(f"{slot_key!r} keys the observations within their group, but the "
+                         f"value {value!r} occurs twice in the group {where}")
 
 
 def _checked_inputs(spec: MixedSpec, data: pd.DataFrame):
