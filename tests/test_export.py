@@ -50,3 +50,23 @@ def test_tex_file_names_its_tikz_libraries(tmp_path, pig):
     assert "\\usepackage{tikz}" in PREAMBLE
     body = text[text.index("\\begin{tikzpicture}"):]
     assert "Latex[" in body                       # arrows.meta's tip
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="no TeX installation (pdflatex) here: the TikZ output is not "
+                    "compiled")
+@pytest.mark.parametrize("view", ["full", "collapsed", "multilevel"])
+def test_tikz_compiles_with_pdflatex(tmp_path, pig, view):
+    """The .tex figure, in a document with the preamble lines its header names, compiles
+    with pdflatex (every view, with estimates, SEs and Greek letters)."""
+    from semlevel.diagram import to_tikz
+    fit = sl.mixed("weight week || id: week", data=pig)
+    picture = to_tikz(fit.diagram(view=view, se=True))
+    doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n"
+           + PREAMBLE + "\\begin{document}\n" + picture + "\n\\end{document}\n")
+    (tmp_path / "fig.tex").write_text(doc, encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                          "fig.tex"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert (tmp_path / "fig.pdf").stat().st_size > 1000
