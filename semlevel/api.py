@@ -67,4 +67,4 @@ def mixed(spec: str, data: pd.DataFrame, *, key_by: str = "value",
     """
     from .output.iterlog import wants_log
     model = mixed_model(spec, data, key_by=key_by, slot_key=slot_key, **options)
-    return model.fit(log=wants_log(model.info.get("spec")))
+    return model.fit(log=wants_log(model.info.spec))

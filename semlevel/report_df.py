@@ -44,7 +44,7 @@ def small_header(fit, hline, fmt_f, fmt_g) -> list[str]:
 
 
 def _layout(fit) -> str:
-    return str(fit.model.info.get("dftable") or "default")
+    return str(fit.model.info.dftable or "default")
 
 
 def small_fixed_table(fit, plan, abbrev, fmt_g, fmt_f, level_text, split_name,
@@ -103,7 +103,7 @@ def small_fixed_table(fit, plan, abbrev, fmt_g, fmt_f, level_text, split_name,
 
 def constraint_lines(fit, opts: set[str]) -> list[str]:
     """`` ( 1)  week = 6`` for every fixed-effects constraint (none under nocnsreport)."""
-    cmap = fit.model.info.get("constraints")
+    cmap = fit.model.info.constraints
     if cmap is None or "nocnsreport" in opts:
         return []
     return [f" ({i + 1:2d})  {t}" for i, t in enumerate(cmap.text)]

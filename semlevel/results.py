@@ -126,7 +126,7 @@ class Fit(LikelihoodCriteria):
     @property
     def n_obs(self) -> int:
         """Observations used (under frequency weights: the sum of the replication counts)."""
-        w = self.model.info.get("weights")
+        w = self.model.info.weights
         if w is not None and w.kind == "fweight":
             return int(round(w.total))
         return int(self.stats.n_obs)
@@ -139,7 +139,7 @@ class Fit(LikelihoodCriteria):
 
     @property
     def spec(self):
-        return self.model.info.get("spec")
+        return self.model.info.spec
 
     @property
     def level(self) -> float:
@@ -331,7 +331,7 @@ class Fit(LikelihoodCriteria):
         """Log likelihood (restricted under REML) of the linear model without random effects."""
         Xt, _ = coefficient_design(self.model)
         y = self.model.data.y - fixed_offset(self.model)    # fixed and constrained terms
-        if self.model.info.get("weights") is not None:
+        if self.model.info.weights is not None:
             from .engine.weighting import linear_loglik
             return linear_loglik(self.model, Xt, y)
         n, k = Xt.shape

@@ -65,3 +65,19 @@ def test_unknown_kind_is_refused(pig):
     with pytest.raises(ValueError, match="unknown label kind 'bogus'"):
         label_roles(model.with_labels(labels))
     assert np.all(labels.index == model.labels.index)
+
+
+def test_model_info_is_typed(pig):
+    """PathModel.info is a ModelInfo: typed fields (model/info.py), read as attributes;
+    a mapping of its field names converts; an unknown name is refused."""
+    from semlevel.model.info import ModelInfo
+    model = sl.mixed_model("weight week || id:, residuals(ar 1, t(week))", data=pig)
+    assert isinstance(model.info, ModelInfo)
+    assert model.info.structure.kind == "ar" and model.info.spec.depvar == "weight"
+    assert model.info.get("structure") is model.info.structure        # mapping view
+    derived = model.with_labels(model.labels, info=dict(model.info, notes=["x"]))
+    assert isinstance(derived.info, ModelInfo) and derived.info.notes == ["x"]
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        model.with_labels(model.labels, info={"colour": 1})
+    with pytest.raises(TypeError, match="no field 'colour'"):
+        model.info.updated(colour=1)

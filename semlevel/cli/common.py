@@ -130,7 +130,7 @@ def fit_string(model: str, data: pd.DataFrame, log: bool = False, stream=None,
             pm = lmer_model(formula, data, reml=reml, slot_key=slot_key)
         else:
             pm = mixed_model(model, data, slot_key=slot_key)
-        show = log or wants_log(pm.info.get("spec"))
+        show = log or wants_log(pm.info.spec)
         callback = IterationLog(pm.reml, stream) if show else None
         return pm.fit(callback=callback)
 

@@ -54,7 +54,7 @@ class RemotePathModel(PathModel):
         if len(self.theta):
             raise ValueError("residual covariances between slots (correlated errors) are "
                              "not supported on Dask data yet")
-        if self.info.get("structure") is not None:
+        if self.info.structure is not None:
             raise ValueError("residual structures are not supported on Dask data yet")
         return PathModel(**{f.name: getattr(self, f.name) for f in fields(PathModel)})
 

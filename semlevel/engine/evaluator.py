@@ -71,14 +71,14 @@ class Structured:
 
 def expand(model: PathModel, values: np.ndarray) -> np.ndarray:
     """``values`` with any derived residual covariances computed from their structure."""
-    structure = model.info.get("structure")
+    structure = model.info.structure
     if structure is None:
         return values
     return _structured(model, None).expand(values)
 
 
 def _structured(model: PathModel, core) -> Structured:
-    structure = model.info["structure"]
+    structure = model.info.structure
     idx = model.labels.index
     return Structured(core=core, structure=structure,
                       param_ids=idx.get_indexer(list(structure.params)),
@@ -196,7 +196,7 @@ def statistics(model: PathModel, path: str | None = None
     else:
         core = {"dense": dense_statistics, "pooled": pool_statistics,
                 "sparse": sparse_statistics}[path](model)
-    if model.info.get("structure") is not None:
+    if model.info.structure is not None:
         return _structured(model, core)
     return core
 

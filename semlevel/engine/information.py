@@ -70,7 +70,7 @@ def parameter_derivatives(model: PathModel, values: np.ndarray):
     yields Sigma_r at ``values``."""
     from .evaluator import expand
     full = expand(model, values)
-    st = model.info.get("structure")
+    st = model.info.structure
     if st is not None:
         idx = model.labels.index
         pid = idx.get_indexer(list(st.params))

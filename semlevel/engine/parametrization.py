@@ -149,7 +149,7 @@ class Parametrization:
         self.free = np.flatnonzero(free)
         taken: set[int] = set()
         self.blocks: list[np.ndarray] = []      # m x m label rows of each Cholesky block
-        for block in model.info.get("cov_blocks", []):
+        for block in model.info.cov_blocks:
             names = [n for row in block for n in row]
             if not all(n in labels.index for n in names):
                 continue
@@ -169,7 +169,7 @@ class Parametrization:
         # a nonlinear residual structure whose parameters are all free: stationary /
         # invertible / bounded coordinates (partial autocorrelations through tanh, ...)
         self.structure = None
-        st = model.info.get("structure")
+        st = model.info.structure
         if st is not None:
             ids = labels.index.get_indexer(list(st.params))
             if (ids >= 0).all() and free[ids].all():

@@ -34,8 +34,8 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
     """``(model on standard scales, factor)`` where ``values = factor * values*`` maps
     the rescaled model's label values back; None when every scale is inside
     :data:`BAND` or the model's labels do not scale so."""
-    info = model.info or {}
-    if info.get("weights") is not None or info.get("structure") is not None:
+    info = model.info
+    if info.weights is not None or info.structure is not None:
         return None
     labels = model.labels
     kinds = labels["kind"].to_numpy()

@@ -31,7 +31,7 @@ __all__ = ["weights_of", "scaled_design", "residual_counts", "row_weights", "n_w
 
 def weights_of(model: PathModel):
     """The model's :class:`~semlevel.data.weights.Weights`, or None."""
-    return (model.info or {}).get("weights")
+    return model.info.weights
 
 
 def needs_dense(model: PathModel) -> bool:

@@ -206,7 +206,7 @@ def bootstrap(fit, n: int = 1000, seed=None, statistic: Callable | None = None,
     if not hasattr(fit, "model") or not hasattr(fit.model, "effect_latent"):
         raise TypeError("bootstrap needs a fit of a PathModel (sl.mixed, model.fit()); got "
                         f"{type(fit).__name__} (general SEM paths are not supported)")
-    if fit.model.info.get("weights") is not None:
+    if fit.model.info.weights is not None:
         raise ValueError("the parametric bootstrap simulates from the model's likelihood; "
                          "it is not available for weighted fits")
     n = int(n)

@@ -83,7 +83,7 @@ class SmallSample:
 
 def small_sample(fit) -> SmallSample | None:
     """The small-sample results of a fit made with ``dfmethod()`` (None otherwise)."""
-    dfm = fit.model.info.get("dfmethod")
+    dfm = fit.model.info.dfmethod
     if dfm is None:
         return None
     if dfm.approximate and not fit.reml:

@@ -62,7 +62,7 @@ def icc(fit, level: float | None = None) -> pd.DataFrame:
                          + "), whose intraclass correlation depends on the covariates")
     lab = model.labels
     resid = np.unique(model.resid_of_obs())
-    if len(resid) != 1 or len(model.theta) or (model.info or {}).get("structure"):
+    if len(resid) != 1 or len(model.theta) or model.info.structure:
         raise ValueError("icc() needs one residual variance and independent residuals "
                          "(this model has a residual structure or residual variances by "
                          "group)")

@@ -251,7 +251,7 @@ def _design_on(model, frame: pd.DataFrame, terms, constant: bool, reference: np.
 
 def _random_design(model, frame: pd.DataFrame) -> np.ndarray:
     """Loadings of every random effect (columns of ``model.Z``) on the rows of ``frame``."""
-    spec = model.info["spec"]
+    spec = model.info.spec
     eff = model.effects
     Z = np.zeros((len(frame), len(eff)))
     for q, eq in enumerate(spec.equations):
@@ -279,7 +279,7 @@ def _random_design(model, frame: pd.DataFrame) -> np.ndarray:
 def _slot_map(model) -> tuple[list[str], pd.DataFrame] | None:
     """Estimation observations keyed by nested ids and ``t()`` (and ``by``): their slot and
     residual label; None when observations are keyed by order (no ``t()``)."""
-    res = model.info.get("residuals")
+    res = model.info.residuals
     time = getattr(res, "time", None)
     if not time:
         return None
@@ -287,7 +287,7 @@ def _slot_map(model) -> tuple[list[str], pd.DataFrame] | None:
     levels = list(data.hierarchy.levels)
     keys = {lv: data.hierarchy.keys[i] for i, lv in enumerate(levels) if i > 0}
     keys[time] = data.column(time)
-    by = model.info.get("by")
+    by = model.info.by
     if by:
         keys[by] = data.column(by)
     table = pd.DataFrame(keys)
@@ -301,7 +301,7 @@ def _predict_frame(fit, post: Posterior, frame: pd.DataFrame, kind: str
     """Predictions of ``kind`` for the rows of ``frame`` from the estimates (the BLUPs of
     groups in the estimation sample, 0 for other groups)."""
     model = fit.model
-    spec = model.info.get("spec")
+    spec = model.info.spec
     levels = list(model.data.hierarchy.levels)
     if "_all" in levels and "_all" not in frame:
         frame = frame.assign(_all=1)
@@ -331,7 +331,7 @@ def _predict_frame(fit, post: Posterior, frame: pd.DataFrame, kind: str
     if not ok.any():
         return value, why
     sub = frame[ok]
-    cmap = model.info.get("constraints")
+    cmap = model.info.constraints
     if cmap is None:
         X, bad = _design_on(model, sub, spec.fixed_terms, spec.constant, model.X,
                             list(model.terms), "fixed")

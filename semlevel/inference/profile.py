@@ -221,7 +221,7 @@ def profile_ci(fit, parameters: list[str] | None = None, level: float | None = N
     """
     if not hasattr(fit, "stats") or not hasattr(fit, "_cov_members"):
         raise TypeError(f"profile_ci needs a PathModel fit, not {type(fit).__name__}")
-    if fit.model.info.get("weights") is not None:
+    if fit.model.info.weights is not None:
         raise ValueError("profile-likelihood intervals are not available for weighted fits "
                          "(the weighted criterion is a pseudo-likelihood)")
     level = float(fit.level if level is None else level)
@@ -231,7 +231,7 @@ def profile_ci(fit, parameters: list[str] | None = None, level: float | None = N
     coords = ProfileCoordinates(fit)
     est_c = coords.coordinates(fit.values)
     fixed = fit.fixed
-    constrained = fit.model.info.get("constraints") is not None
+    constrained = fit.model.info.constraints is not None
     available = list(coords.names) + ([] if fit.reml or constrained else list(fixed.index))
     if parameters is None:
         parameters = available

@@ -96,7 +96,7 @@ def row_scores(fit, var_ids: np.ndarray) -> np.ndarray:
     stats = dense_statistics(model)
     beta = np.asarray(fit.evaluation.beta, dtype=float)
     g_lab, g_beta = row_gradients(fit.values, stats, beta)
-    structure = model.info.get("structure")
+    structure = model.info.structure
     if structure is not None:                 # derived covariances: chain rule, per row
         idx = model.labels.index
         pid = idx.get_indexer(list(structure.params))
@@ -176,7 +176,7 @@ def robust_vcov(fit, cluster: str | None = None, bread: str = "oim",
 
 
 def apply_vce(fit):
-    """``fit`` with the variance estimator its model asks for (``model.info["vce"]``):
+    """``fit`` with the variance estimator its model asks for (``model.info.vce``):
     unchanged under ``vce(oim)``; else a Fit whose standard errors, tests and
     confidence intervals use the sandwich estimate (``fit.vce``)."""
     spec = model_vce(fit.model)

@@ -72,7 +72,7 @@ def _gradient_and_hessian(model: PathModel, reml: bool, information: str = "expe
 def _check_weights(model: PathModel, information: str) -> None:
     """Weighted fits: the expected information here ignores weights, and a score test
     of a pseudo-likelihood (sampling weights) needs a robust variance it does not have."""
-    w = (model.info or {}).get("weights")
+    w = model.info.weights
     if w is not None and w.kind == "pweight":
         raise ValueError("score tests are not available with sampling weights (the "
                          "pseudo-likelihood's information is not the score's variance)")

@@ -82,7 +82,7 @@ def solve_constraints(R: np.ndarray, r: np.ndarray, text: list[str] | None = Non
 
 def coefficient_map(model: PathModel) -> CoefficientMap:
     """The model's map from estimated to reported coefficients (identity if unconstrained)."""
-    cmap = model.info.get("constraints")
+    cmap = model.info.constraints
     if cmap is not None:
         return cmap
     labels = model.labels
@@ -97,7 +97,7 @@ def constrain_coefficients(model: PathModel, constraints, r=None) -> PathModel:
     ``constraints``: an equation (``"week = 6"``, ``"2.drug = 3.drug"``), a list of them,
     or a matrix R (one column per coefficient, in the order of ``fit.fixed``) with ``r``.
     """
-    if model.info.get("constraints") is not None:
+    if model.info.constraints is not None:
         raise ValueError("the model already has fixed-effects constraints; give them all at once")
     Xt, coef_ids = coefficient_design(model)
     names = list(model.labels.index[coef_ids])

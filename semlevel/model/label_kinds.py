@@ -61,7 +61,7 @@ def label_roles(model) -> tuple[np.ndarray, np.ndarray]:
     if unknown:
         raise ValueError(f"unknown label kind {sorted(unknown)[0]!r}")
     role = np.array([_ROLE.get(k, "structure") for k in kinds], dtype=object)
-    structure = (model.info or {}).get("structure")
+    structure = model.info.structure
     if structure is not None:
         variances = set(structure.variance_params)
         for i in np.flatnonzero(kinds == LabelKind.RESSTRUCT.value):

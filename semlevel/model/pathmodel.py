@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..data.wide import WideData, slot_name
 from ..services import service
+from .info import ModelInfo, as_info
 from .label_kinds import LabelKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -92,7 +93,12 @@ class PathModel:
     obs_group: np.ndarray | None = None
     reml: bool = False
     title: str = "Mixed-effects"
-    info: dict = field(default_factory=dict)
+    info: ModelInfo = field(default_factory=ModelInfo)
+
+    def __post_init__(self) -> None:
+        # typed state (model/info.py); a mapping of its field names is converted
+        if not isinstance(self.info, ModelInfo):
+            object.__setattr__(self, "info", as_info(self.info))
 
     def __repr__(self) -> str:
         """One screen: outcome, rows, observations, levels and labels (the arrays are

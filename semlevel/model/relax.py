@@ -177,7 +177,7 @@ def _drop_unused(model: PathModel) -> PathModel:
     obs_res = model.obs_resid_label
     if obs_res is not None:
         used[np.unique(obs_res)] = True
-    structure = model.info.get("structure")
+    structure = model.info.structure
     if structure is not None:            # a structure's parameters are used through it
         used[model.labels.index.get_indexer(list(structure.params))] = True
     if used.all():
@@ -257,7 +257,7 @@ def _by_codes(model: PathModel, by: str) -> tuple[np.ndarray, list]:
     if (codes < 0).any():
         raise ValueError(f"variable {by!r} has missing values in the estimation sample")
     if model.obs_group is not None:
-        if model.info.get("by") != by:
+        if model.info.by != by:
             raise ValueError(f"the model already has labels by {model.info.get('by')!r}; "
                              "one grouping variable per model")
     return codes.astype(np.int64), [v.item() if hasattr(v, "item") else v for v in values]

@@ -90,15 +90,15 @@ def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool 
     """Build the general model from a fitted or unfitted mixed PathModel."""
     predictors = dict(predictors or {})
     paths = list(paths or [])
-    spec = base.info.get("spec")
+    spec = base.info.spec
     original = base.data.original
     if spec is None or original is None:
         raise ValueError("general SEM paths need a model built from a mixed specification")
-    if base.info.get("structure") is not None or len(base.theta) or \
+    if base.info.structure is not None or len(base.theta) or \
             base.obs_resid_label is not None:
         raise ValueError("general SEM paths are not available with residual structures, "
                          "correlated errors or labels by a grouping variable")
-    if base.info.get("weights") is not None or getattr(base.info.get("vce"), "robust", False):
+    if base.info.weights is not None or getattr(base.info.vce, "robust", False):
         raise ValueError("general SEM paths are not available with weights or robust "
                          "standard errors (vce(robust), vce(cluster))")
     if base.reml:
@@ -132,7 +132,7 @@ def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool 
     sample = Sample(n_input=len(original), used=used, dropped=dropped)
     columns = list(dict.fromkeys(fixed_vars + re_vars + list(endogenous) +
                                  [v for on in predictors.values() for v in on]))
-    res = base.info.get("residuals")
+    res = base.info.residuals
     time = res.time if res is not None else None
     if time:
         columns.append(time)
@@ -191,8 +191,8 @@ def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool 
     labels = pd.DataFrame(rows).drop_duplicates("name").set_index("name")
     labels["free"] = True
     labels["value"] = np.nan
-    _check_sources(wide, path_rows, base.info.get("residuals") is not None
-                   and base.info["residuals"].time is not None)
+    _check_sources(wide, path_rows, base.info.residuals is not None
+                   and base.info.residuals.time is not None)
     return SEMModel(base=base, data=wide, labels=labels, endogenous=endogenous,
                     predictors=predictors, correlated=correlated,
                     paths=tuple(path_rows),

@@ -1,8 +1,8 @@
 """Attach a specification's weights and variance-estimator request to its PathModel.
 
 The builder calls :func:`attach_survey` last: the weights are evaluated on the
-estimation sample (:mod:`semlevel.data.weights`) and stored in ``model.info["weights"]``,
-the ``vce()`` request in ``model.info["vce"]``; the engine and
+estimation sample (:mod:`semlevel.data.weights`) and stored in ``model.info.weights``,
+the ``vce()`` request in ``model.info.vce``; the engine and
 :mod:`semlevel.inference.sandwich` read them from there, so relaxations of the model
 keep both.
 """
@@ -23,12 +23,12 @@ __all__ = ["attach_survey", "model_weights", "model_vce"]
 
 def model_weights(model: PathModel):
     """The :class:`~semlevel.data.weights.Weights` of a model, or None."""
-    return (model.info or {}).get("weights")
+    return model.info.weights
 
 
 def model_vce(model: PathModel) -> VCESpec:
     """The variance estimator requested for a model (``oim`` unless asked otherwise)."""
-    return (model.info or {}).get("vce") or VCESpec()
+    return model.info.vce or VCESpec()
 
 
 def attach_survey(model: PathModel, spec) -> PathModel:
