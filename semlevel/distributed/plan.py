@@ -42,7 +42,7 @@ class Plan:
 def make_plan(spec: MixedSpec, key_by: str = "value") -> Plan:
     """The :class:`Plan` of ``spec``; refuses what a partitioned fit does not support."""
     pending = dict(spec.extra.get("pending") or {})
-    if "residuals" in pending:
+    if spec.residuals is not None:
         raise ValueError("residuals() is not supported on Dask data yet: fit residual "
                          "structures on a pandas DataFrame")
     if pending:

@@ -19,7 +19,7 @@ from ..syntax.spec import MixedSpec
 from .latents import make_latents
 from .pathmodel import PathModel
 from .residual_labels import check_order, check_time, residual_labels
-from .residuals import CompositeStructure, parse_residuals
+from .residuals import CompositeStructure
 from .small_sample import SMALL_SAMPLE_OPTIONS, attach_small_sample
 from .survey import attach_survey
 
@@ -125,7 +125,7 @@ def _checked_inputs(spec: MixedSpec, data: pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     check_unique_columns(data)
     pending = dict(spec.extra.get("pending") or {})
-    res_spec = parse_residuals(pending.pop("residuals")) if "residuals" in pending else None
+    res_spec = spec.residuals
     for key in SMALL_SAMPLE_OPTIONS:                     # model/small_sample.py
         pending.pop(key, None)
     if pending:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .residuals import parse_residuals
 from .factor import expand_terms, parse_term
 from .spec import COVARIANCE_STRUCTURES, LevelEquation, MixedSpec
 
@@ -721,6 +722,8 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
 
     from .survey import parse_survey      # vce(), weights, pwscale(): semlevel.syntax.survey
     pending = dict(g.pending)
+    raw_residuals = pending.pop("residuals", None)
+    residuals = parse_residuals(raw_residuals) if raw_residuals is not None else None
     vce, weights = parse_survey(pending, [{"level": e.level, **i} for e, i in
                                           zip(equations, eq_info)],
                                 tuple(dict.fromkeys(e.level for e in equations)), options, reml)
@@ -743,5 +746,6 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
         level=level,
         variance=not stddev,
         stddeviations=stddev,
+        residuals=residuals,
         extra=extra,
     )

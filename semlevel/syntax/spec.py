@@ -38,6 +38,8 @@ class MixedSpec:
     level: float = 95.0
     variance: bool = True
     stddeviations: bool = False
+    #: the ``residuals()`` option, parsed (:class:`~.residuals.ResidualSpec`), or None
+    residuals: object = None
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
