@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["small_header", "small_fixed_table", "constraint_lines", "constrained_line",
-           "replay"]
+__all__ = ["small_header", "small_fixed_table", "constraint_lines", "constrained_line"]
 
 
 def small_header(fit, hline, fmt_f, fmt_g) -> list[str]:

@@ -223,7 +223,6 @@ def _collapse(nodes: pd.DataFrame, edges: pd.DataFrame, model) -> tuple[pd.DataF
                                                                           pd.DataFrame]:
     """One representative node per kind and level (per term, per random effect), with its
     multiplicity; edges merged by their representatives."""
-    levels = tuple(model.data.hierarchy.levels)
     lat = model.latents.set_index("name")
     group, rep_rows = {}, {}
     key_names = {k: ("i" if k == "obs" else k) for k in model.data.slots.columns

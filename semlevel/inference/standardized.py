@@ -77,8 +77,6 @@ def _slot_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray]:
     """std.all and std.lv of every row of ``model.table`` at label values ``est``."""
     est = expand(model, est)
     cnt, Sxx, Mzz, _ = mom
-    data = model.data
-    S = data.n_slots
     beta = est[model.path_label]                                    # (S, T)
     xb_var = np.einsum("st,stu,su->s", beta, Sxx, beta)
     Phi = _phi(model, est)

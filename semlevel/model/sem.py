@@ -112,7 +112,6 @@ def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool 
     check_columns(original, [v for on in predictors.values() for v in on])
     levels = list(spec.levels)
     outcome = spec.depvar
-    exog_terms = [t for t in base.terms if t not in endogenous]
     from ..syntax.factor import variables_of
     fixed_vars = [v for v in variables_of(list(spec.fixed_terms)) if v not in endogenous]
     re_vars = [v for eq in spec.equations for v in variables_of(list(eq.terms))]
