@@ -70,3 +70,15 @@ def test_tikz_compiles_with_pdflatex(tmp_path, pig, view):
                          timeout=120)
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / "fig.pdf").stat().st_size > 1000
+
+
+def test_tikz_writes_slot_suffixes_as_subscripts(pig):
+    """In TikZ the slot suffix of a node is a real subscript: weight_i in the collapsed
+    view, week_1 in the full view (the SVG keeps 'weighti': see the closing note)."""
+    from semlevel.diagram import to_tikz
+    fit = sl.mixed("weight week || id:", data=pig)
+    collapsed = to_tikz(fit.diagram(view="collapsed"))
+    assert "weight\\textsubscript{i}" in collapsed
+    assert "$\\varepsilon$\\textsubscript{i}" in collapsed
+    full = to_tikz(fit.diagram(view="full"))
+    assert "week\\textsubscript{1}" in full and "weight\\textsubscript{9}" in full

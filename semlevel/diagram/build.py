@@ -24,7 +24,8 @@ from .text import EQUAL_SYMBOLS, fmt_number, slot_suffix, stars_of
 
 __all__ = ["DiagramTables", "build_tables"]
 
-NODE_COLUMNS = ["id", "name", "kind", "text", "column", "order", "level", "multiplicity"]
+NODE_COLUMNS = ["id", "name", "kind", "text", "column", "order", "level", "multiplicity",
+                "sub"]
 EDGE_COLUMNS = ["tail", "head", "kind", "label", "free", "value", "estimate", "se", "p",
                 "std", "std_se", "definition", "members", "text"]
 
@@ -134,11 +135,11 @@ def _full_tables(model, fit, opt: DiagramOptions):
     nodes: list[dict] = []
     node_of: dict[str, str] = {}
 
-    def add_node(name, kind, text, column, order, level=None, mult=1):
+    def add_node(name, kind, text, column, order, level=None, mult=1, sub=""):
         nid = _safe_id(name, used)
         node_of[name] = nid
         nodes.append({"id": nid, "name": name, "kind": kind, "text": text, "column": column,
-                      "order": order, "level": level, "multiplicity": mult})
+                      "order": order, "level": level, "multiplicity": mult, "sub": sub})
         return nid
 
     slot_names = model.data.slot_names()
@@ -146,7 +147,7 @@ def _full_tables(model, fit, opt: DiagramOptions):
     n_terms = len(model.terms)
     for s, name in enumerate(slot_names):
         suffix = slot_suffix(model.data.slot_keys(s))
-        add_node(name, "observed", f"{model.outcome}{suffix}", 1, s)
+        add_node(name, "observed", f"{model.outcome}{suffix}", 1, s, sub=suffix)
     lat = model.latents
     lat_level = dict(zip(lat["name"], lat["level"]))
     for i, row in lat.iterrows():
@@ -190,8 +191,10 @@ def _full_tables(model, fit, opt: DiagramOptions):
                             rhs)
                 t = model.terms.index(term) if term in model.terms else 0
                 suffix = slot_suffix(model.data.slot_keys(s))
-                text = f"{term}{suffix}" if re.fullmatch(r"\w+", term) else f"{term}[{suffix}]"
-                add_node(rhs, "covariate", text, 0, s * n_terms + t)
+                plain = re.fullmatch(r"\w+", term)
+                text = f"{term}{suffix}" if plain else f"{term}[{suffix}]"
+                add_node(rhs, "covariate", text, 0, s * n_terms + t,
+                         sub=suffix if plain else "")
             edges.append({"tail": node_of[rhs], "head": node_of[lhs], "kind": "path", **vals})
         elif op == "=~":
             definition = r.definition if isinstance(r.definition, str) else None
@@ -206,7 +209,8 @@ def _full_tables(model, fit, opt: DiagramOptions):
                     y = side[2:]
                     s = slot_index[y]
                     nid = add_node(side, "error",
-                                   f"ε{slot_suffix(model.data.slot_keys(s))}", 2, s)
+                                   f"ε{slot_suffix(model.data.slot_keys(s))}", 2, s,
+                                   sub=slot_suffix(model.data.slot_keys(s)))
                     edges.append({"tail": nid, "head": node_of[y], "kind": "error",
                                   **values("", False, 1.0, (side, "->", y))})
             kind = "variance" if lhs == rhs else "covariance"
@@ -230,13 +234,14 @@ def _collapse(nodes: pd.DataFrame, edges: pd.DataFrame, model) -> tuple[pd.DataF
     generic = "".join(key_names.values()) if all(len(v) == 1 for v in key_names.values()) \
         else "(" + ",".join(key_names.values()) + ")"
     for r in nodes.itertuples(index=False):
+        sub = ""
         if r.kind == "observed":
-            g, text = "observed", f"{model.outcome}{generic}"
+            g, text, sub = "observed", f"{model.outcome}{generic}", generic
         elif r.kind == "error":
-            g, text = "error", f"ε{generic}"
+            g, text, sub = "error", f"ε{generic}", generic
         elif r.kind == "covariate":
             term = re.sub(r"\[.*\]$", "", r.name)
-            g, text = f"cov:{term}", f"{term}{generic}"
+            g, text, sub = f"cov:{term}", f"{term}{generic}", generic
         elif r.kind == "latent":
             row = lat.loc[r.name]
             text = row["level"]
@@ -248,7 +253,8 @@ def _collapse(nodes: pd.DataFrame, edges: pd.DataFrame, model) -> tuple[pd.DataF
         group[r.id] = g
         if g not in rep_rows:
             rep_rows[g] = {**r._asdict(), "id": re.sub(r"[^0-9A-Za-z_]+", "_", g),
-                           "name": g, "text": text, "multiplicity": 0}
+                           "name": g, "text": text, "multiplicity": 0,
+                           "sub": sub if r.kind in ("observed", "error", "covariate") else ""}
         rep_rows[g]["multiplicity"] += 1
     out_nodes = pd.DataFrame(list(rep_rows.values()), columns=NODE_COLUMNS)
     rep_id = {g: row["id"] for g, row in rep_rows.items()}

@@ -43,10 +43,23 @@ def _dot_lines(text: str) -> list[str]:
     return [html.unescape(line) for line in lines]
 
 
-def latex_text(text: str) -> str:
-    """DOT label text -> LaTeX (lines split at ``\\n``/``\\l`` become ``\\\\``)."""
-    return r"\\".join("".join(_SYMBOLS.get(c) or escape.latex_text(c) for c in line)
-                       for line in _dot_lines(text))
+def _line_latex(line: str) -> str:
+    return "".join(_SYMBOLS.get(c) or escape.latex_text(c) for c in line)
+
+
+def latex_text(text: str, sub: str = "") -> str:
+    """DOT label text -> LaTeX (lines split at ``\\n``/``\\l`` become ``\\\\``); ``sub``:
+    the slot suffix the first line ends with, written as a subscript (``y\\textsubscript{12}``,
+    ``weight\\textsubscript{i}``)."""
+    lines = _dot_lines(text)
+    out = []
+    for k, line in enumerate(lines):
+        if k == 0 and sub and line.endswith(sub) and len(line) > len(sub):
+            out.append(_line_latex(line[:-len(sub)]) + r"\textsubscript{" + _line_latex(sub)
+                       + "}")
+        else:
+            out.append(_line_latex(line))
+    return r"\\".join(out)
 
 
 def _pt(p) -> str:
@@ -69,6 +82,11 @@ def tikz_document_header() -> str:
 def to_tikz(diagram) -> str:
     """The figure of ``diagram`` as a ``tikzpicture`` environment."""
     j = position(diagram).layout
+    tables = getattr(diagram, "tables", None)
+    subs = {}
+    if tables is not None and "sub" in tables.nodes:
+        subs = {i: sb for i, sb in zip(tables.nodes["id"], tables.nodes["sub"])
+                if isinstance(sb, str) and sb}
     objects = j.get("objects", [])
     out = [r"\begin{tikzpicture}[x=1pt, y=1pt, >={Latex[length=4pt]},",
            r"  every node/.style={font=\small, inner sep=1pt}]"]
@@ -78,7 +96,7 @@ def to_tikz(diagram) -> str:
         x, y = (float(v) for v in o["pos"].split(",")[:2])
         w, h = float(o.get("width", 0.75)) * 72, float(o.get("height", 0.5)) * 72
         shape = o.get("shape", "ellipse")
-        label = latex_text(o.get("label", ""))
+        label = latex_text(o.get("label", ""), subs.get(o.get("name"), ""))
         size = f"minimum width={w:.1f}pt, minimum height={h:.1f}pt"
         if shape == "box":
             style = f"draw, rectangle, align=center, {size}"
