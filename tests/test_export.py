@@ -82,3 +82,18 @@ def test_tikz_writes_slot_suffixes_as_subscripts(pig):
     assert "$\\varepsilon$\\textsubscript{i}" in collapsed
     full = to_tikz(fit.diagram(view="full"))
     assert "week\\textsubscript{1}" in full and "weight\\textsubscript{9}" in full
+
+
+def test_svg_writes_slot_suffixes_as_subscripts(pig):
+    """In the SVG the suffix is a <tspan baseline-shift="sub"> (the bundled WebAssembly
+    Graphviz has no HTML-like labels to do it); the SVG stays well-formed XML. PNG and PDF
+    through cairosvg keep the plain text (cairosvg draws baseline-shift as boxes)."""
+    import xml.dom.minidom
+    fit = sl.mixed("weight week || id:", data=pig)
+    svg = fit.diagram(view="collapsed").svg()
+    assert re.search(r'>weight<tspan baseline-shift="sub"[^>]*>i</tspan></text>', svg)
+    assert re.search(r'>ε<tspan baseline-shift="sub"[^>]*>i</tspan></text>', svg)
+    xml.dom.minidom.parseString(svg.encode("utf-8"))
+    full = fit.diagram(view="full", names={"weight": "<y&>"}).svg()
+    assert re.search(r'>&lt;y&amp;&gt;<tspan baseline-shift="sub"[^>]*>1</tspan>', full)
+    xml.dom.minidom.parseString(full.encode("utf-8"))

@@ -700,6 +700,7 @@ def pipe(obj, fmt: str = "svg", dpi: float = 300) -> bytes:
     if fmt == "dot":
         return positioned.encode("utf-8")
     if fmt in ("png", "pdf") and backend() == "wasm":
+        # (no tspan subscripts here: cairosvg draws baseline-shift as black boxes)
         svg = run_graphviz(positioned, "svg", "nop2")
         try:
             import cairosvg
@@ -711,7 +712,37 @@ def pipe(obj, fmt: str = "svg", dpi: float = 300) -> bytes:
         return conv(bytestring=svg, **kwargs)
     if fmt == "png":
         positioned = re.sub(r"\{", f"{{\n\tgraph [dpi={float(dpi):g}]", positioned, count=1)
-    return run_graphviz(positioned, fmt, "nop2")
+    out = run_graphviz(positioned, fmt, "nop2")
+    return svg_subscripts(out, getattr(g, "tables", None)) if fmt == "svg" else out
+
+
+def svg_subscripts(svg: bytes, tables) -> bytes:
+    """Each node's slot suffix as a real subscript in the SVG (``weight`` then
+    ``<tspan baseline-shift="sub">i</tspan>``): Graphviz's HTML-like labels would do it,
+    but the bundled WebAssembly Graphviz has none. Only the first text line of a node that
+    ends with its suffix (``tables.nodes.sub``) is changed; everything stays escaped."""
+    if tables is None or "sub" not in tables.nodes:
+        return svg
+    from ..escape import xml_text
+    text = svg.decode("utf-8")
+    for nid, label, sub in zip(tables.nodes["id"], tables.nodes["text"], tables.nodes["sub"]):
+        if not (isinstance(sub, str) and sub and isinstance(label, str)
+                and label.endswith(sub) and len(label) > len(sub)):
+            continue
+        block = re.search(r"<title>" + re.escape(xml_text(nid)) + r"</title>.*?</g>", text,
+                          flags=re.S)
+        if block is None:
+            continue
+        inner = re.escape(xml_text(label))
+        new_block, n = re.subn(
+            r"(<text[^>]*>)" + inner + r"(</text>)",
+            lambda m: (m.group(1) + xml_text(label[:-len(sub)])
+                       + '<tspan baseline-shift="sub" font-size="75%">' + xml_text(sub)
+                       + "</tspan>" + m.group(2)),
+            block.group(0), count=1)
+        if n:
+            text = text[:block.start()] + new_block + text[block.end():]
+    return text.encode("utf-8")
 
 
 def render(obj, path, format: str | None = None, dpi: float = 300) -> str:
