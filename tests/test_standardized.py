@@ -87,9 +87,15 @@ def test_undefined_slots_are_named_and_pooled_is_offered(pig):
     week = st[(st["op"] == "~") & (st["label"] == "week")]
     assert week["std_all"].isna().all()
     assert week["note"].str.contains("no variance of the covariate").all()
-    slope = st[st["lhs"] == "id.week"]
-    assert (slope[slope["op"] == "=~"]["note"] == "loading on a definition variable: "
-            "no single value").all()
+    # the slope's loading is week, the same in each slot: one value per slot
+    slope = st[(st["lhs"] == "id.week") & (st["op"] == "=~")]
+    assert slope["std_all"].notna().all() and (slope["note"] == "").all()
+    # a slope variable that varies within the slot has no single standardized loading
+    jitter = pig.assign(wk=pig["week"] + np.random.default_rng(1).uniform(0, .5, len(pig)))
+    st_j = sl.mixed("weight wk || id: wk", data=jitter).standardized(se=False)
+    loads = st_j[(st_j["lhs"] == "id.wk") & (st_j["op"] == "=~")]
+    assert loads["std_all"].isna().all()
+    assert (loads["note"] == "loading on a definition variable: no single value").all()
     pooled = fit.standardized(by="pooled").set_index("label")
     want = fit.fixed.loc["week", "coef"] * pig["week"].std(ddof=0)
     assert pooled.loc["week", "std_all"] * 1 == pytest.approx(
@@ -129,3 +135,31 @@ def test_digits_option_and_cli(tmp_path, pig):
                           "--standardized", "--se"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert re.search(r"\d\.\d{3} \(\d\.\d{3}\)", out.read_text())
+
+
+REF_SLOPE = json.loads((DATA / "reference_slope.json").read_text())  # reference_slope.R
+
+
+def test_random_slope_model_equals_lavaans_growth_model():
+    """pig, 'weight week || id: week, cov(un)': lavaan writes it as a growth model (the
+    slope's loading is the week, the same in a slot), so every loading, the latent
+    correlation and the residual variances compare: std.all, SE and std.lv as lavaan's."""
+    fit = sl.mixed("weight week || id: week, cov(un)",
+                   data=pd.read_csv(DATA / "pig.csv"))
+    assert fit.loglik == pytest.approx(REF_SLOPE["logl"], abs=1e-6)
+    ref = {(r["lhs"], r["op"], r["rhs"]): r for r in REF_SLOPE["rows"]}
+
+    def lav(name):
+        m = re.fullmatch(r"(?:e\.)?weight\[obs=(\d)\]", name)
+        return f"w{m[1]}" if m else {"id": "i", "id.week": "s"}.get(name, name)
+    compared = 0
+    for row in fit.standardized().itertuples(index=False):
+        if row.op == "~":
+            continue                       # lavaan has the fixed effects as latent means
+        key = (lav(row.lhs), row.op, lav(row.rhs))
+        r = ref.get(key) or ref[(key[2], key[1], key[0])]
+        assert row.std_all == pytest.approx(r["std_all"], rel=1e-6, abs=1e-9), key
+        assert row.std_lv == pytest.approx(r["std_lv"], rel=1e-6, abs=1e-9), key
+        assert row.se == pytest.approx(r["se_all"], rel=1e-4, abs=1e-12), key
+        compared += 1
+    assert compared == len(ref) == 9 + 9 + 3 + 9

@@ -22,7 +22,8 @@ e.y_s ~~ e.y_t                     correlation of the residuals          covaria
 =================================  ====================================  ==============
 
 A loading on a definition variable (a random slope: the loading is the row's value)
-has no single standardized value: NaN, with a note. So has every row of a slot with
+has a standardized value where the variable is the same for every observation of the
+slot (a growth curve's time: ``t_s sqrt(phi) / sd(y_s)``), else NaN with a note. So has every row of a slot with
 fewer than two observations (no sample variance): there ``by="pooled"`` standardizes
 with the moments of all observations together, one row per label. Standard errors:
 the delta method with the joint observed information of all free parameters (lavaan's
@@ -55,7 +56,9 @@ def _moments(model, group: np.ndarray, n_groups: int):
     for a in range(E):
         for b in range(a, E):
             Mzz[:, a, b] = Mzz[:, b, a] = np.bincount(group, Z[:, a] * Z[:, b], n_groups) / safe
-    return cnt, Sxx, Mzz, mx
+    mz = np.stack([np.bincount(group, Z[:, e], n_groups) for e in range(E)], 1) / safe[:, None] \
+        if E else np.zeros((n_groups, 0))
+    return cnt, Sxx, Mzz, mx, mz
 
 
 def mx_of(mom) -> np.ndarray:
@@ -76,7 +79,7 @@ def _phi(model, est: np.ndarray) -> np.ndarray:
 def _slot_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray]:
     """std.all and std.lv of every row of ``model.table`` at label values ``est``."""
     est = expand(model, est)
-    cnt, Sxx, Mzz, _ = mom
+    cnt, Sxx, Mzz, _, mz = mom
     beta = est[model.path_label]                                    # (S, T)
     xb_var = np.einsum("st,stu,su->s", beta, Sxx, beta)
     Phi = _phi(model, est)
@@ -110,8 +113,15 @@ def _slot_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray]:
             parts_all.append(sd_lat / sd_y[rows])
             parts_lv.append(sd_lat)
         else:
-            parts_all.append(np.full(len(rows), np.nan))
-            parts_lv.append(np.full(len(rows), np.nan))
+            # a definition variable (random slope): one value where the variable is the
+            # same for every observation of the slot (a growth curve's time), the slot's
+            # loading times the latent's SD, as lavaan's growth model has it
+            z = mz[rows, e]
+            spread = Mzz[rows, e, e] - z * z
+            same = spread <= 1e-12 * np.maximum(z * z, 1e-300)
+            lv = np.where(same, z * sd_lat, np.nan)
+            parts_all.append(lv / sd_y[rows])
+            parts_lv.append(lv)
     if len(model.phi):
         a, b = model.phi["a"].to_numpy(), model.phi["b"].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -133,7 +143,7 @@ def _pooled_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray,
     """One row per free (or fixed) label, standardized with the moments of all
     observations together."""
     est = expand(model, est)
-    cnt, Sxx, Mzz, _ = mom                                           # one group: all
+    cnt, Sxx, Mzz, _, _ = mom                                        # one group: all
     data = model.data
     beta_obs = est[model.path_label[data.slot]]                      # (n, T)
     xb = np.einsum("nt,nt->n", model.X, beta_obs)
