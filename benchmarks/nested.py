@@ -131,20 +131,26 @@ def time_semlevel(spec, df, repeats):
     return float(np.median(times)), fit.loglik, path
 
 
+#: columns read as numbers in R; every other column is a grouping factor
+NUMERIC = ("y", "x", "t", "service")
+
+
 def time_lme4(formula, df, repeats):
+    """Median wall time of ``lmer(formula, REML = FALSE)`` in R (data read once, untimed)
+    and its log likelihood; None without Rscript/lme4 (a failure is printed)."""
     if shutil.which("Rscript") is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "d.csv")
         df.to_csv(path, index=False)
-        factors = "; ".join(f"d${c} <- factor(d${c})" for c in df.columns
-                            if c not in ("x", "t", "y"))
-        script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); {factors}; "
+        factors = "".join(f"d${c} <- factor(d${c}); " for c in df.columns if c not in NUMERIC)
+        script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); {factors}"
                   f"f <- lmer({formula}, d, REML = FALSE); t <- numeric({repeats}); "
                   f"for (i in 1:{repeats}) t[i] <- system.time(f <- lmer({formula}, d, "
                   "REML = FALSE))[['elapsed']]; cat(sprintf('%.4f %.8f', median(t), logLik(f)))")
         out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
     if out.returncode:
+        print(f"  lme4 failed: {out.stderr.strip()[-300:]}")
         return None
     t, ll = out.stdout.split()
     return float(t), float(ll)

@@ -421,28 +421,8 @@ def print_notes(results: list[Result]) -> None:
 
 
 def time_lme4(formula: str, df: pd.DataFrame, repeats: int) -> tuple[float, float] | None:
-    """Median wall time of ``lmer(formula, REML = FALSE)`` in R (the data are read once,
-    untimed) and its log likelihood; None without Rscript/lme4."""
-    import shutil
-    import subprocess
-    import tempfile
-    if shutil.which("Rscript") is None:
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "data.csv")
-        df.to_csv(path, index=False)
-        factors = "".join(f"d${c} <- factor(d${c}); " for c in df.columns
-                          if c not in ("y", "x", "t", "service"))
-        script = (f"suppressMessages(library(lme4)); d <- read.csv('{path}'); {factors}"
-                  f"f <- lmer({formula}, d, REML = FALSE); t <- numeric({repeats}); "
-                  f"for (i in 1:{repeats}) t[i] <- system.time(f <- lmer({formula}, d, "
-                  "REML = FALSE))[['elapsed']]; cat(sprintf('%.4f %.6f', median(t), logLik(f)))")
-        out = subprocess.run(["Rscript", "-e", script], capture_output=True, text=True)
-    if out.returncode:
-        print(f"  lme4 failed: {out.stderr.strip()[-300:]}")
-        return None
-    t, ll = out.stdout.split()
-    return float(t), float(ll)
+    """lme4's median time and log likelihood (:func:`nested.time_lme4`, the one runner)."""
+    return nested.time_lme4(formula, df, repeats)
 
 
 def print_lme4(results: list[Result], repeats: int) -> None:

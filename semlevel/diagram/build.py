@@ -92,18 +92,24 @@ def _fit_values(fit, model):
     return est, se, p
 
 
-def _standardized_lookup(fit, opt: DiagramOptions) -> tuple[dict, dict]:
+def _standardized_lookup(fit, opt: DiagramOptions, slots: bool = True
+                         ) -> tuple[dict, dict]:
     """From the standardized solution (fit.standardized(), the one place it is
-    computed): (lhs, op, rhs) -> (std.all, SE) per slot, and label -> (std.all, SE) with
-    the moments of all observations (where a slot's value is undefined, e.g. one
-    observation per slot, and for the multilevel view)."""
+    computed): (lhs, op, rhs) -> (std.all, SE) per slot (only with ``slots``), and
+    label -> (std.all, SE) with the moments of all observations (where a slot's value is
+    undefined, e.g. one observation per slot, and for the multilevel view). The joint
+    information behind the SEs is formed once for both."""
+    from ..inference.score import joint_observed_vcov_with_labels
     from ..inference.standardized import standardized_solution
-    slot = standardized_solution(fit, by="slot", se=opt.se)
-    pooled = standardized_solution(fit, by="pooled", se=opt.se)
-    se_s = slot["se"] if "se" in slot else pd.Series(np.nan, index=slot.index)
+    vcov = joint_observed_vcov_with_labels(fit) if opt.se else None
+    pooled = standardized_solution(fit, by="pooled", se=opt.se, vcov=vcov)
     se_p = pooled["se"] if "se" in pooled else pd.Series(np.nan, index=pooled.index)
-    by_key = {(a, o, b): (v, e) for a, o, b, v, e in
-              zip(slot["lhs"], slot["op"], slot["rhs"], slot["std_all"], se_s)}
+    by_key: dict = {}
+    if slots:
+        slot = standardized_solution(fit, by="slot", se=opt.se, vcov=vcov)
+        se_s = slot["se"] if "se" in slot else pd.Series(np.nan, index=slot.index)
+        by_key = {(a, o, b): (v, e) for a, o, b, v, e in
+                  zip(slot["lhs"], slot["op"], slot["rhs"], slot["std_all"], se_s)}
     by_label: dict = {}
     for a, o, lab, v, e in zip(pooled["lhs"], pooled["op"], pooled["label"],
                                pooled["std_all"], se_p):
@@ -293,8 +299,8 @@ def _multilevel_tables(model, fit, opt: DiagramOptions):
     latent (one per level and effect, collapsed over slot positions)."""
     levels = tuple(model.data.hierarchy.levels)
     est, se, pval = _fit_values(fit, model)
-    std = _standardized_lookup(fit, opt)[1] if (opt.standardized and est is not None) \
-        else {}
+    std = _standardized_lookup(fit, opt, slots=False)[1] \
+        if (opt.standardized and est is not None) else {}
     used: set = set()
     nodes, edges = [], []
 

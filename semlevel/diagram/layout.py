@@ -724,24 +724,25 @@ def svg_subscripts(svg: bytes, tables) -> bytes:
     if tables is None or "sub" not in tables.nodes:
         return svg
     from ..escape import xml_text
-    text = svg.decode("utf-8")
-    for nid, label, sub in zip(tables.nodes["id"], tables.nodes["text"], tables.nodes["sub"]):
-        if not (isinstance(sub, str) and sub and isinstance(label, str)
-                and label.endswith(sub) and len(label) > len(sub)):
-            continue
-        block = re.search(r"<title>" + re.escape(xml_text(nid)) + r"</title>.*?</g>", text,
-                          flags=re.S)
-        if block is None:
-            continue
-        inner = re.escape(xml_text(label))
-        new_block, n = re.subn(
-            r"(<text[^>]*>)" + inner + r"(</text>)",
-            lambda m: (m.group(1) + xml_text(label[:-len(sub)])
-                       + '<tspan baseline-shift="sub" font-size="75%">' + xml_text(sub)
-                       + "</tspan>" + m.group(2)),
-            block.group(0), count=1)
-        if n:
-            text = text[:block.start()] + new_block + text[block.end():]
+    want = {xml_text(nid): (label, sub) for nid, label, sub in
+            zip(tables.nodes["id"], tables.nodes["text"], tables.nodes["sub"])
+            if isinstance(sub, str) and sub and isinstance(label, str)
+            and label.endswith(sub) and len(label) > len(sub)}
+    if not want:
+        return svg
+
+    def node(m: re.Match) -> str:                 # one pass over the node groups
+        got = want.get(m.group(1))
+        if got is None:
+            return m.group(0)
+        label, sub = got
+        return re.sub(r"(<text[^>]*>)" + re.escape(xml_text(label)) + r"(</text>)",
+                      lambda t: (t.group(1) + xml_text(label[:-len(sub)])
+                                 + '<tspan baseline-shift="sub" font-size="75%">'
+                                 + xml_text(sub) + "</tspan>" + t.group(2)),
+                      m.group(0), count=1)
+    text = re.sub(r'<g id="[^"]*" class="node[^"]*">\s*<title>(.*?)</title>.*?</g>', node,
+                  svg.decode("utf-8"), flags=re.S)
     return text.encode("utf-8")
 
 

@@ -197,11 +197,13 @@ def _pooled_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray,
 
 
 def standardized_solution(fit, by: str = "slot", se: bool = True,
-                          level: float | None = None) -> pd.DataFrame:
+                          level: float | None = None, vcov=None) -> pd.DataFrame:
     """lavaan's ``standardizedSolution()``: ``std_all``, ``std_lv`` and, with ``se``,
     the delta-method standard error, z, p and interval of ``std_all`` for every row of
     the model's parameter table (``by="slot"``) or once per label with the moments of
-    all observations together (``by="pooled"``)."""
+    all observations together (``by="pooled"``). ``vcov``: the joint observed covariance
+    and its label rows (:func:`.score.joint_observed_vcov_with_labels`), when the caller
+    has it already."""
     if by not in ("slot", "pooled"):
         raise ValueError(f"by must be 'slot' or 'pooled', not {by!r}")
     model = fit.model
@@ -237,7 +239,7 @@ def standardized_solution(fit, by: str = "slot", se: bool = True,
     if not se:
         return out
     from .score import joint_observed_vcov_with_labels
-    V, idx = joint_observed_vcov_with_labels(fit)
+    V, idx = vcov if vcov is not None else joint_observed_vcov_with_labels(fit)
     J_all = np.zeros((len(out), len(idx)))
     for c, j in enumerate(idx):
         h = 1e-6 * max(abs(est[j]), 1e-3)
