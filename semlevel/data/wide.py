@@ -53,10 +53,18 @@ def make_slots(hierarchy: Hierarchy, sorted_index: np.ndarray, time: np.ndarray 
         cols[OBS_KEY] = np.asarray(time)
     else:
         cols[OBS_KEY] = _cumcount(lowest) + 1
-    table = pd.DataFrame(cols)
-    slot = table.groupby(list(cols), sort=True).ngroup().to_numpy()
-    slots = table.groupby(list(cols), sort=True).size().rename("n_obs").reset_index()
-    return slot.astype(np.int64), slots
+    # slots numbered in sorted order of their keys (as groupby(sort=True) would)
+    codes_, uniques = [], {}
+    for name, v in cols.items():
+        k, u = pd.factorize(v, sort=True, use_na_sentinel=False)
+        codes_.append(k)
+        uniques[name] = u
+    combos, slot, n_obs = np.unique(np.stack(codes_, axis=1), axis=0, return_inverse=True,
+                                    return_counts=True)
+    slots = pd.DataFrame({name: uniques[name].take(combos[:, j])
+                          for j, name in enumerate(cols)})
+    slots["n_obs"] = n_obs
+    return slot.ravel().astype(np.int64), slots
 
 
 def _cumcount(sorted_groups: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
     p = len(slots)
     effect_latent = np.full((p, len(effects)), -1, dtype=np.int64)
     rows = []
+    groups: dict[tuple, tuple] = {}
     for e, eff in effects.iterrows():
         l = int(eff["level_index"])
         suffix = "" if eff["effect"] == "_cons" else f".{eff['effect']}"
@@ -36,18 +37,35 @@ def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
                          "effect": eff["effect"], "equation": int(eff["equation"])})
             continue
         prefix_cols = levels[1:l + 1]
-        prefix = slots[prefix_cols]
-        ids = prefix.groupby(prefix_cols, sort=True).ngroup().to_numpy()
-        uniq = prefix.drop_duplicates().sort_values(prefix_cols)
+        if tuple(prefix_cols) not in groups:
+            groups[tuple(prefix_cols)] = _prefix_groups(slots, prefix_cols)
+        ids, keys = groups[tuple(prefix_cols)]
         base = len(rows)
         level, effect, equation = eff["level"], eff["effect"], int(eff["equation"])
-        for key in uniq.itertuples(index=False):
-            key = tuple(k.item() if hasattr(k, "item") else k for k in key)
+        for key in keys:
             rows.append({"name": f"{level}[{','.join(str(k) for k in key)}]{suffix}",
                          "level": level, "key": key, "effect": effect, "equation": equation})
         effect_latent[:, e] = base + ids
+    names = [r["name"] for r in rows]
+    if len(set(names)) < len(names):
+        count: dict[str, int] = {}
+        for nm in names:
+            count[nm] = count.get(nm, 0) + 1
+        for r in rows:
+            if count[r["name"]] > 1:
+                r["name"] = f"{r['name']}#{r['equation']}"
     latents = pd.DataFrame(rows, columns=["name", "level", "key", "effect", "equation"])
-    if latents["name"].duplicated().any():
-        latents["name"] = latents["name"] + np.where(latents["name"].duplicated(keep=False),
-                                                     "#" + latents["equation"].astype(str), "")
     return latents, effect_latent
+
+
+def _prefix_groups(slots: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, list[tuple]]:
+    """Each slot's group by the values of ``cols`` (numbered in sorted order of the
+    values, as ``groupby(sort=True)``) and each group's key tuple."""
+    codes, uniques = [], []
+    for c in cols:
+        k, u = pd.factorize(slots[c], sort=True, use_na_sentinel=False)
+        codes.append(k)
+        uniques.append([v.item() if hasattr(v, "item") else v for v in u])
+    combos, ids = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    keys = [tuple(uniques[j][i] for j, i in enumerate(row)) for row in combos.tolist()]
+    return ids.ravel().astype(np.int64), keys
