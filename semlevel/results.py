@@ -508,9 +508,9 @@ class Fit(LikelihoodCriteria):
         "ci", "pvalue"; default the fit's ``dftable()``); ``small=False`` replays the
         large-sample results, as Stata's ``mixed`` without ``small`` does."""
         from .output.summary import Summary
-        from .report import stata_report
+        from .output.report import stata_report
         if not small or dftable is not None:
-            from .report import replay
+            from .output.report import replay
             return Summary(replay(self, small=small, dftable=dftable), self)
         return Summary(stata_report(self), self)
 

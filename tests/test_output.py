@@ -16,7 +16,7 @@ from semlevel.engine.optimize import IterationEvent
 from semlevel.output.iterlog import IterationLog, log_line
 from semlevel.progress import progress
 from semlevel.output.tables import TABLE_FORMATS, fit_tables, render_table
-from semlevel.report import stata_g
+from semlevel.output.report import stata_g
 
 SLOPE = "weight week || id: week"
 UNSTRUCTURED = "weight week || id: week, cov(un)"

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import semlevel as sl
-from semlevel.report import stata_g, stata_report
+from semlevel.output.report import stata_g, stata_report
 
 # --------------------------------------------------------------------------- stata_g
 

@@ -1,6 +1,6 @@
-"""Report lines that depend on the variance estimator and the weights (used by
-:mod:`semlevel.report`), laid out as Stata prints them after ``vce(robust)`` /
-``vce(cluster clustvar)`` and sampling weights (the manual's "Survey data" example):
+"""Report lines that depend on the variance estimator and the weights, laid out as Stata
+prints them after ``vce(robust)`` / ``vce(cluster clustvar)`` and sampling weights (the
+manual's "Survey data" example):
 
 * the title loses "ML" under sampling weights (a pseudo-likelihood): "Mixed-effects
   regression";
@@ -11,9 +11,9 @@
 """
 from __future__ import annotations
 
-__all__ = ["title", "loglik_name", "cluster_note", "robust_header"]
+from .cells import WIDTH
 
-WIDTH = 78
+__all__ = ["title", "loglik_name", "cluster_note", "robust_header"]
 
 
 def _robust(fit) -> bool:
@@ -21,7 +21,7 @@ def _robust(fit) -> bool:
 
 
 def title(fit, default: str) -> str:
-    w = (getattr(fit.model, "info", None) or {}).get("weights")
+    w = getattr(getattr(fit.model, "info", None), "weights", None)
     if w is not None and w.kind == "pweight" and not fit.reml:
         return "Mixed-effects regression"
     return default
