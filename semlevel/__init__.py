@@ -11,7 +11,7 @@ from . import datasets
 from .api import mixed, mixed_model
 from .data.pivot import pivot_wide
 from .inference.compare import compare
-from .inference.tables import estimates_table
+from .output.estimates import estimates_table
 from .io import read_data, write_data
 from .lmer import formula_to_stata, lmer, lmer_model
 from .data.wide import WideData

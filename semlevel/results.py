@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .model.label_kinds import label_roles
 from .distributions import chi2_sf, norm_ppf, norm_sf
 from .engine.deviance import Evaluation
 from .engine.optimize import OptimizationSummary
-from .model.coefficients import coefficient_design, fixed_offset
 from .engine.stats import PoolStats
+from .inference.lrtest import LRTest, linear_loglik, lr_linear, lrtest
+from .inference.varcorr import (covariance_members, free_variances, sd_table,
+                                variance_table)
 from .model.pathmodel import PathModel
 from .model.sem import SEMModel
 
@@ -23,45 +24,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .output.summary import Summary
 
 __all__ = ["Fit", "LRTest", "SEMFit", "LikelihoodCriteria"]
-
-
-def _interval(est: float, se: float, z: float, scale: str) -> tuple[float, float]:
-    """Confidence interval on a transformed scale, mapped back (delta-method SE)."""
-    if not np.isfinite(se):
-        return np.nan, np.nan
-    if scale == "log":
-        if est <= 0:
-            return np.nan, np.nan
-        with np.errstate(over="ignore"):          # a variance near zero: (0, inf)
-            return est * np.exp(-z * se / est), est * np.exp(z * se / est)
-    if scale == "logit":
-        if not 0 < est < 1:
-            return np.nan, np.nan
-        c, s = np.log(est / (1 - est)), se / (est * (1 - est))
-        return 1 / (1 + np.exp(-(c - z * s))), 1 / (1 + np.exp(-(c + z * s)))
-    if scale == "atanh":
-        if not -1 < est < 1:
-            return np.nan, np.nan
-        c, s = np.arctanh(est), se / (1 - est * est)
-        return np.tanh(c - z * s), np.tanh(c + z * s)
-    return est - z * se, est + z * se
-
-
-@dataclass(frozen=True)
-class LRTest:
-    """A likelihood-ratio test between two nested fits."""
-
-    statistic: float
-    df: int
-    p: float
-    note: str = ""
-
-    def __iter__(self):
-        return iter((self.statistic, self.df, self.p))
-
-    def __str__(self) -> str:
-        text = f"LR chi2({self.df}) = {self.statistic:.2f}, Prob > chi2 = {self.p:.4f}"
-        return text + (f"\nNote: {self.note}" if self.note else "")
 
 
 class LikelihoodCriteria:
@@ -231,81 +193,23 @@ class Fit(LikelihoodCriteria):
     # ---- variance components ---------------------------------------------------------
     @cached_property
     def _free_var(self) -> np.ndarray:
-        lab = self.model.labels
-        return np.flatnonzero(lab["free"].to_numpy() & (lab["kind"] != "coef").to_numpy())
+        return free_variances(self.model)
 
     @cached_property
     def random_variance(self) -> pd.DataFrame:
-        """Variance components in the variance metric, as `mixed` prints them: CIs on the
-        log scale for variances, Wald for covariances and AR/MA coefficients, logit for an
-        exponential structure's rho, atanh for Toeplitz correlations. Derived covariances
-        of a residual structure (kind ``lag``) are not parameters and are not listed."""
-        lab = self.model.labels
-        idx = np.flatnonzero(~lab["kind"].isin(["coef", "lag"]).to_numpy())
-        _, ci_scale = label_roles(self.model)
-        free_pos = {j: i for i, j in enumerate(self._free_var)}
-        zc = self._z
-        rows = []
-        for j in idx:
-            name, kind = lab.index[j], lab["kind"].iloc[j]
-            est = float(self.values[j])
-            i = free_pos.get(j)
-            # a negative diagonal (an indefinite information, e.g. not converged): no SE
-            se = float(np.sqrt(self.theta_vcov[i, i])) if i is not None and \
-                np.isfinite(self.theta_vcov[i, i]) and self.theta_vcov[i, i] >= 0 else np.nan
-            lo, hi = _interval(est, se, zc, ci_scale[j])
-            rows.append({"label": name, "estimate": est, "se": se, "ci_lower": lo,
-                         "ci_upper": hi, "kind": kind, "block": lab["block"].iloc[j],
-                         "boundary": name in self.boundary})
-        return pd.DataFrame(rows).set_index("label")
+        """Variance components in the variance metric, as `mixed` prints them (CIs on the
+        scale of each label's kind); see :func:`semlevel.inference.varcorr.variance_table`."""
+        return variance_table(self, self._z)
 
     @cached_property
     def random_sd(self) -> pd.DataFrame:
         """Variance components as standard deviations and correlations (delta method;
         CIs on the log scale for SDs and the atanh scale for correlations)."""
-        var = self.random_variance
-        lab = self.model.labels
-        zc = self._z
-        free_pos = {lab.index[j]: i for i, j in enumerate(self._free_var)}
-        V = self.theta_vcov
-        rows = []
-        for name, r in var.iterrows():
-            if r["kind"] in ("var", "resvar"):
-                sd = np.sqrt(r["estimate"]) if r["estimate"] > 0 else 0.0
-                se = r["se"] / (2 * sd) if sd > 0 else np.nan
-                lo, hi = (sd * np.exp(-zc * se / sd), sd * np.exp(zc * se / sd)) if sd > 0 \
-                    else (np.nan, np.nan)
-                rows.append({"label": name.replace("var(", "sd(", 1), "estimate": sd, "se": se,
-                             "ci_lower": lo, "ci_upper": hi, "kind": "sd", "block": r["block"]})
-                continue
-            a, b = self._cov_members(name)
-            va, vb, c = var.loc[a, "estimate"], var.loc[b, "estimate"], r["estimate"]
-            rho = c / np.sqrt(va * vb) if va > 0 and vb > 0 else np.nan
-            grad = np.array([-0.5 * rho / va, -0.5 * rho / vb, 1.0 / np.sqrt(va * vb)])
-            ids = [free_pos.get(a), free_pos.get(b), free_pos.get(name)]
-            if None in ids:
-                se = np.nan
-            else:
-                se = float(np.sqrt(grad @ V[np.ix_(ids, ids)] @ grad))
-            if np.isfinite(se) and abs(rho) < 1:
-                zr, sz = np.arctanh(rho), se / (1 - rho * rho)
-                lo, hi = np.tanh(zr - zc * sz), np.tanh(zr + zc * sz)
-            else:
-                lo = hi = np.nan
-            rows.append({"label": name.replace("cov(", "corr(", 1), "estimate": rho, "se": se,
-                         "ci_lower": lo, "ci_upper": hi, "kind": "corr", "block": r["block"]})
-        return pd.DataFrame(rows).set_index("label")
+        return sd_table(self, self.random_variance, self._z)
 
     def _cov_members(self, name: str) -> tuple[str, str]:
         """Variance labels of the two effects of a covariance label ``lvl: cov(a,b)``."""
-        m = self.model
-        j = m.label_index(name)
-        row = m.phi[m.phi["label"] == j].iloc[0]
-        lab_of = {}
-        diag = m.phi[m.phi["a"] == m.phi["b"]]
-        for a, l in zip(diag["a"], diag["label"]):
-            lab_of[int(a)] = m.labels.index[int(l)]
-        return lab_of[int(row["a"])], lab_of[int(row["b"])]
+        return covariance_members(self.model, name)
 
     @property
     def random(self) -> pd.DataFrame:
@@ -329,67 +233,20 @@ class Fit(LikelihoodCriteria):
     @cached_property
     def linear_loglik(self) -> float:
         """Log likelihood (restricted under REML) of the linear model without random effects."""
-        Xt, _ = coefficient_design(self.model)
-        y = self.model.data.y - fixed_offset(self.model)    # fixed and constrained terms
-        if self.model.info.weights is not None:
-            from .engine.weighting import linear_loglik
-            return linear_loglik(self.model, Xt, y)
-        n, k = Xt.shape
-        if k:
-            coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
-            rss = float(np.sum((y - Xt @ coef) ** 2))
-        else:
-            rss = float(np.sum(y ** 2))
-        two_pi = np.log(2 * np.pi)
-        if self.reml:
-            s2 = rss / (n - k)
-            return -0.5 * ((n - k) * (two_pi + np.log(s2) + 1) + np.linalg.slogdet(Xt.T @ Xt)[1])
-        return -0.5 * n * (two_pi + np.log(rss / n) + 1)
+        return linear_loglik(self.model, self.reml)
 
     @cached_property
     def lr_linear(self) -> dict:
         """LR test versus the linear model, with `mixed`'s chibar2 / conservative note
-        (none with robust standard errors, as in Stata)."""
-        if self.vce is not None:
-            return {}
-        lab = self.model.labels
-        free = lab["free"].to_numpy()
-        kinds = lab["kind"].to_numpy()
-        n_re = int((free & np.isin(kinds, ["var", "cov"])).sum())
-        n_res = max(int((free & np.isin(kinds, ["resvar", "rescov", "resstruct"])).sum()) - 1, 0)
-        tested = n_re + n_res
-        stat = max(2.0 * (self.loglik - self.linear_loglik), 0.0)
-        if n_re == 1 and n_res == 0 and int((free & (kinds == "var")).sum()) == 1:
-            return {"kind": "chibar2(01)", "statistic": stat, "df": 1,
-                    "p": 0.5 * float(chi2_sf(stat, 1)) if stat > 0 else 1.0}
-        note = ("LR test is conservative and provided only for reference." if n_re else
-                "The reported degrees of freedom assumes the null hypothesis is not on the "
-                "boundary of the parameter space. If this is not true, then the reported test "
-                "is conservative.")
-        return {"kind": f"chi2({tested})", "statistic": stat, "df": tested,
-                "p": float(chi2_sf(stat, tested)) if tested else np.nan, "note": note}
+        (none with robust standard errors, as in Stata); :mod:`semlevel.inference.lrtest`."""
+        return lr_linear(self)
 
     def lrtest(self, other: "Fit") -> LRTest:
         """Likelihood-ratio test of two nested fits (either order), as Stata's ``lrtest``."""
         if not isinstance(other, Fit):
             raise TypeError(f"lrtest compares two fits: got {type(other).__name__} "
                             f"({other!r:.60}) instead of a Fit")
-        if self.n_obs != other.n_obs:
-            raise ValueError(f"the fits use different samples ({self.n_obs} vs {other.n_obs} "
-                             "observations)")
-        if self.reml != other.reml:
-            raise ValueError("cannot compare an ML fit with a REML fit")
-        if self.reml and list(self.fixed.index) != list(other.fixed.index):
-            raise ValueError("REML fits with different fixed effects cannot be compared by an "
-                             "LR test; refit both by ML")
-        big, small = (self, other) if self.n_params >= other.n_params else (other, self)
-        df = big.n_params - small.n_params
-        stat = max(2.0 * (big.loglik - small.loglik), 0.0)
-        p = float(chi2_sf(stat, df)) if df > 0 else np.nan
-        note = ("The reported degrees of freedom assumes the null hypothesis is not on the "
-                "boundary of the parameter space. If this is not true, then the reported test "
-                "is conservative.")
-        return LRTest(statistic=stat, df=df, p=p, note=note)
+        return lrtest(self, other)
 
     def scoretests(self, labels: list[str] | None = None, univariate: bool = False,
                    releases: dict | None = None, information: str = "expected",

@@ -67,3 +67,14 @@ def test_bad_input_is_named(fits):
         sl.estimates_table(fits, names=["a", "a"])
     with pytest.raises(ValueError, match="format"):
         sl.estimates_table(fits, format="html")
+
+
+def test_names_are_escaped_by_the_shared_writers(fits):
+    """Column names are user text: every LaTeX special is escaped (the table's own escape
+    missed braces, ~, ^ and $), and a | cannot split a Markdown cell."""
+    tex = sl.estimates_table(fits, names=[r"a{b}~^$\x", "p|q"], format="latex")
+    head = tex.splitlines()[2]
+    assert "{b}" not in head and "$" not in head.replace(r"\$", "")
+    assert r"\{b\}" in head and r"\textasciitilde" in head
+    md = sl.estimates_table(fits, names=["a", "p|q"], format="markdown")
+    assert md.splitlines()[0] == r"| | a | p\|q |"

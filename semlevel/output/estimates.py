@@ -14,6 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from ..escape import markdown_text
+from .latex import tex
+from .markdown import markdown_table
+
 __all__ = ["estimates_table", "render_table", "FIT_STATS"]
 
 #: fit statistics by name: how to read them from a fit
@@ -99,7 +103,8 @@ def _fmt(value: float, digits: int, stat: str = "") -> str:
 
 def render_table(table: pd.DataFrame, format: str = "markdown", digits: int = 4) -> str:
     """Text of an :func:`estimates_table` DataFrame: ``markdown`` or ``latex``; standard
-    errors in parentheses on the line under their estimate."""
+    errors in parentheses on the line under their estimate. Names are escaped by the
+    writers every output uses (:func:`.markdown.markdown_table`, :func:`.latex.tex`)."""
     if format not in ("markdown", "latex"):
         raise ValueError(f"format must be 'markdown' or 'latex', not {format!r}")
     names = list(table.columns)
@@ -115,20 +120,18 @@ def render_table(table: pd.DataFrame, format: str = "markdown", digits: int = 4)
                                     for v in row])
         sections.append(section)
     if format == "markdown":
-        head = "| | " + " | ".join(names) + " |"
-        sep = "|---|" + "---:|" * len(names)
-        body = ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-                for cells in lines]
-        return "\n".join([head, sep] + body) + "\n"
-    esc = (lambda s: s.replace("\\", r"\textbackslash{}").replace("_", r"\_")
-           .replace("#", r"\#").replace("%", r"\%").replace("&", r"\&"))
+        out = markdown_table([""] + [markdown_text(n) for n in names],
+                             [[markdown_text(c) for c in cells] for cells in lines],
+                             ["l"] + ["r"] * len(names))
+        out[0] = out[0].replace("|  |", "| |", 1)
+        return "\n".join(out) + "\n"
     out = [r"\begin{tabular}{l" + "r" * len(names) + "}", r"\hline",
-           " & ".join([""] + [esc(n) for n in names]) + r" \\", r"\hline"]
+           " & ".join([""] + [tex(n) for n in names]) + r" \\", r"\hline"]
     prev = None
     for sec, cells in zip(sections, lines):
         if prev is not None and sec != prev:
             out.append(r"\hline")
-        out.append(" & ".join(esc(c) for c in cells) + r" \\")
+        out.append(" & ".join(tex(c) for c in cells) + r" \\")
         prev = sec
     out += [r"\hline", r"\end{tabular}"]
     return "\n".join(out) + "\n"
