@@ -117,8 +117,8 @@ def test_manual_commands(case):
     assert spec.level == 95.0
     assert spec.variance is True and spec.stddeviations is False
     assert spec.extra["display"] == display
-    # residuals() is parsed in syntax (spec.residuals, typed); the rest stays pending
-    got = dict(spec.extra["pending"])
+    # every option is parsed in syntax into typed fields; the text as written is recorded
+    got = dict(spec.extra["option_text"])
     if spec.residuals is not None:
         got["residuals"] = spec.residuals.text
     assert got == pending
@@ -157,7 +157,7 @@ def test_equation_extra_info_and_level_weights():
     assert info[0]["covariance_explicit"] is True and info[1]["covariance_explicit"] is False
     assert info[0]["pending"] == {"pweight": "w2"}
     assert info[0]["position"] == 8 and info[1]["position"] == 42
-    assert "pweight" not in spec.extra["pending"]
+    assert "pweight" not in spec.extra["unsupported"]
     assert spec.extra["weights"].levels == (("school", "w2"),)
     assert spec.levels == ("school", "class")
     assert spec.equations[0].covariance == "exchangeable"
@@ -259,7 +259,7 @@ def test_level_option_invalid(opt):
 def test_display_options_recorded(opt, entry):
     spec = parse_mixed(f"y x || id:, {opt}")
     assert spec.extra["display"] == [entry]
-    assert spec.extra["pending"] == {}
+    assert spec.extra["unsupported"] == {}
 
 
 @pytest.mark.parametrize("opt,name,raw", [
@@ -275,7 +275,7 @@ def test_display_options_recorded(opt, entry):
 ])
 def test_pending_options_keep_raw_argument(opt, name, raw):
     spec = parse_mixed(f"y x || id:, {opt}")
-    got = dict(spec.extra["pending"])
+    got = dict(spec.extra["option_text"])
     if spec.residuals is not None:                 # parsed in syntax, its text kept
         got["residuals"] = spec.residuals.text
     assert got == {name: raw}
@@ -284,7 +284,7 @@ def test_pending_options_keep_raw_argument(opt, name, raw):
 def test_if_in_and_weight_qualifiers_are_pending():
     spec = parse_mixed('y x i.g if inlist(day, 0, 4) & sex == "m" in 1/50 [fw=f] || id:')
     assert spec.fixed_terms == ("x", "i.g")
-    assert spec.extra["pending"] == {
+    assert spec.extra["unsupported"] == {
         "if": 'inlist(day, 0, 4) & sex == "m"', "in": "1/50"}
     assert spec.extra["weights"].kind == "fweight" and spec.extra["weights"].observation == "f"
 
@@ -297,7 +297,7 @@ def test_survey_options_parsed():
     w = spec.extra["weights"]
     assert (w.kind, w.observation, w.levels, w.pwscale) == (
         "pweight", "w_fstuwt/wnrschbw", (("id_school", "wnrschbw"),), "gk")
-    assert spec.extra["vce"].kind == "robust" and spec.extra["pending"] == {}
+    assert spec.extra["vce"].kind == "robust" and spec.extra["unsupported"] == {}
     spec = parse_mixed("y x || id:, vce(cluster school)")
     assert (spec.extra["vce"].kind, spec.extra["vce"].cluster) == ("cluster", "school")
     assert spec.extra["weights"] is None
@@ -531,3 +531,17 @@ def test_errors_are_valueerrors():
     assert issubclass(MixedSyntaxError, ValueError)
     with pytest.raises(ValueError):
         parse_mixed("|| id:")
+
+
+def test_options_are_parsed_completely_in_syntax():
+    """Issue 22: every option a module handles is parsed into a typed field by the parser;
+    only what no module takes is left (as text) for the builder to refuse by name."""
+    from semlevel.syntax.smallsample import DFMethod
+    spec = parse_mixed("y x || id:, reml dfmethod(satt, oim) dftable(ci) constraints(1 2) "
+                       "residuals(ar 1, t(time)) emiterate(5)")
+    assert spec.extra["unsupported"] == {"emiterate": "5"}
+    assert spec.extra["dfmethod"] == DFMethod("satterthwaite", "oim")
+    assert spec.extra["dftable"] == "ci"
+    assert spec.extra["constraints_numbered"] == "1 2"
+    assert spec.residuals.kind == "ar" and spec.extra["vce"].kind == "oim"
+    assert spec.extra["option_text"]["dfmethod"] == "satt, oim"   # as written

@@ -41,13 +41,18 @@ class Plan:
 
 def make_plan(spec: MixedSpec, key_by: str = "value") -> Plan:
     """The :class:`Plan` of ``spec``; refuses what a partitioned fit does not support."""
-    pending = dict(spec.extra.get("pending") or {})
+    unsupported = spec.extra.get("unsupported") or {}
     if spec.residuals is not None:
         raise ValueError("residuals() is not supported on Dask data yet: fit residual "
                          "structures on a pandas DataFrame")
-    if pending:
-        raise ValueError(f"option {next(iter(pending))}() is not supported yet by semlevel")
+    if unsupported:
+        raise ValueError(f"option {next(iter(unsupported))}() is not supported yet by "
+                         "semlevel")
     extra = spec.extra
+    for name in ("dfmethod", "dftable", "constraints", "constraints_numbered"):
+        if extra.get(name) is not None:
+            option = "constraints" if name == "constraints_numbered" else name
+            raise ValueError(f"option {option}() is not supported on Dask data yet")
     if extra.get("weights") is not None:
         raise ValueError("weights are not supported on Dask data yet")
     vce = extra.get("vce")

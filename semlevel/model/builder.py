@@ -20,7 +20,7 @@ from .latents import make_latents
 from .pathmodel import PathModel
 from .residual_labels import check_order, check_time, residual_labels
 from .residuals import CompositeStructure
-from .small_sample import SMALL_SAMPLE_OPTIONS, attach_small_sample
+from .small_sample import attach_small_sample
 from .survey import attach_survey
 
 __all__ = ["build_mixed_model"]
@@ -124,12 +124,10 @@ def _checked_inputs(spec: MixedSpec, data: pd.DataFrame):
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     check_unique_columns(data)
-    pending = dict(spec.extra.get("pending") or {})
     res_spec = spec.residuals
-    for key in SMALL_SAMPLE_OPTIONS:                     # model/small_sample.py
-        pending.pop(key, None)
-    if pending:
-        name = next(iter(pending))
+    unsupported = spec.extra.get("unsupported") or {}
+    if unsupported:
+        name = next(iter(unsupported))
         raise ValueError(f"option {name}() is not supported yet by semlevel")
     levels = list(spec.levels)
     if "_all" in levels:

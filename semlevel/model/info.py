@@ -33,7 +33,6 @@ class ModelInfo(Mapping):
     constraints : the equality constraints of ``model.constrain(...)``, or None.
     dfmethod, dftable : the small-sample degrees-of-freedom options, or None.
     level : the confidence level, or None (95).
-    pending : options parsed but applied by a later stage (internal).
     """
 
     spec: Any = None
@@ -51,7 +50,6 @@ class ModelInfo(Mapping):
     dfmethod: Any = None
     dftable: Any = None
     level: float | None = None
-    pending: dict | None = None
 
     # ---- the read-only mapping of the fields that are set ---------------------------
     def _set(self) -> list[str]:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..syntax.smallsample import SMALL_SAMPLE_OPTIONS, check_small_sample
+from ..syntax.smallsample import check_small_sample
 
 if TYPE_CHECKING:  # annotations only: pathmodel imports this module
     from .pathmodel import PathModel
 
-__all__ = ["attach_small_sample", "SMALL_SAMPLE_OPTIONS"]
+__all__ = ["attach_small_sample"]
 
 
 def attach_small_sample(model: PathModel, spec) -> PathModel:

@@ -12,8 +12,9 @@ is global wherever it appears (after the fixed part or after any equation), as i
 manual's ``|| tooth:, reml nolog``.  Display-only options are recorded in
 ``spec.extra["display"]``; options for features not implemented by this parser
 (``residuals()``, ``vce()``, ``dfmethod()``, weights, ``if``/``in``, maximisation
-options, ...) are kept with their raw argument in ``spec.extra["pending"]`` so the model
-builder can reject or handle them.  Every syntax error is a :class:`MixedSyntaxError`
+options, ...) are read by their own parsers here (:mod:`.residuals`, :mod:`.survey`,
+:mod:`.smallsample`) into typed fields of the spec; what no parser takes is kept in
+``spec.extra["unsupported"]``, which the model builder refuses by name.  Every syntax error is a :class:`MixedSyntaxError`
 whose message names the offending token and its 1-based character position.
 """
 from __future__ import annotations
@@ -95,7 +96,8 @@ _OPTIONS: tuple[_Opt, ...] = (
     _Opt("sformat", 7, "display", True),
     _Opt("fvwrap", 6, "display", True),
     _Opt("fvwrapon", 8, "display", True),
-    # later features: kept raw in extra["pending"]
+    # options with their own parsers (residuals, survey, smallsample) or unsupported:
+    # collected as strings, each taken out by its parser, the rest in extra["unsupported"]
     _Opt("residuals", 3, "pending", True),
     _Opt("vce", 3, "pending", True),
     _Opt("dfmethod", 3, "pending", True),
@@ -727,16 +729,22 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
     vce, weights = parse_survey(pending, [{"level": e.level, **i} for e, i in
                                           zip(equations, eq_info)],
                                 tuple(dict.fromkeys(e.level for e in equations)), options, reml)
+    # the other options as written (vce and weights are shown by their own specs)
+    option_text = dict(pending, **({"residuals": raw_residuals}
+                                   if raw_residuals is not None else {}))
+    from .smallsample import read_small_sample  # dfmethod(), dftable(), constraints
+    small = read_small_sample(pending, options)
     extra = {
         "display": display,
         "vce": vce,
         "weights": weights,
-        "pending": pending,
+        # what no module takes (emiterate(), matlog, ...): refused when a model is built
+        "unsupported": pending,
+        "option_text": option_text,
         "equations": eq_info,
         "text": text,
+        **small,
     }
-    from .smallsample import read_small_sample  # dfmethod(), dftable(), constraints
-    extra.update(read_small_sample(pending, options))
     return MixedSpec(
         depvar=depvar,
         fixed_terms=tuple(tm for tm, _ in fixed_terms),

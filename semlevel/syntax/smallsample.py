@@ -1,6 +1,7 @@
 """The ``dfmethod()``, ``dftable()`` and ``constraints()`` options of a ``mixed`` command.
 
-String forms (kept raw by :mod:`.mixed` in ``extra["pending"]``) and keyword equivalents:
+String forms (taken by :func:`read_small_sample` from the options :mod:`.mixed` read) and
+keyword equivalents:
 
 =======================================  ================================================
 ``dfmethod(kroger)``                     ``dfmethod="kroger"``
@@ -24,7 +25,7 @@ from typing import Any
 __all__ = ["DF_METHODS", "DFTABLES", "DFMethod", "parse_dfmethod", "parse_dftable",
            "read_small_sample", "check_small_sample", "SMALL_SAMPLE_OPTIONS"]
 
-#: options this module reads from ``spec.extra["pending"]`` (the builder accepts them)
+#: the options this module takes out of the parser's option strings
 SMALL_SAMPLE_OPTIONS = ("dfmethod", "dftable", "constraints")
 
 DF_METHODS = ("residual", "repeated", "anova", "satterthwaite", "kroger")
@@ -94,19 +95,21 @@ def parse_dftable(value) -> str:
 
 
 def read_small_sample(pending: dict, options: dict[str, Any]) -> dict:
-    """``dfmethod``, ``dftable`` and ``constraints`` from ``pending`` (string form, left in
-    place: the raw text stays there) and ``options`` (keywords, which win), parsed, for
-    ``spec.extra``. How they combine with the rest of the model (REML, a numbered
-    ``constraints()``) is checked by :func:`check_small_sample` when the model is built."""
-    raw_df = options.get("dfmethod", pending.get("dfmethod"))
-    raw_tab = options.get("dftable", pending.get("dftable"))
+    """``dfmethod``, ``dftable`` and ``constraints``, taken out of ``pending`` (the
+    parser's option strings, modified in place) and ``options`` (keywords, which win),
+    parsed, for ``spec.extra``; ``constraints_numbered`` keeps the text of Stata's
+    numbered ``constraints(1 2)`` for the error :func:`check_small_sample` gives. How
+    they combine with the rest of the model (REML) is checked when the model is built."""
+    raw_df = options.get("dfmethod", pending.pop("dfmethod", None))
+    raw_tab = options.get("dftable", pending.pop("dftable", None))
+    numbered = pending.pop("constraints", None)
     constraints = options.get("constraints")
     if constraints is not None and not (isinstance(constraints, (str, list, tuple)) or
                                         hasattr(constraints, "shape")):
         raise ValueError("constraints must be an equation, a list of equations, or (R, r)")
     return {"dfmethod": parse_dfmethod(raw_df) if raw_df is not None else None,
             "dftable": parse_dftable(raw_tab) if raw_tab is not None else None,
-            "constraints": constraints}
+            "constraints": constraints, "constraints_numbered": numbered}
 
 
 def check_small_sample(extra: dict, reml: bool) -> None:
@@ -118,7 +121,7 @@ def check_small_sample(extra: dict, reml: bool) -> None:
     if dfm is not None and dfm.approximate and not reml:
         raise ValueError(f"dfmethod({dfm.method}) is supported only with REML estimation; "
                          "add the option reml")
-    raw = (extra.get("pending") or {}).get("constraints")
+    raw = extra.get("constraints_numbered")
     if raw is not None and extra.get("constraints") is None:
         raise ValueError(
             f"constraints({raw}) refers to Stata's numbered constraints, which do not "

@@ -1,6 +1,6 @@
 """The ``vce()`` option and weights of a ``mixed`` command: parsed, checked, no data.
 
-Stata's forms (kept raw by :mod:`.mixed` in ``extra["pending"]`` and per equation) and the
+Stata's forms (collected as strings by :mod:`.mixed`, globally and per equation, and taken out here) and the
 keyword equivalents:
 
 =================================  ==============================================
