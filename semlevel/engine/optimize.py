@@ -178,12 +178,13 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
     decrease exceeds ``noise`` relative to the deviance (its numerical precision).
     ``scale`` sets the difference steps. ``approx_hessian`` (e.g. twice the expected
     information: Fisher scoring) replaces the difference Hessian while far from the
-    optimum, saving its evaluations; the last steps always use the difference Hessian.
-    ``callback`` receives an :class:`IterationEvent` per iteration (an iteration log).
+    optimum, saving its evaluations (:func:`_scoring_step`); the last steps always use
+    the difference Hessian (:func:`_newton_direction`, :func:`_line_search`), and the
+    end point's curvature is recorded (:func:`_final_check`). ``callback`` receives an
+    :class:`IterationEvent` per iteration (an iteration log).
     """
     rec = OptimizationSummary()
     u = np.asarray(u0, dtype=float).copy()
-    k = len(u)
 
     def fg(x):
         rec.evaluations += 1
@@ -204,7 +205,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         rec.message = "starting values are not admissible"
         return u, rec
     emit("start", f)
-    if k == 0:
+    if len(u) == 0:
         rec.converged, rec.hessian_pd, rec.gradient_norm = True, True, 0.0
         rec.message = "no free variance parameters"
         emit("done", f)
@@ -213,44 +214,18 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
     quiet = 0
     scoring = approx_hessian is not None
     for it in range(1, max_iter + 1):
-        steps = 1e-6 * np.maximum(np.abs(u), 1e-2 * scale)
         if scoring:
-            H = approx_hessian(u)
-            if H is not None and np.all(np.isfinite(H)):
-                lam, vec = np.linalg.eigh(H)
-                if lam.min() > 1e-10 * max(abs(lam).max(), 1e-300):
-                    d = -vec @ ((vec.T @ g) / lam)
-                    dec = float(-g @ d)
-                    if dec > 1e-3:                  # far from the optimum: a scoring step
-                        rec.iterations = it
-                        t = 1.0
-                        while t > 1e-6:
-                            fn, gn = fg(u + t * d)
-                            if np.isfinite(fn) and fn <= f - 1e-4 * t * dec:
-                                break
-                            t *= 0.5
-                        else:
-                            fn = np.nan
-                        if np.isfinite(fn) and fn <= f - 1e-4 * t * dec:
-                            u, f, g = u + t * d, fn, gn
-                            rec.history.append(float(f))
-                            emit("scoring", f, t)
-                            continue
+            moved = _scoring_step(fg, approx_hessian(u), u, f, g)
+            if moved is not None:
+                rec.iterations = it
+                u, f, g, t = moved
+                rec.history.append(float(f))
+                emit("scoring", f, t)
+                continue
             scoring = False                         # close: Newton steps from here
-        try:
-            H = difference_hessian(grad, u, g, steps, central=False)
-        except FloatingPointError:
-            try:
-                H = difference_hessian(grad, u, g, -steps, central=False)
-            except FloatingPointError:
-                # both difference directions leave the admissible region: take a
-                # scaled gradient step for this iteration
-                H = np.diag(np.maximum(np.abs(g) / np.maximum(np.abs(u), scale), 1e-8))
-        lam, vec = np.linalg.eigh(H)
-        big = max(np.abs(lam).max(), 1e-300)
-        lam_mod = np.maximum(np.abs(lam), 1e-10 * big)
-        d = -vec @ ((vec.T @ g) / lam_mod)
-        dec = float(-g @ d)
+        steps = 1e-6 * np.maximum(np.abs(u), 1e-2 * scale)
+        H = _difference_hessian_or_gradient(grad, u, g, steps, scale)
+        d, dec, lam = _newton_direction(H, g)
         rec.iterations = it
         if dec < tol and lam.min() > 0:
             rec.converged = True
@@ -265,21 +240,13 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
                 rec.history.append(float(f))
             emit("newton", f, 1.0)
             break
-        t, accepted = 1.0, False
-        # at the deviance's own precision the Armijo test is decided by rounding: a full
-        # Newton step that does not increase the deviance beyond that precision is taken
-        slack = noise * max(1.0, abs(f)) if dec < 100 * noise * max(1.0, abs(f)) else 0.0
-        while t > 1e-12:
-            fn, gn = fg(u + t * d)
-            if np.isfinite(fn) and (fn <= f - 1e-4 * t * dec or (t == 1.0 and fn <= f + slack)):
-                accepted = True
-                break
-            t *= 0.5
-        if not accepted:
+        step = _line_search(fg, u, f, d, dec, noise)
+        if step is None:
             # no decrease along the Newton direction: at a (numerically) flat optimum
             rec.message = "line search made no progress"
             emit("newton", f, 0.0, bool(lam.min() > 0))
             break
+        t, fn, gn = step
         gain = f - fn
         u, f, g = u + t * d, fn, gn
         rec.history.append(float(f))
@@ -294,10 +261,77 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
             rec.converged = True
             rec.message = "converged (deviance change below its numerical precision)"
             break
-    # final check of the point (curvature for the record; forward differences suffice:
-    # standard errors are computed separately, with central differences)
+    _final_check(rec, grad, u, g, H_final, scale, max_iter)
+    emit("done", f)
+    return u, rec
+
+
+def _scoring_step(fg, H: np.ndarray | None, u: np.ndarray, f: float, g: np.ndarray):
+    """A step along the approximate Hessian's direction with an Armijo line search while
+    far from the optimum (decrement > 1e-3): (u, f, g, step length), or None when close,
+    when ``H`` is not positive definite or when the search fails (Newton steps then)."""
+    if H is None or not np.all(np.isfinite(H)):
+        return None
+    lam, vec = np.linalg.eigh(H)
+    if lam.min() <= 1e-10 * max(abs(lam).max(), 1e-300):
+        return None
+    d = -vec @ ((vec.T @ g) / lam)
+    dec = float(-g @ d)
+    if dec <= 1e-3:
+        return None
+    t = 1.0
+    while t > 1e-6:
+        fn, gn = fg(u + t * d)
+        if np.isfinite(fn) and fn <= f - 1e-4 * t * dec:
+            return u + t * d, fn, gn, t
+        t *= 0.5
+    return None
+
+
+def _difference_hessian_or_gradient(grad, u: np.ndarray, g: np.ndarray, steps: np.ndarray,
+                                    scale: np.ndarray) -> np.ndarray:
+    """The forward-difference Hessian (backward where forward steps leave the admissible
+    region; a scaled gradient step's diagonal where both do)."""
+    try:
+        return difference_hessian(grad, u, g, steps, central=False)
+    except FloatingPointError:
+        pass
+    try:
+        return difference_hessian(grad, u, g, -steps, central=False)
+    except FloatingPointError:
+        return np.diag(np.maximum(np.abs(g) / np.maximum(np.abs(u), scale), 1e-8))
+
+
+def _newton_direction(H: np.ndarray, g: np.ndarray):
+    """The Newton direction on ``H`` made positive definite (negative eigenvalues
+    reflected), its decrement g'H^-1 g and ``H``'s eigenvalues."""
+    lam, vec = np.linalg.eigh(H)
+    big = max(np.abs(lam).max(), 1e-300)
+    lam_mod = np.maximum(np.abs(lam), 1e-10 * big)
+    d = -vec @ ((vec.T @ g) / lam_mod)
+    return d, float(-g @ d), lam
+
+
+def _line_search(fg, u: np.ndarray, f: float, d: np.ndarray, dec: float, noise: float):
+    """Backtracking from the full step: (t, f, g) of the first Armijo point, or None. At
+    the deviance's own precision the Armijo test is decided by rounding: a full Newton
+    step that does not increase the deviance beyond that precision is taken."""
+    slack = noise * max(1.0, abs(f)) if dec < 100 * noise * max(1.0, abs(f)) else 0.0
+    t = 1.0
+    while t > 1e-12:
+        fn, gn = fg(u + t * d)
+        if np.isfinite(fn) and (fn <= f - 1e-4 * t * dec or (t == 1.0 and fn <= f + slack)):
+            return t, fn, gn
+        t *= 0.5
+    return None
+
+
+def _final_check(rec: OptimizationSummary, grad, u: np.ndarray, g: np.ndarray,
+                 H: np.ndarray | None, scale: np.ndarray, max_iter: int) -> None:
+    """The end point's curvature, gradient and decrement in ``rec``, and the verdict
+    (forward differences suffice for the record: standard errors are computed
+    separately, with central differences or complex steps)."""
     steps = 1e-5 * np.maximum(np.abs(u), 1e-2 * scale)
-    H = H_final
     for sign in (1.0, -1.0):
         if H is not None:
             break
@@ -310,8 +344,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         rec.message = "the curvature cannot be evaluated: the optimum is on the edge of " \
             "the admissible region"
         rec.gradient_norm = float(np.abs(g).max())
-        emit("done", f)
-        return u, rec
+        return
     lam = np.linalg.eigvalsh(H)
     rec.min_hessian_eigenvalue = float(lam.min())
     rec.hessian_pd = bool(lam.min() > 1e-10 * max(np.abs(lam).max(), 1e-300))
@@ -328,5 +361,3 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         rec.message = "Hessian not positive definite at the solution"
     if not rec.message:
         rec.message = "converged" if rec.converged else f"stopped after {max_iter} iterations"
-    emit("done", f)
-    return u, rec

@@ -517,6 +517,10 @@ def design_matrix(
     ``check_rank`` the matrix must have full column rank, otherwise a ``ValueError``
     names the columns collinear with earlier ones, the constant counting as the first
     column (``name`` is used in the message, e.g. ``"fixed-effects"``).
+
+    The steps: each variable's codes or values (:func:`_variable_values`), each term's
+    columns (:func:`_continuous_term`, :func:`_factor_term`: a factor term's observed
+    cells less its base levels), the matrix (:func:`_assemble`) and its rank.
     """
     expanded = expand_terms(terms)
     for t in expanded:
@@ -530,7 +534,49 @@ def design_matrix(
     n = len(data)
     if n == 0:
         raise ValueError("no observations in the estimation sample")
+    values = _variable_values(expanded, data)
+    cols = _Columns()
+    term_keys = {t.key for t in expanded}
+    for ti, term in enumerate(expanded):
+        cont: np.ndarray | None = None            # the product of the continuous parts
+        for p in term.parts:
+            if not p.factor:
+                cont = values.cont[p.var] if cont is None else cont * values.cont[p.var]
+        if any(p.factor for p in term.parts):
+            _factor_term(term, ti, cont, values, term_keys, n, cols)
+        else:
+            _continuous_term(term, ti, cont, n, cols)
+    X = _assemble(cols, n, constant)
+    if constant:
+        cols.labels.append("_cons")
+        cols.re_labels.append("_cons")
+        cols.term_of_column.append(-1)
+    design = Design(
+        matrix=X,
+        labels=cols.labels,
+        re_labels=cols.re_labels,
+        variables=variables,
+        base=cols.base,
+        factor_levels={v: list(values.levels[v]) for v in values.levels},
+        empty=cols.empty,
+        terms=expanded,
+        term_of_column=cols.term_of_column,
+    )
+    if check_rank and X.shape[1]:
+        _check_rank(X, cols.labels, constant, name)
+    return design
 
+
+@dataclass
+class _VariableValues:
+    """A factor variable's codes and levels, a continuous variable's values."""
+
+    codes: dict[str, np.ndarray]
+    levels: dict[str, list]
+    cont: dict[str, np.ndarray]
+
+
+def _variable_values(expanded: list[Term], data: pd.DataFrame) -> _VariableValues:
     factor_vars = [p.var for t in expanded for p in t.parts if p.factor]
     codes_of: dict[str, np.ndarray] = {}
     levels_of: dict[str, list] = {}
@@ -547,120 +593,130 @@ def design_matrix(
         for p in t.parts:
             if not p.factor and p.var not in cont_of:
                 cont_of[p.var] = _continuous(p.var, data[p.var])
+    return _VariableValues(codes_of, levels_of, cont_of)
 
-    term_keys = {t.key for t in expanded}
 
-    labels: list[str] = []
-    re_labels: list[str] = []
-    base_labels: list[str] = []
-    empty_labels: list[str] = []
-    term_of_column: list[int] = []
-    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray | None, int, int]] = []
-    col = 0
-    rows_all = np.arange(n)
+@dataclass
+class _Columns:
+    """The columns made so far: labels (fixed and random-effects spelling), base and
+    empty cells, the term of each column and the blocks (rows, columns within the block,
+    values or None for ones, first column, width) to fill the matrix from."""
 
-    for ti, term in enumerate(expanded):
-        main = len(term.parts) == 1
-        fparts = [p for p in term.parts if p.factor]
-        # continuous product
-        cont: np.ndarray | None = None
-        for p in term.parts:
-            if not p.factor:
-                cont = cont_of[p.var] if cont is None else cont * cont_of[p.var]
-        if not fparts:
-            labels.append(term.parts[0].var if main else term.text)
-            re_labels.append(
-                term.parts[0].var if main else "#".join(p.var for p in term.parts)
-            )
-            term_of_column.append(ti)
-            blocks.append((rows_all, np.zeros(n, dtype=np.int64), cont, col, 1))
-            col += 1
+    labels: list[str] = field(default_factory=list)
+    re_labels: list[str] = field(default_factory=list)
+    base: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    term_of_column: list[int] = field(default_factory=list)
+    blocks: list[tuple] = field(default_factory=list)
+    width: int = 0
+
+
+def _continuous_term(term: Term, ti: int, cont: np.ndarray, n: int, cols: _Columns) -> None:
+    main = len(term.parts) == 1
+    cols.labels.append(term.parts[0].var if main else term.text)
+    cols.re_labels.append(term.parts[0].var if main else "#".join(p.var for p in term.parts))
+    cols.term_of_column.append(ti)
+    cols.blocks.append((np.arange(n), np.zeros(n, dtype=np.int64), cont, cols.width, 1))
+    cols.width += 1
+
+
+def _factor_term(term: Term, ti: int, cont: np.ndarray | None, values: _VariableValues,
+                 term_keys: set, n: int, cols: _Columns) -> None:
+    """A factor term's columns: one per observed cell of its factors' levels, less the
+    base levels (which a lower-order term present in the model absorbs); unobserved
+    cells of an interaction are recorded as empty."""
+    levels_of, codes_of = values.levels, values.codes
+    main = len(term.parts) == 1
+    fparts = [p for p in term.parts if p.factor]
+    # per factor part: kept level indices and dropped base
+    kept_idx: list[np.ndarray] = []
+    base_idx: list[int | None] = []
+    for p in fparts:
+        levels = levels_of[p.var]
+        if p.select is not None:
+            missing = [v for v in p.select if v not in levels]
+            if missing:
+                raise ValueError(
+                    f"level {missing[0]} of factor variable '{p.var}' does not occur "
+                    f"in the estimation sample (levels: {_fmt_levels(levels)})"
+                )
+            kept_idx.append(np.array([levels.index(v) for v in p.select]))
+            base_idx.append(None)
             continue
-        # per factor part: kept level indices and dropped base
-        kept_idx: list[np.ndarray] = []
-        base_idx: list[int | None] = []
-        for p in fparts:
-            levels = levels_of[p.var]
-            if p.select is not None:
-                missing = [v for v in p.select if v not in levels]
-                if missing:
-                    raise ValueError(
-                        f"level {missing[0]} of factor variable '{p.var}' does not occur "
-                        f"in the estimation sample (levels: {_fmt_levels(levels)})"
-                    )
-                kept_idx.append(np.array([levels.index(v) for v in p.select]))
-                base_idx.append(None)
-                continue
-            b = _base_index(p, levels, codes_of[p.var])
-            if b is not None and not main:
-                rest = tuple(sorted(q.key for q in term.parts if q is not p))
-                if (term.kind, rest) not in term_keys:
-                    b = None
-            base_idx.append(b)
-            kept_idx.append(np.array([i for i in range(len(levels)) if i != b], dtype=np.int64))
-        sizes = [len(levels_of[p.var]) for p in fparts]
-        cid = np.zeros(n, dtype=np.int64)
-        for p, size in zip(fparts, sizes):
-            cid = cid * size + codes_of[p.var]
-        observed = np.unique(cid)
-        # decode observed cells into per-part level indices (first part slowest)
-        dec = np.empty((len(observed), len(fparts)), dtype=np.int64)
-        rem = observed.copy()
-        for j in range(len(fparts) - 1, -1, -1):
-            dec[:, j] = rem % sizes[j]
-            rem //= sizes[j]
-        keep_mask = np.ones(len(observed), dtype=bool)
-        is_base = np.zeros((len(observed), len(fparts)), dtype=bool)
-        for j in range(len(fparts)):
-            keep_mask &= np.isin(dec[:, j], kept_idx[j])
-            if base_idx[j] is not None:
-                is_base[:, j] = dec[:, j] == base_idx[j]
-        # select-parts: cells outside the selection are neither kept nor base
-        selected = np.ones(len(observed), dtype=bool)
-        for j, p in enumerate(fparts):
-            if p.select is not None:
-                selected &= np.isin(dec[:, j], kept_idx[j])
+        b = _base_index(p, levels, codes_of[p.var])
+        if b is not None and not main:
+            rest = tuple(sorted(q.key for q in term.parts if q is not p))
+            if (term.kind, rest) not in term_keys:
+                b = None
+        base_idx.append(b)
+        kept_idx.append(np.array([i for i in range(len(levels)) if i != b], dtype=np.int64))
+    sizes = [len(levels_of[p.var]) for p in fparts]
+    cid = np.zeros(n, dtype=np.int64)
+    for p, size in zip(fparts, sizes):
+        cid = cid * size + codes_of[p.var]
+    observed = np.unique(cid)
+    # decode observed cells into per-part level indices (first part slowest)
+    dec = np.empty((len(observed), len(fparts)), dtype=np.int64)
+    rem = observed.copy()
+    for j in range(len(fparts) - 1, -1, -1):
+        dec[:, j] = rem % sizes[j]
+        rem //= sizes[j]
+    keep_mask = np.ones(len(observed), dtype=bool)
+    is_base = np.zeros((len(observed), len(fparts)), dtype=bool)
+    for j in range(len(fparts)):
+        keep_mask &= np.isin(dec[:, j], kept_idx[j])
+        if base_idx[j] is not None:
+            is_base[:, j] = dec[:, j] == base_idx[j]
+    # select-parts: cells outside the selection are neither kept nor base
+    selected = np.ones(len(observed), dtype=bool)
+    for j, p in enumerate(fparts):
+        if p.select is not None:
+            selected &= np.isin(dec[:, j], kept_idx[j])
 
-        def cell_label(cell_row: np.ndarray, base_row: np.ndarray, for_re: bool) -> str:
-            out, fj = [], 0
-            for p in term.parts:
-                if p.factor:
-                    lvl = levels_of[p.var][cell_row[fj]]
-                    out.append(_level_label(lvl, p.var, bool(base_row[fj])))
-                    fj += 1
-                else:
-                    out.append(p.var if for_re else f"c.{p.var}")
-            return "#".join(out)
+    def cell_label(cell_row: np.ndarray, base_row: np.ndarray, for_re: bool) -> str:
+        out, fj = [], 0
+        for p in term.parts:
+            if p.factor:
+                lvl = levels_of[p.var][cell_row[fj]]
+                out.append(_level_label(lvl, p.var, bool(base_row[fj])))
+                fj += 1
+            else:
+                out.append(p.var if for_re else f"c.{p.var}")
+        return "#".join(out)
 
-        for r in np.flatnonzero(selected & ~keep_mask & is_base.any(axis=1)):
-            base_labels.append(cell_label(dec[r], is_base[r], False))
-        kept_cells = observed[keep_mask]
-        kept_dec = dec[keep_mask]
-        nofalse = np.zeros(len(fparts), dtype=bool)
-        for r in range(len(kept_cells)):
-            labels.append(cell_label(kept_dec[r], nofalse, False))
-            re_labels.append(cell_label(kept_dec[r], nofalse, True))
-            term_of_column.append(ti)
-        if len(fparts) >= 2:
-            total = int(np.prod([len(k) for k in kept_idx]))
-            if total > len(kept_cells) and total <= 100_000:
-                have = set(kept_cells.tolist())
-                for combo in itertools.product(*kept_idx):
-                    code = 0
-                    for c_, size in zip(combo, sizes):
-                        code = code * size + int(c_)
-                    if code not in have:
-                        empty_labels.append(cell_label(np.array(combo), nofalse, False))
-        pos = np.searchsorted(kept_cells, cid)
-        pos_c = np.minimum(pos, max(len(kept_cells) - 1, 0))
-        valid = (kept_cells[pos_c] == cid) if len(kept_cells) else np.zeros(n, dtype=bool)
-        rows = rows_all[valid]
-        blocks.append((rows, pos_c[valid], None if cont is None else cont[valid], col, len(kept_cells)))
-        col += len(kept_cells)
+    for r in np.flatnonzero(selected & ~keep_mask & is_base.any(axis=1)):
+        cols.base.append(cell_label(dec[r], is_base[r], False))
+    kept_cells = observed[keep_mask]
+    kept_dec = dec[keep_mask]
+    nofalse = np.zeros(len(fparts), dtype=bool)
+    for r in range(len(kept_cells)):
+        cols.labels.append(cell_label(kept_dec[r], nofalse, False))
+        cols.re_labels.append(cell_label(kept_dec[r], nofalse, True))
+        cols.term_of_column.append(ti)
+    if len(fparts) >= 2:
+        total = int(np.prod([len(k) for k in kept_idx]))
+        if total > len(kept_cells) and total <= 100_000:
+            have = set(kept_cells.tolist())
+            for combo in itertools.product(*kept_idx):
+                code = 0
+                for c_, size in zip(combo, sizes):
+                    code = code * size + int(c_)
+                if code not in have:
+                    cols.empty.append(cell_label(np.array(combo), nofalse, False))
+    pos = np.searchsorted(kept_cells, cid)
+    pos_c = np.minimum(pos, max(len(kept_cells) - 1, 0))
+    valid = (kept_cells[pos_c] == cid) if len(kept_cells) else np.zeros(n, dtype=bool)
+    rows = np.arange(n)[valid]
+    cols.blocks.append((rows, pos_c[valid], None if cont is None else cont[valid],
+                        cols.width, len(kept_cells)))
+    cols.width += len(kept_cells)
 
-    k = col + (1 if constant else 0)
+
+def _assemble(cols: _Columns, n: int, constant: bool) -> np.ndarray:
+    """The matrix from the blocks (``_cons`` last), refused above MAX_DESIGN_BYTES."""
+    k = cols.width + (1 if constant else 0)
     if n * k * 8 > MAX_DESIGN_BYTES:
-        wide = max(((b[4], b[3]) for b in blocks), default=(0, 0))[0]
+        wide = max(((b[4], b[3]) for b in cols.blocks), default=(0, 0))[0]
         raise ValueError(
             f"the fixed-effects design would have {n:,} rows x {k:,} columns "
             f"({n * k * 8 / 2**30:.1f} GiB; a factor term has {wide:,} levels): more than "
@@ -668,38 +724,27 @@ def design_matrix(
             "that many levels is a grouping variable: make it a random effect (|| var:) "
             "instead of i.var")
     X = np.zeros((n, k), dtype=np.float64)
-    for rows, cols, vals, start, width in blocks:
+    for rows, cc, vals, start, width in cols.blocks:
         if width == 0:
             continue
-        X[rows, start + cols] = 1.0 if vals is None else vals
+        X[rows, start + cc] = 1.0 if vals is None else vals
     if constant:
         X[:, -1] = 1.0
-        labels.append("_cons")
-        re_labels.append("_cons")
-        term_of_column.append(-1)
+    return X
 
-    design = Design(
-        matrix=X,
-        labels=labels,
-        re_labels=re_labels,
-        variables=variables,
-        base=base_labels,
-        factor_levels={v: list(levels_of[v]) for v in levels_of},
-        empty=empty_labels,
-        terms=expanded,
-        term_of_column=term_of_column,
-    )
-    if check_rank and k:
-        # like Stata's _rmcoll, the constant is kept in preference to other columns
-        order = [k - 1] + list(range(k - 1)) if constant else list(range(k))
-        bad = sorted(order[j] for j in find_collinear(X[:, order]))
-        if bad:
-            names = ", ".join(f"'{labels[j]}'" for j in bad)
-            verb = "is" if len(bad) == 1 else "are"
-            raise ValueError(
-                f"singular {name} design: {names} {verb} collinear with earlier columns"
-            )
-    return design
+
+def _check_rank(X: np.ndarray, labels: list[str], constant: bool, name: str) -> None:
+    """Full column rank, or a ValueError naming the columns collinear with earlier ones
+    (like Stata's _rmcoll, the constant is kept in preference to other columns)."""
+    k = X.shape[1]
+    order = [k - 1] + list(range(k - 1)) if constant else list(range(k))
+    bad = sorted(order[j] for j in find_collinear(X[:, order]))
+    if bad:
+        names = ", ".join(f"'{labels[j]}'" for j in bad)
+        verb = "is" if len(bad) == 1 else "are"
+        raise ValueError(
+            f"singular {name} design: {names} {verb} collinear with earlier columns"
+        )
 
 
 def find_collinear(X: np.ndarray, tol: float = _RANK_TOL) -> list[int]:

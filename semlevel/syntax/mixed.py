@@ -537,6 +537,12 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
     name (``nolog=True``) as a bool.  Raises :class:`MixedSyntaxError` on any syntax
     error or conflict, :class:`MixedOptionError` (also a ``TypeError``) for an unknown
     keyword.
+
+    The steps: the fixed part (:func:`_fixed_part`), each ``|| level:`` equation
+    (:func:`_equation`), the runs of repeated levels (:func:`_check_level_runs`), each
+    equation's constant and covariance (:func:`_level_equations`), the keyword overrides
+    (:func:`_keyword_overrides`) and the options with parsers of their own
+    (:func:`_typed_options`).
     """
     if not isinstance(text, str):
         raise MixedOptionError(f"mixed command must be a string, got {type(text).__name__}")
@@ -547,9 +553,32 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
     bounds = [0] + [p + 2 for p in t.separators]
     ends = list(t.separators) + [t.n]
     g = _Globals()
+    depvar, fixed_terms, qualifiers = _fixed_part(t, ends[0], g)
+    eqs = [_equation(t, sep, bounds[k + 1], ends[k + 1], g)
+           for k, sep in enumerate(t.separators)]
+    _check_level_runs(t, eqs)
+    equations, eq_info = _level_equations(t, eqs)
+    g.pending.update(qualifiers)                 # if/in: not supported, refused by name
+    reml, stddev, fixed_constant, level, display = _keyword_overrides(options, g)
+    residuals, typed = _typed_options(dict(g.pending), equations, eq_info, options, reml)
+    return MixedSpec(
+        depvar=depvar,
+        fixed_terms=tuple(tm for tm, _ in fixed_terms),
+        constant=fixed_constant,
+        equations=tuple(equations),
+        reml=reml,
+        level=level,
+        variance=not stddev,
+        stddeviations=stddev,
+        residuals=residuals,
+        extra={"display": display, **typed, "equations": eq_info, "text": text},
+    )
 
-    # ---- fixed-effects part
-    f_end = ends[0]
+
+def _fixed_part(t: _Text, f_end: int, g: _Globals):
+    """The outcome, the fixed terms (with positions) and the ``if``/``in`` qualifiers of
+    the text before the first ``||``; its options applied to ``g``."""
+    text = t.s
     comma = t.top_level_comma(0, f_end)
     main_end = comma if comma >= 0 else f_end
     i = t.skip_ws(0, main_end)
@@ -577,48 +606,51 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
             )
     if comma >= 0:
         _apply_options(t, _scan_options(t, comma + 1, f_end), g, None)
+    return depvar, fixed_terms, qualifiers
 
-    # ---- random-effects equations
-    eqs: list[_Eq] = []
-    for k, sep in enumerate(t.separators):
-        start, end = bounds[k + 1], ends[k + 1]
-        i = t.skip_ws(start, end)
-        if i >= end:
-            raise t.error("'||' not followed by a level equation", "||", sep)
-        m = _IDENT_RE.match(text, i)
-        if text[i] == ":":
-            raise t.error("missing level name before ':'", ":", i)
-        if not m or m.end() > end:
-            j = i
-            while j < end and not text[j].isspace() and text[j] not in ":,":
-                j += 1
-            tok = text[i:max(j, i + 1)]
-            raise t.error(f"invalid level name '{tok}' after '||'", tok, i)
-        level = m.group(0)
-        j = t.skip_ws(m.end(), end)
-        if j >= end or text[j] != ":":
-            if j < end:
-                found = re.match(r"\S+", text[j:end]).group(0)  # type: ignore[union-attr]
-                raise t.error(
-                    f"missing ':' after level '{level}' (found '{found}')", found, j
-                )
-            raise t.error(f"missing ':' after level '{level}'", level, m.end() if m.end() < t.n else i)
-        comma = t.top_level_comma(j + 1, end)
-        terms_end = comma if comma >= 0 else end
-        eq = _Eq(level=level, pos0=i, terms=_scan_terms(t, j + 1, terms_end, None))
-        r_terms = [(tm, p) for tm, p in eq.terms if parse_term(tm)[0].kind == "R"]
-        if r_terms and len(eq.terms) > 1:
-            tm, p = r_terms[0]
+
+def _equation(t: _Text, sep: int, start: int, end: int, g: _Globals) -> _Eq:
+    """The ``level: terms, options`` equation after the ``||`` at ``sep``."""
+    text = t.s
+    i = t.skip_ws(start, end)
+    if i >= end:
+        raise t.error("'||' not followed by a level equation", "||", sep)
+    m = _IDENT_RE.match(text, i)
+    if text[i] == ":":
+        raise t.error("missing level name before ':'", ":", i)
+    if not m or m.end() > end:
+        j = i
+        while j < end and not text[j].isspace() and text[j] not in ":,":
+            j += 1
+        tok = text[i:max(j, i + 1)]
+        raise t.error(f"invalid level name '{tok}' after '||'", tok, i)
+    level = m.group(0)
+    j = t.skip_ws(m.end(), end)
+    if j >= end or text[j] != ":":
+        if j < end:
+            found = re.match(r"\S+", text[j:end]).group(0)  # type: ignore[union-attr]
             raise t.error(
-                f"'{tm}' must be the only term of its random-effects equation "
-                f"(level '{level}' has {len(eq.terms)} terms)",
-                tm, p,
+                f"missing ':' after level '{level}' (found '{found}')", found, j
             )
-        if comma >= 0:
-            _apply_options(t, _scan_options(t, comma + 1, end), g, eq)
-        eqs.append(eq)
+        raise t.error(f"missing ':' after level '{level}'", level, m.end() if m.end() < t.n else i)
+    comma = t.top_level_comma(j + 1, end)
+    terms_end = comma if comma >= 0 else end
+    eq = _Eq(level=level, pos0=i, terms=_scan_terms(t, j + 1, terms_end, None))
+    r_terms = [(tm, p) for tm, p in eq.terms if parse_term(tm)[0].kind == "R"]
+    if r_terms and len(eq.terms) > 1:
+        tm, p = r_terms[0]
+        raise t.error(
+            f"'{tm}' must be the only term of its random-effects equation "
+            f"(level '{level}' has {len(eq.terms)} terms)",
+            tm, p,
+        )
+    if comma >= 0:
+        _apply_options(t, _scan_options(t, comma + 1, end), g, eq)
+    return eq
 
-    # ---- repeated levels and constants
+
+def _check_level_runs(t: _Text, eqs: list[_Eq]) -> None:
+    """A repeated level must be listed consecutively (``|| id: || id:``)."""
     seen_runs: list[str] = []
     for k, eq in enumerate(eqs):
         if k > 0 and eqs[k - 1].level == eq.level:
@@ -629,6 +661,10 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
             )
         seen_runs.append(eq.level)
 
+
+def _level_equations(t: _Text, eqs: list[_Eq]) -> tuple[list[LevelEquation], list[dict]]:
+    """Each equation with its constant (the last of a run of a repeated level has it) and
+    covariance structure (Stata's defaults), and the parser's information on it."""
     equations: list[LevelEquation] = []
     eq_info: list[dict] = []
     for k, eq in enumerate(eqs):
@@ -659,21 +695,24 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
                 "pending": dict(eq.pending or {}),
             }
         )
+    return equations, eq_info
 
-    # ---- qualifiers go to pending
-    for key, value in qualifiers.items():
-        g.pending[key] = value
 
-    # ---- keyword overrides
+#: keyword options of parse_mixed besides the display flags
+_KEYWORDS = {"reml", "mle", "noconstant", "level", "variance", "stddeviations",
+             "vce", "fweight", "pweight", "pwscale", "dfmethod", "dftable", "constraints"}
+
+
+def _keyword_overrides(options: dict[str, Any], g: _Globals):
+    """reml, stddeviations, the fixed constant, the level and the display options: as
+    the text says unless a keyword option says otherwise."""
     reml = bool(g.reml) if g.reml is not None else False
     stddev = g.stddev_pos is not None
     fixed_constant = not g.fixed_noconstant
     level = g.level
     display = list(g.display)
-    allowed = {"reml", "mle", "noconstant", "level", "variance", "stddeviations",
-               "vce", "fweight", "pweight", "pwscale", "dfmethod", "dftable", "constraints"}
     for key in options:
-        if key not in allowed and key not in _DISPLAY_FLAGS:
+        if key not in _KEYWORDS and key not in _DISPLAY_FLAGS:
             raise MixedOptionError(
                 f"unknown keyword option '{key}' for parse_mixed()", token=key
             )
@@ -722,38 +761,26 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
             elif key in display:
                 display.remove(key)
 
+    return reml, stddev, fixed_constant, level, display
+
+
+def _typed_options(pending: dict[str, str], equations: list[LevelEquation],
+                   eq_info: list[dict], options: dict[str, Any], reml: bool):
+    """The options with parsers of their own, taken out of ``pending`` (the option
+    strings): ``residuals()`` (:mod:`.residuals`), ``vce()`` and weights (:mod:`.survey`),
+    ``dfmethod()``, ``dftable()`` and ``constraints`` (:mod:`.smallsample`). Returns the
+    residual structure and the typed fields of ``spec.extra``, with ``unsupported`` (what
+    no parser takes, refused by name when a model is built) and ``option_text`` (the
+    other options as written; vce and weights are shown by their own specs)."""
     from .survey import parse_survey      # vce(), weights, pwscale(): semlevel.syntax.survey
-    pending = dict(g.pending)
+    from .smallsample import read_small_sample  # dfmethod(), dftable(), constraints
     raw_residuals = pending.pop("residuals", None)
     residuals = parse_residuals(raw_residuals) if raw_residuals is not None else None
     vce, weights = parse_survey(pending, [{"level": e.level, **i} for e, i in
                                           zip(equations, eq_info)],
                                 tuple(dict.fromkeys(e.level for e in equations)), options, reml)
-    # the other options as written (vce and weights are shown by their own specs)
     option_text = dict(pending, **({"residuals": raw_residuals}
                                    if raw_residuals is not None else {}))
-    from .smallsample import read_small_sample  # dfmethod(), dftable(), constraints
     small = read_small_sample(pending, options)
-    extra = {
-        "display": display,
-        "vce": vce,
-        "weights": weights,
-        # what no module takes (emiterate(), matlog, ...): refused when a model is built
-        "unsupported": pending,
-        "option_text": option_text,
-        "equations": eq_info,
-        "text": text,
-        **small,
-    }
-    return MixedSpec(
-        depvar=depvar,
-        fixed_terms=tuple(tm for tm, _ in fixed_terms),
-        constant=fixed_constant,
-        equations=tuple(equations),
-        reml=reml,
-        level=level,
-        variance=not stddev,
-        stddeviations=stddev,
-        residuals=residuals,
-        extra=extra,
-    )
+    return residuals, {"vce": vce, "weights": weights, "unsupported": pending,
+                       "option_text": option_text, **small}
