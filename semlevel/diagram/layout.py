@@ -423,6 +423,10 @@ def _graph_attr(source: str, name: str, default: float) -> float:
 
 
 def _position_once(diagram, scale: float) -> Positioned:
+    """One layout: Graphviz places the nodes and the paths (pass 1, without the variance
+    loops and covariance arcs); the loops and arcs are then placed here where their
+    labels collide least (:func:`_place_loops`, :func:`_place_arcs`), the figure note
+    goes under the drawing, and Graphviz reads the positioned source back (``nop2``)."""
     source = diagram.source
     lines = source.rstrip().split("\n")
     if lines[-1].strip() != "}":
@@ -440,13 +444,38 @@ def _position_once(diagram, scale: float) -> Positioned:
     jedges = sorted(j.get("edges", []), key=lambda e: e["_gvid"])
     efs = _graph_edge_fontsize(source)
     # pass-1 obstacles: labels and edge lines
-    lbl = label_boxes(j)
     curves = []
     for e in jedges:
         if "pos" in e and "invis" not in e.get("style", ""):
             curves.extend(_sample_spline(_parse_pos(e["pos"])[2], n=32))
-    placer = _Placer(nodes, lbl, curves, efs)
+    placer = _Placer(nodes, label_boxes(j), curves, efs)
     orient_lr = not re.search(r"rankdir=\"?TB", source)
+    outward = _outward(nodes, orient_lr)
+    out_lines = _with_pass_one_edges(lines, keep, jedges, j.get("objects", []))
+    _place_loops(deferred, nodes, outward, placer, out_lines)
+    _place_arcs(deferred, nodes, outward, placer, out_lines, orient_lr)
+    x0, y0, x1, y1 = _drawn_box(nodes, placer)
+    tail_lines = []
+    if note_idx is not None:
+        note_pos, (y0, x1) = _note_under(diagram, lines[note_idx], (x0, y0, x1, y1), efs)
+        out_lines[note_idx], tail = note_pos
+        tail_lines.append(tail)
+    for name, g in nodes.items():
+        tail_lines.append(f"\t{_q(name)} [pos=\"{_fmt(g['x'])},{_fmt(g['y'])}\"]")
+    for o in j.get("objects", []):
+        if "nodes" in o and "bb" in o and str(o.get("name", "")).startswith("cluster"):
+            tail_lines.append(f"\tsubgraph {_q(o['name'])} {{ graph [bb={_q(o['bb'])}] }}")
+    tail_lines.append(f"\tgraph [bb=\"{_fmt(x0)},{_fmt(y0)},{_fmt(x1)},{_fmt(y1)}\"]")
+    if spacing:
+        tail_lines.append(spacing)
+    final = "\n".join([l for l in out_lines if l != ""] + tail_lines + ["}"]) + "\n"
+    j2 = json.loads(run_graphviz(final, "json", "nop2"))
+    return Positioned(source=final, layout=j2, overlaps=find_overlaps(j2))
+
+
+def _outward(nodes: dict, orient_lr: bool):
+    """The direction away from the observed variables' centre (left/right in a
+    left-to-right figure, up/down in a top-to-bottom one) at a node's geometry."""
     obs = [g for g in nodes.values() if g["class"] == "observed"]
     if obs:
         centre = (sum(g["x"] for g in obs) / len(obs), sum(g["y"] for g in obs) / len(obs))
@@ -461,13 +490,17 @@ def _position_once(diagram, scale: float) -> Positioned:
             return (1.0 if d >= -1 else -1.0, 0.0)
         d = g["y"] - centre[1]
         return (0.0, 1.0 if d >= -1 else -1.0)
+    return outward
 
-    # ---- edges kept: add pos/lp from pass 1
+
+def _with_pass_one_edges(lines: list[str], keep: list[int], jedges: list, objects: list
+                         ) -> list[str]:
+    """The source's lines with pass 1's ``pos``/``lp`` on every edge it laid out (edges
+    matched by their ends, label, style and class)."""
     out_lines = list(lines[:-1])
     edge_lines = [i for i in keep if _EDGE_RE.match(lines[i])]
     if len(edge_lines) != len(jedges):
         raise DiagramRenderError("internal: edge count changed between DOT and layout")
-    objects = j.get("objects", [])
 
     def key_json(e):
         return (objects[e["tail"]]["name"], objects[e["head"]]["name"], e.get("label", ""),
@@ -485,28 +518,31 @@ def _position_once(diagram, scale: float) -> Positioned:
     pool: dict = {}
     for e in jedges:
         pool.setdefault(key_json(e), []).append(e)
-    matched = []
     for i in edge_lines:
         bucket = pool.get(key_line(lines[i]))
         if not bucket:
             raise DiagramRenderError(f"internal: no layout for edge {lines[i].strip()!r}")
-        matched.append((i, bucket.pop(0)))
-    for i, e in matched:
+        e = bucket.pop(0)
         extra = []
         if "pos" in e:
             extra.append(f"pos={_q(e['pos'])}")
         if "lp" in e:
             extra.append(f"lp={_q(e['lp'])}")
         out_lines[i] = _add_attrs(lines[i], extra)
-    # ---- variances first (loops), then covariances (arcs beyond them)
-    loops = [(i, m) for i, m in deferred if _unquote(m.group(2)) == _unquote(m.group(3))]
-    arcs = [(i, m) for i, m in deferred if _unquote(m.group(2)) != _unquote(m.group(3))]
+    return out_lines
+
+
+def _place_loops(deferred: list, nodes: dict, outward, placer: "_Placer",
+                 out_lines: list[str]) -> None:
+    """Each variance loop (an edge from a node to itself) at the angle whose label and
+    curve collide least with what is placed, the outward direction preferred."""
     n_loops: dict = {}
-    for i, m in loops:
+    for i, m in deferred:
         name = _unquote(m.group(2))
+        if name != _unquote(m.group(3)):
+            continue
         g = nodes.get(name)
-        attrs = _attrs(m.group(4))
-        text = attrs.get("label", "")
+        text = _attrs(m.group(4)).get("label", "")
         if g is None:
             out_lines[i] = ""
             continue
@@ -532,27 +568,34 @@ def _position_once(diagram, scale: float) -> Positioned:
         extra = [f"pos={_q(_pos_str(t1, t2, pts))}"]
         if text:
             extra.append(f"lp={_q(_fmt(lp[0]) + ',' + _fmt(lp[1]))}")
-        out_lines[i] = _add_attrs(lines[i], extra)
-    # covariances: shorter spans first, each arc beyond the labels already placed
+        out_lines[i] = _add_attrs(out_lines[i], extra)
+
+
+def _place_arcs(deferred: list, nodes: dict, outward, placer: "_Placer",
+                out_lines: list[str], orient_lr: bool) -> None:
+    """The covariance arcs, shorter spans first, each beyond the labels already placed."""
+    arcs = [(i, m) for i, m in deferred if _unquote(m.group(2)) != _unquote(m.group(3))]
+
     def span(item):
         m = item[1]
         a, b = nodes.get(_unquote(m.group(2))), nodes.get(_unquote(m.group(3)))
         return math.hypot(a["x"] - b["x"], a["y"] - b["y"]) if a and b else 0.0
     for i, m in sorted(arcs, key=span):
-        ta, hb = _unquote(m.group(2)), _unquote(m.group(3))
-        a, b = nodes.get(ta), nodes.get(hb)
+        a, b = nodes.get(_unquote(m.group(2))), nodes.get(_unquote(m.group(3)))
         text = _attrs(m.group(4)).get("label", "")
         if a is None or b is None:
             out_lines[i] = ""
             continue
-        res = _arc(a, b, outward, placer, text, orient_lr)
-        s_tip, e_tip, pts, box, lp, curve = res
+        s_tip, e_tip, pts, box, lp, curve = _arc(a, b, outward, placer, text, orient_lr)
         placer.add(box if text else None, curve)
         extra = [f"pos={_q(_pos_str(s_tip, e_tip, pts))}"]
         if text:
             extra.append(f"lp={_q(_fmt(lp[0]) + ',' + _fmt(lp[1]))}")
-        out_lines[i] = _add_attrs(lines[i], extra)
-    # ---- bounding box of everything drawn
+        out_lines[i] = _add_attrs(out_lines[i], extra)
+
+
+def _drawn_box(nodes: dict, placer: "_Placer") -> tuple[float, float, float, float]:
+    """The bounding box of everything drawn (visible nodes, labels, lines), 4 pt margin."""
     xs, ys = [], []
     for g in nodes.values():
         if "invis" in g["style"]:
@@ -565,38 +608,27 @@ def _position_once(diagram, scale: float) -> Positioned:
     for p in placer.lines:
         xs.append(p[0])
         ys.append(p[1])
-    x0, y0, x1, y1 = min(xs) - 4, min(ys) - 4, max(xs) + 4, max(ys) + 4
-    # ---- the figure note under the drawing, left-aligned, wrapped to its width
-    tail_lines = []
-    if note_idx is not None:
-        note_line = lines[note_idx]
-        mn = _NODE_RE.match(note_line)
-        attrs = _attrs(mn.group(3))
-        note = getattr(getattr(diagram, "tables", None), "note", "") or \
-            attrs.get("label", "").replace("\\l", " ").strip()
-        from .text import wrap_note
-        label = wrap_note(note, max(x1 - x0, 300.0), efs)
-        n = label.count("\\l")
-        h = n * efs * 1.2 + 4
-        w = max(text_width(seg, efs) for seg in label.split("\\l") if seg) + 4
-        nx, ny = x0 + w / 2 + 4, y0 - 6 - h / 2
-        note_line = re.sub(r'label="(?:[^"\\]|\\.)*"', lambda _: f'label="{label}"', note_line)
-        out_lines[note_idx] = note_line
-        tail_lines.append(f"\t{mn.group(2)} [pos=\"{_fmt(nx)},{_fmt(ny)}\" width="
-                          f"{w / 72:.3f} height={h / 72:.3f}]")
-        y0 = ny - h / 2 - 4
-        x1 = max(x1, x0 + w + 8)
-    for name, g in nodes.items():
-        tail_lines.append(f"\t{_q(name)} [pos=\"{_fmt(g['x'])},{_fmt(g['y'])}\"]")
-    for o in j.get("objects", []):
-        if "nodes" in o and "bb" in o and str(o.get("name", "")).startswith("cluster"):
-            tail_lines.append(f"\tsubgraph {_q(o['name'])} {{ graph [bb={_q(o['bb'])}] }}")
-    tail_lines.append(f"\tgraph [bb=\"{_fmt(x0)},{_fmt(y0)},{_fmt(x1)},{_fmt(y1)}\"]")
-    if spacing:
-        tail_lines.append(spacing)
-    final = "\n".join([l for l in out_lines if l != ""] + tail_lines + ["}"]) + "\n"
-    j2 = json.loads(run_graphviz(final, "json", "nop2"))
-    return Positioned(source=final, layout=j2, overlaps=find_overlaps(j2))
+    return min(xs) - 4, min(ys) - 4, max(xs) + 4, max(ys) + 4
+
+
+def _note_under(diagram, note_line: str, box: tuple, efs: float):
+    """The figure note under the drawing, left-aligned and wrapped to its width: its new
+    line, its position line, and the box's new bottom and right edges."""
+    from .text import wrap_note
+    x0, y0, x1, _ = box
+    mn = _NODE_RE.match(note_line)
+    attrs = _attrs(mn.group(3))
+    note = getattr(getattr(diagram, "tables", None), "note", "") or \
+        attrs.get("label", "").replace("\\l", " ").strip()
+    label = wrap_note(note, max(x1 - x0, 300.0), efs)
+    n = label.count("\\l")
+    h = n * efs * 1.2 + 4
+    w = max(text_width(seg, efs) for seg in label.split("\\l") if seg) + 4
+    nx, ny = x0 + w / 2 + 4, y0 - 6 - h / 2
+    note_line = re.sub(r'label="(?:[^"\\]|\\.)*"', lambda _: f'label="{label}"', note_line)
+    tail = (f"\t{mn.group(2)} [pos=\"{_fmt(nx)},{_fmt(ny)}\" width="
+            f"{w / 72:.3f} height={h / 72:.3f}]")
+    return (note_line, tail), (ny - h / 2 - 4, max(x1, x0 + w + 8))
 
 
 def _graph_edge_fontsize(source: str) -> float:
