@@ -8,7 +8,7 @@ Public API::
     fit.summary(); fit.fixed; fit.random; fit.model
 """
 from . import datasets
-from .api import mixed, mixed_model
+from .api import adf, mixed, mixed_model
 from .data.pivot import pivot_wide
 from .inference.compare import compare
 from .output.estimates import estimates_table
@@ -19,7 +19,7 @@ from .diagram import render
 from .model.pathmodel import PathModel
 from .results import Fit
 
-__all__ = ["mixed", "mixed_model", "datasets", "PathModel", "Fit", "WideData", "pivot_wide", "compare",
+__all__ = ["mixed", "mixed_model", "adf", "datasets", "PathModel", "Fit", "WideData", "pivot_wide", "compare",
            "render", "lmer", "lmer_model", "formula_to_stata", "read_data", "write_data",
            "estimates_table"]
 from .version import __version__ as __version__  # noqa: E402  (re-exported)

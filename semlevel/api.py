@@ -5,7 +5,7 @@ import pandas as pd
 
 from .model.builder import build_mixed_model
 from .model.pathmodel import PathModel
-from .results import Fit
+from .results import ADFFit, Fit
 from .syntax.mixed import parse_mixed
 
 __all__ = ["mixed", "mixed_model"]
@@ -68,3 +68,40 @@ def mixed(spec: str, data: pd.DataFrame, *, key_by: str = "value",
     from .output.iterlog import wants_log
     model = mixed_model(spec, data, key_by=key_by, slot_key=slot_key, **options)
     return model.fit(log=wants_log(model.info.spec))
+
+
+def adf(spec: str | PathModel, data: pd.DataFrame | None = None, *, listwise: bool = False,
+        key_by: str = "value", slot_key: str | None = None, **options) -> ADFFit:
+    """Fit a ``mixed`` model (or a built PathModel) by its moments with the
+    asymptotically distribution-free weight matrix: Stata ``sem, method(adf)``, lavaan
+    ``estimator = "WLS"``. Needs complete wide rows (``listwise=True`` leaves out the
+    others and the fit says how many) and no definition variables (the same design in a
+    slot of every row); refused, with the reason, otherwise. The Gauss-Newton steps start
+    from the ML estimates. See :mod:`semlevel.engine.adf` and docs/sem-view.md."""
+    import warnings
+
+    import numpy as np
+
+    from .engine.adf import adf_estimate
+    from .engine.evaluator import expand
+    from .model.moments import moment_structure
+    model = spec if isinstance(spec, PathModel) else \
+        mixed_model(spec, data, key_by=key_by, slot_key=slot_key, **options)
+    if model.reml:
+        raise ValueError("reml does not apply to estimation by the moments (ADF): drop it")
+    ms = moment_structure(model, listwise=listwise)
+    with warnings.catch_warnings():
+        # the ML fit only gives the starting point: its own boundary or convergence
+        # warnings are not about the ADF estimates (which report their own convergence)
+        warnings.simplefilter("ignore")
+        values = np.array(model.fit().values, dtype=float)
+
+    def sigma(theta):
+        v = values.copy()
+        v[ms.free] = theta
+        return ms.moments(expand(model, v))
+
+    est = adf_estimate(ms.Y, sigma, values[ms.free])
+    return ADFFit(model=model, names=ms.names, estimate=est, n_obs=len(ms.rows_used),
+                  n_incomplete=ms.n_incomplete, level=float(model.info.spec.level
+                                                            if model.info.spec else 95.0))

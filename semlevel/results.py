@@ -23,7 +23,7 @@ from .model.sem import SEMModel
 if TYPE_CHECKING:  # pragma: no cover
     from .output.summary import Summary
 
-__all__ = ["Fit", "LRTest", "SEMFit", "LikelihoodCriteria"]
+__all__ = ["Fit", "LRTest", "SEMFit", "ADFFit", "LikelihoodCriteria"]
 
 
 class LikelihoodCriteria:
@@ -548,3 +548,78 @@ class SEMFit(LikelihoodCriteria):
         idx = np.flatnonzero(lab["kind"].isin(["var", "cov", "resvar", "rescov"]).to_numpy())
         return pd.DataFrame({"estimate": self.values[idx], "se": self._se(idx)},
                             index=pd.Index(lab.index[idx], name="label"))
+
+
+@dataclass(frozen=True, eq=False)
+class ADFFit:
+    """A model fitted by its moments with the ADF weight matrix (:func:`semlevel.adf`;
+    Stata ``sem, method(adf)``, lavaan ``estimator = "WLS"``): ``params`` (every free
+    label), ``fixed``, ``random``, ``test`` (the chi-squared test of the model against
+    the saturated moments), ``n_obs`` (the complete rows used) and ``n_incomplete``
+    (rows left out by ``listwise``). There is no likelihood: no ``loglik``, AIC or BIC.
+    Variances are not bounded at zero (the moments may imply a negative one: reported,
+    with its Wald interval)."""
+
+    model: PathModel
+    names: list[str]
+    estimate: object = field(repr=False)            # engine.adf.ADFEstimate
+    n_obs: int = 0
+    n_incomplete: int = 0
+    level: float = 95.0
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.estimate.converged)
+
+    @cached_property
+    def params(self) -> pd.DataFrame:
+        """estimate, se, z, p, ci_lower, ci_upper (Wald) of every free label."""
+        est = self.estimate.theta
+        se = np.sqrt(np.clip(np.diag(self.estimate.vcov), 0.0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = est / se
+        q = float(norm_ppf(0.5 + self.level / 200.0))
+        kinds = self.model.labels.loc[self.names, "kind"].to_numpy()
+        return pd.DataFrame({"estimate": est, "se": se, "z": z, "p": 2 * norm_sf(np.abs(z)),
+                             "ci_lower": est - q * se, "ci_upper": est + q * se,
+                             "kind": kinds}, index=pd.Index(self.names, name="label"))
+
+    @property
+    def fixed(self) -> pd.DataFrame:
+        """The coefficients: coef, se, z, p, ci_lower, ci_upper (as ``Fit.fixed``)."""
+        p = self.params[self.params["kind"] == "coef"]
+        return p.drop(columns="kind").rename(columns={"estimate": "coef"}) \
+            .rename_axis("term")
+
+    @property
+    def random(self) -> pd.DataFrame:
+        """The variance parameters: estimate, se, ci_lower, ci_upper."""
+        p = self.params[self.params["kind"] != "coef"]
+        return p[["estimate", "se", "ci_lower", "ci_upper"]]
+
+    @property
+    def test(self) -> dict:
+        """The model against the saturated means and covariances: chi2, df, p."""
+        e = self.estimate
+        return {"chi2": float(e.chi2), "df": int(e.df),
+                "p": float(chi2_sf(e.chi2, e.df)) if e.df > 0 else np.nan}
+
+    def summary(self) -> str:
+        """A plain-text report: the sample, the test of the model and the parameters."""
+        t = self.test
+        lines = [f"ADF (asymptotically distribution-free) estimation of the moments: "
+                 f"{self.model.outcome}",
+                 f"Complete rows used: {self.n_obs}"
+                 + (f" ({self.n_incomplete} rows with missing slots left out: listwise)"
+                    if self.n_incomplete else ""),
+                 f"Model vs. saturated: chi2({t['df']}) = {t['chi2']:.4f}, "
+                 f"Prob > chi2 = {t['p']:.4f}",
+                 "" if self.converged else "Warning: the Gauss-Newton steps did not converge",
+                 ""]
+        body = self.params.drop(columns="kind").to_string(float_format=lambda x: f"{x:.6g}")
+        return "\n".join(line for line in lines if line is not None) + body + "\n"
+
+    def __repr__(self) -> str:
+        t = self.test
+        return (f"<semlevel ADFFit: n_obs={self.n_obs}, chi2({t['df']})={t['chi2']:.4g}, "
+                f"converged={self.converged}>")

@@ -16,7 +16,8 @@ examples:
   semlevel fit pig "weight ~ week + (week | id), REML = FALSE"
   semlevel fit mydata.dta "y x i.group || school: || class:, reml" --format json -o fit.json
   semlevel fit pig "weight week || id: week" --log
-  semlevel fit productivity "gsp private emp || region: || state:" --icc --lincom "emp + private"""
+  semlevel fit productivity "gsp private emp || region: || state:" --icc --lincom "emp + private"
+  semlevel fit growth.csv "y t || id: t, cov(un)" --adf       (ADF: Stata sem's method(adf))"""
 
 
 def register(sub) -> None:
@@ -39,6 +40,14 @@ def register(sub) -> None:
     post.add_argument("--lincom", action="append", default=[], metavar="EXPR",
                       help="a linear combination of fixed effects, e.g. 'week + 2*_cons' "
                            "(repeatable)")
+    est = p.add_argument_group("estimator")
+    est.add_argument("--adf", action="store_true",
+                     help="estimate by the moments with the asymptotically distribution-free "
+                          "weight matrix (Stata sem's method(adf), lavaan's WLS): complete "
+                          "wide rows, no definition variables")
+    est.add_argument("--listwise", action="store_true",
+                     help="with --adf: leave out the wide rows with missing slots (counted "
+                          "in the output)")
     add_log_option(p)
     p.set_defaults(handler=run)
 
@@ -67,7 +76,33 @@ def _postestimation(fit, args) -> dict:
     return out
 
 
+def _run_adf(args) -> int:
+    """``--adf``: the ADF fit's report (text) or its parameter table and test."""
+    from ..api import adf
+    from ..output.tables import render_table
+    if "~" in args.model:
+        raise CLIError("--adf takes a Stata mixed specification, not an lme4 formula")
+    data, _ = load_source(args.datafile, args.sep, args.sheet)
+    try:
+        fit = adf(args.model, data, listwise=args.listwise, slot_key=args.slot_key)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    t = fit.test
+    title = (f"ADF estimation ({fit.n_obs} complete rows"
+             + (f", {fit.n_incomplete} left out" if fit.n_incomplete else "") + "); "
+             f"model vs. saturated: chi2({t['df']}) = {t['chi2']:.4f}, p = {t['p']:.4g}")
+    text = fit.summary() if args.format == "text" else \
+        render_table(fit.params, args.format, title=title)
+    emit(text, args.output)
+    return EXIT_OK if fit.converged else EXIT_FAILURE
+
+
 def run(args) -> int:
+    if args.listwise and not args.adf:
+        raise CLIError("--listwise goes with --adf (maximum likelihood uses every "
+                       "observed slot)")
+    if args.adf:
+        return _run_adf(args)
     wanted = args.icc or args.recovariance or args.wcorrelation is not None or args.lincom
     if wanted and args.format not in ("text", "json"):
         raise CLIError("--icc, --recovariance, --wcorrelation and --lincom print with "
