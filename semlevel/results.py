@@ -23,7 +23,7 @@ from .model.sem import SEMModel
 if TYPE_CHECKING:  # pragma: no cover
     from .output.summary import Summary
 
-__all__ = ["Fit", "LRTest", "SEMFit", "ADFFit", "LikelihoodCriteria"]
+__all__ = ["Fit", "LRTest", "SEMFit", "ADFFit", "MissingXFit", "LikelihoodCriteria"]
 
 
 class LikelihoodCriteria:
@@ -622,4 +622,94 @@ class ADFFit:
     def __repr__(self) -> str:
         t = self.test
         return (f"<semlevel ADFFit: n_obs={self.n_obs}, chi2({t['df']})={t['chi2']:.4g}, "
+                f"converged={self.converged}>")
+
+
+@dataclass(frozen=True, eq=False)
+class MissingXFit:
+    """A ``mixed`` model fitted by full-information ML with its covariates as jointly
+    normal variables (``sl.mixed(..., missing_x="fiml")``; Stata ``sem``'s
+    ``method(mlmv)``, lavaan ``missing="ml", fixed.x=FALSE``): every observed outcome is
+    used, its missing covariates integrated out. ``params`` holds every free parameter:
+    the model's labels, then the covariate block's means (``mean(x[t=1])``), variances
+    and covariances; ``loglik`` is the joint log likelihood of outcomes and covariates
+    (not comparable with a conditional ``mixed`` fit's)."""
+
+    model: PathModel
+    names: list[str]
+    kinds: list[str]
+    estimate: object = field(repr=False)           # engine.joint_fiml.JointEstimate
+    n_obs: int = 0                                  # outcomes used
+    n_rows: int = 0                                 # top-level units
+    n_listwise: int = 0                             # outcomes listwise deletion would keep
+    missing_values: dict = field(default_factory=dict)   # covariate -> values modelled
+    level: float = 95.0
+
+    @property
+    def loglik(self) -> float:
+        return float(self.estimate.loglik)
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.estimate.converged)
+
+    @property
+    def n_params(self) -> int:
+        return len(self.names)
+
+    @property
+    def aic(self) -> float:
+        return -2.0 * self.loglik + 2.0 * self.n_params
+
+    @property
+    def bic(self) -> float:
+        return -2.0 * self.loglik + np.log(self.n_rows) * self.n_params
+
+    @cached_property
+    def params(self) -> pd.DataFrame:
+        """estimate, se, z, p, ci_lower, ci_upper (Wald) and kind of every parameter."""
+        est = self.estimate.theta
+        se = np.sqrt(np.clip(np.diag(self.estimate.vcov), 0.0, None))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = est / se
+        q = float(norm_ppf(0.5 + self.level / 200.0))
+        return pd.DataFrame({"estimate": est, "se": se, "z": z, "p": 2 * norm_sf(np.abs(z)),
+                             "ci_lower": est - q * se, "ci_upper": est + q * se,
+                             "kind": self.kinds}, index=pd.Index(self.names, name="label"))
+
+    @property
+    def fixed(self) -> pd.DataFrame:
+        """The coefficients: coef, se, z, p, ci_lower, ci_upper (as ``Fit.fixed``)."""
+        p = self.params[self.params["kind"] == "coef"]
+        return p.drop(columns="kind").rename(columns={"estimate": "coef"}).rename_axis("term")
+
+    @property
+    def random(self) -> pd.DataFrame:
+        """The model's variance parameters: estimate, se, ci_lower, ci_upper."""
+        p = self.params[~self.params["kind"].isin(["coef", "covariate"])]
+        return p[["estimate", "se", "ci_lower", "ci_upper"]]
+
+    @property
+    def covariates(self) -> pd.DataFrame:
+        """The covariate block: means, variances and covariances."""
+        p = self.params[self.params["kind"] == "covariate"]
+        return p[["estimate", "se", "ci_lower", "ci_upper"]]
+
+    def summary(self) -> str:
+        """A plain-text report: the sample (what listwise deletion would have kept), the
+        likelihood and the parameters."""
+        miss = ", ".join(f"{n} missing {v}" for v, n in self.missing_values.items())
+        lines = [f"Mixed model by full-information ML with the covariates as jointly normal "
+                 f"variables (missing_x='fiml'): {self.model.outcome}",
+                 f"Outcomes used: {self.n_obs} in {self.n_rows} units "
+                 f"({miss or 'no missing covariate values'}; listwise deletion would keep "
+                 f"{self.n_listwise})",
+                 f"Log likelihood (outcomes and covariates) = {self.loglik:.6f}",
+                 "" if self.converged else f"Warning: not converged ({self.estimate.message})",
+                 ""]
+        body = self.params.drop(columns="kind").to_string(float_format=lambda x: f"{x:.6g}")
+        return "\n".join(lines) + body + "\n"
+
+    def __repr__(self) -> str:
+        return (f"<semlevel MissingXFit: n_obs={self.n_obs}, loglik={self.loglik:.6g}, "
                 f"converged={self.converged}>")

@@ -17,7 +17,8 @@ examples:
   semlevel fit mydata.dta "y x i.group || school: || class:, reml" --format json -o fit.json
   semlevel fit pig "weight week || id: week" --log
   semlevel fit productivity "gsp private emp || region: || state:" --icc --lincom "emp + private"
-  semlevel fit growth.csv "y t || id: t, cov(un)" --adf       (ADF: Stata sem's method(adf))"""
+  semlevel fit growth.csv "y t || id: t, cov(un)" --adf       (ADF: Stata sem's method(adf))
+  semlevel fit panel.csv "y t x w || id:" --slot-key t --missing-x fiml"""
 
 
 def register(sub) -> None:
@@ -48,6 +49,10 @@ def register(sub) -> None:
     est.add_argument("--listwise", action="store_true",
                      help="with --adf: leave out the wide rows with missing slots (counted "
                           "in the output)")
+    est.add_argument("--missing-x", choices=("listwise", "fiml"), default="listwise",
+                     help="rows with missing covariates: dropped and counted (listwise, as "
+                          "mixed) or kept, the covariates jointly normal variables of the "
+                          "model (fiml: Stata sem's method(mlmv))")
     add_log_option(p)
     p.set_defaults(handler=run)
 
@@ -76,21 +81,28 @@ def _postestimation(fit, args) -> dict:
     return out
 
 
-def _run_adf(args) -> int:
-    """``--adf``: the ADF fit's report (text) or its parameter table and test."""
-    from ..api import adf
+def _run_other_estimator(args) -> int:
+    """``--adf`` or ``--missing-x fiml``: the fit's report (text) or its parameter table."""
+    from ..api import adf, mixed
     from ..output.tables import render_table
     if "~" in args.model:
-        raise CLIError("--adf takes a Stata mixed specification, not an lme4 formula")
+        raise CLIError("--adf and --missing-x take a Stata mixed specification, not an "
+                       "lme4 formula")
     data, _ = load_source(args.datafile, args.sep, args.sheet)
     try:
-        fit = adf(args.model, data, listwise=args.listwise, slot_key=args.slot_key)
+        if args.adf:
+            fit = adf(args.model, data, listwise=args.listwise, slot_key=args.slot_key)
+            t = fit.test
+            title = (f"ADF estimation ({fit.n_obs} complete rows"
+                     + (f", {fit.n_incomplete} left out" if fit.n_incomplete else "")
+                     + f"); model vs. saturated: chi2({t['df']}) = {t['chi2']:.4f}, "
+                     f"p = {t['p']:.4g}")
+        else:
+            fit = mixed(args.model, data, slot_key=args.slot_key, missing_x="fiml")
+            title = (f"FIML with jointly normal covariates ({fit.n_obs} outcomes, listwise "
+                     f"would keep {fit.n_listwise}); log likelihood {fit.loglik:.6f}")
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    t = fit.test
-    title = (f"ADF estimation ({fit.n_obs} complete rows"
-             + (f", {fit.n_incomplete} left out" if fit.n_incomplete else "") + "); "
-             f"model vs. saturated: chi2({t['df']}) = {t['chi2']:.4f}, p = {t['p']:.4g}")
     text = fit.summary() if args.format == "text" else \
         render_table(fit.params, args.format, title=title)
     emit(text, args.output)
@@ -101,8 +113,11 @@ def run(args) -> int:
     if args.listwise and not args.adf:
         raise CLIError("--listwise goes with --adf (maximum likelihood uses every "
                        "observed slot)")
-    if args.adf:
-        return _run_adf(args)
+    if args.adf and args.missing_x == "fiml":
+        raise CLIError("--adf fits complete rows by their moments; --missing-x fiml is a "
+                       "likelihood: choose one")
+    if args.adf or args.missing_x == "fiml":
+        return _run_other_estimator(args)
     wanted = args.icc or args.recovariance or args.wcorrelation is not None or args.lincom
     if wanted and args.format not in ("text", "json"):
         raise CLIError("--icc, --recovariance, --wcorrelation and --lincom print with "

@@ -1,0 +1,179 @@
+"""Covariates with missing values as jointly normal variables of the path model (Stata
+``sem``'s ``method(mlmv)``, lavaan's ``missing = "ml", fixed.x = FALSE``): what
+``sl.mixed(..., missing_x="fiml")`` fits (:mod:`semlevel.engine.joint_fiml`).
+
+Each fixed-effects column that varies between the rows of the wide form becomes one
+variable per slot (``x[t=2]``), or one per row when it is constant within every row (a
+covariate of the top level); its means, variances and covariances are estimated with the
+model, unrestricted (the *covariate block*). A row's vector is the covariate block
+followed by its outcomes, so an outcome whose covariate is missing is still used, its
+covariate integrated out. Columns that are the same in a slot of every row (the constant,
+a growth curve's time) stay fixed design. Random slopes on a variable that varies between
+rows, by() groups and constraints are refused (the vector would not be normal, or the
+moments differ between rows).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .pathmodel import PathModel
+
+__all__ = ["JointStructure", "joint_structure"]
+
+
+@dataclass(frozen=True)
+class JointStructure:
+    """The template of a row's joint (covariates, outcomes) vector and the rows' data."""
+
+    model: PathModel
+    V: np.ndarray                 # (N, m + p) covariate block then outcomes, NaN: missing
+    x_names: list[str]            # the covariate block's variables
+    x_column: np.ndarray          # (m,) the design column of each block variable
+    x_of: np.ndarray              # (p, k) block variable of (slot, column), -1: fixed design
+    X0: np.ndarray                # (p, k) the fixed design of each slot (0 where x_of >= 0)
+    Z0: np.ndarray                # (p, E) random-effects loadings of each slot
+    lat0: np.ndarray              # (p, E) latent of each effect in each slot
+    resid0: np.ndarray            # (p,) residual label of each slot
+    coef: np.ndarray              # label positions of the free coefficients
+    variances: np.ndarray         # label positions of the free variance labels
+
+    @property
+    def m(self) -> int:
+        return len(self.x_names)
+
+    def moments(self, values: np.ndarray, mu_x: np.ndarray, S_xx: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and covariance of the joint vector at label ``values`` (derived residual
+        covariances filled in) and the covariate block's ``mu_x``, ``S_xx``; analytic
+        in all of them (complex steps pass through)."""
+        mdl = self.model
+        p, m = self.X0.shape[0], self.m
+        slots = np.arange(p)
+        beta = values[mdl.path_label[slots]]                       # (p, k)
+        dtype = np.result_type(values, mu_x, S_xx)
+        B = np.zeros((p, m), dtype=dtype)
+        rand = self.x_of >= 0
+        np.add.at(B, (np.nonzero(rand)[0], self.x_of[rand]), beta[rand])
+        mu_y = (self.X0 * beta).sum(axis=1) + B @ mu_x
+        theta = np.diag(values[self.resid0]).astype(dtype)
+        if self.Z0.shape[1]:
+            local = np.unique(self.lat0[self.lat0 >= 0])
+            pos = np.full(int(local.max()) + 1, -1)
+            pos[local] = np.arange(len(local))
+            L = np.zeros((p, len(local)))
+            for e in range(self.Z0.shape[1]):
+                has = self.lat0[:, e] >= 0
+                np.add.at(L, (slots[has], pos[self.lat0[has, e]]), self.Z0[has, e])
+            a, b, lab = (mdl.phi[c].to_numpy(np.int64) for c in ("a", "b", "label"))
+            keep = np.isin(a, local) & np.isin(b, local)
+            Phi = np.zeros((len(local), len(local)), dtype=dtype)
+            Phi[pos[a[keep]], pos[b[keep]]] = values[lab[keep]]
+            Phi[pos[b[keep]], pos[a[keep]]] = values[lab[keep]]
+            theta = theta + L @ Phi @ L.T
+        if len(mdl.theta):
+            s, t, lab = (mdl.theta[c].to_numpy(np.int64) for c in ("s", "t", "label"))
+            theta[s, t] += values[lab]
+            off = s != t
+            theta[t[off], s[off]] += values[lab[off]]
+        BS = B @ S_xx
+        cov = np.block([[S_xx, BS.T], [BS, BS @ B.T + theta]])
+        return np.r_[mu_x, mu_y], cov
+
+
+def _refuse(why: str) -> None:
+    raise ValueError(f"missing_x='fiml' does not apply: {why}")
+
+
+def joint_structure(model: PathModel, missing: np.ndarray) -> JointStructure:
+    """The joint structure of ``model`` (built on data whose missing covariate values were
+    filled in) given ``missing`` (n_obs x k: which entries of ``model.X`` are missing)."""
+    info = model.info
+    for name, what in (("weights", "sampling or frequency weights"),
+                       ("vce", "vce(robust|cluster)"), ("dfmethod", "dfmethod()"),
+                       ("constraints", "fixed-effects constraints")):
+        if getattr(info, name) is not None:
+            _refuse(f"the model has {what}")
+    if model.obs_group is not None:
+        _refuse("parameters differ by group (by())")
+    if model.reml:
+        _refuse("REML conditions on the covariates; the joint likelihood is an ML one")
+    data = model.data
+    p, N, k = data.n_slots, data.n_rows, model.X.shape[1]
+    X = np.where(missing, np.nan, model.X)
+    rows, slots = data.row, data.slot
+    # a column is fixed design where every observation of a slot has the same value
+    x_of = np.full((p, k), -1, dtype=np.int64)
+    X0 = np.zeros((p, k))
+    unit_level = []
+    random_cols = []
+    for c in range(k):
+        col = X[:, c]
+        varies = False
+        for s in range(p):
+            v = col[slots == s]
+            if np.isnan(v).any() or np.any(v != v[0]):
+                varies = True
+                break
+            X0[s, c] = v[0]
+        if not varies:
+            continue
+        X0[:, c] = 0.0
+        random_cols.append(c)
+        # constant within every row (over its observed values): one variable per row
+        ok = ~np.isnan(col)
+        lo = np.full(N, np.inf)
+        hi = np.full(N, -np.inf)
+        np.minimum.at(lo, rows[ok], col[ok])
+        np.maximum.at(hi, rows[ok], col[ok])
+        seen = np.isfinite(lo)
+        unit_level.append(bool(np.all(lo[seen] == hi[seen])) and p > 1)
+    Z = model.Z
+    for e in range(Z.shape[1]):
+        for s in range(p):
+            v = Z[slots == s, e]
+            if np.any(v != v[0]):
+                _refuse(f"the random effect {model.effects['effect'].iloc[e]!r} loads "
+                        "with values that differ between rows in a slot (a random slope on "
+                        "a variable that varies between units: the outcomes would not be "
+                        "jointly normal with it)")
+    resid = model.resid_of_obs()
+    resid0 = np.zeros(p, dtype=np.int64)
+    for s in range(p):
+        r = resid[slots == s]
+        if np.any(r != r[0]):
+            _refuse("the residual variance of a slot differs between rows")
+        resid0[s] = r[0]
+    names, x_col, cols_V = [], [], []
+    for c, unit in zip(random_cols, unit_level):
+        term = model.terms[c]
+        if unit:
+            x_of[:, c] = len(names)
+            names.append(term)
+            x_col.append(c)
+            vals = np.full(N, np.nan)
+            ok = ~np.isnan(X[:, c])
+            vals[rows[ok]] = X[ok, c]
+            cols_V.append(vals)
+            continue
+        for s in range(p):
+            x_of[s, c] = len(names)
+            names.append(data.slot_names(term)[s])
+            x_col.append(c)
+            vals = np.full(N, np.nan)
+            at = slots == s
+            vals[rows[at]] = X[at, c]
+            cols_V.append(vals)
+    Y = np.full((N, p), np.nan)
+    Y[rows, slots] = data.y
+    V = np.column_stack(cols_V + [Y]) if cols_V else Y
+    lab = model.labels
+    free = lab["free"].to_numpy()
+    kind = lab["kind"].to_numpy()
+    return JointStructure(model=model, V=V, x_names=names, x_column=np.array(x_col, dtype=np.int64),
+                          x_of=x_of, X0=X0, Z0=np.array([Z[slots == s][0] for s in range(p)])
+                          if Z.shape[1] else np.zeros((p, 0)),
+                          lat0=model.effect_latent[np.arange(p)], resid0=resid0,
+                          coef=np.flatnonzero(free & (kind == "coef")),
+                          variances=np.flatnonzero(free & (kind != "coef") & (kind != "lag")))
