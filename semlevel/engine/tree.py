@@ -53,16 +53,14 @@ def _psd(Phi: np.ndarray) -> bool:
     return bool(np.all(ev.min(axis=1) >= -1e-12 * scale))
 
 
-def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bool = True,
-                  check_psd: bool = True, beta: np.ndarray | None = None) -> Evaluation:
-    """Deviance (and gradient w.r.t. every label's value), as :func:`.deviance.evaluate`."""
-    if beta is not None and reml:
-        raise ValueError("the REML criterion has beta profiled; give beta only under ML")
-    given_beta = beta is not None
+def _eliminate(values: np.ndarray, stats: TreeStats, check_psd: bool):
+    """Up the tree: log|Sigma|, W' Sigma^-1 W and what the way down needs (the weights,
+    each class's effective precisions and right-hand sides, and (M^-1, N, N B~));
+    None where the values are not admissible."""
     ext = np.concatenate([values, [0.0, 1.0]])
     theta = ext[stats.resid_ids]
     if np.any(np.real(theta) <= 0):
-        return Evaluation(deviance=np.inf)
+        return None
     w = 1.0 / theta
     S = _weighted(w, stats.C)
     logdet = stats.n @ np.log(theta)
@@ -74,13 +72,13 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
         b = c.b
         Phi = ext[c.phi_lab]
         if check_psd and not _psd(ext[c.phi_patterns]):
-            return Evaluation(deviance=np.inf)
+            return None
         A_ = At[ci]
         M = bmm(Phi, A_[:, :b, :b])
         M[:, np.arange(b), np.arange(b)] += 1.0
         Minv, sign, ld = solve_logdet(M, np.broadcast_to(np.eye(b), M.shape))
         if np.any(sign <= 0) or not np.all(np.isfinite(ld)):
-            return Evaluation(deviance=np.inf)
+            return None
         logdet = logdet + ld.sum()
         N = bmm(Minv, Phi)
         N = 0.5 * (N + _t(N))
@@ -96,6 +94,20 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
                 At[r.to][r.parent] += np.add.reduceat(upd[r.child], r.starts, axis=0)
                 Bt[r.to][r.parent] += np.add.reduceat(updB[r.child], r.starts, axis=0)
         kept.append((Minv, N, NB))
+    return logdet, S, ext, w, At, Bt, kept
+
+
+def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bool = True,
+                  check_psd: bool = True, beta: np.ndarray | None = None) -> Evaluation:
+    """Deviance (and gradient w.r.t. every label's value), as :func:`.deviance.evaluate`."""
+    if beta is not None and reml:
+        raise ValueError("the REML criterion has beta profiled; give beta only under ML")
+    given_beta = beta is not None
+    got = _eliminate(values, stats, check_psd)
+    if got is None:
+        return Evaluation(deviance=np.inf)
+    logdet, S, ext, w, At, Bt, kept = got
+    classes = stats.classes
     k = stats.n_coef
     out, Gam = profile(S, k, stats.n_obs, float(np.real(logdet)), reml, beta, gradient,
                        stats.basis)
