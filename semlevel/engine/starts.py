@@ -9,7 +9,7 @@ from ..model.label_kinds import label_roles
 from ..model.pathmodel import PathModel
 from .coefficient_basis import round_bits
 
-__all__ = ["starting_values", "effect_loading_squares", "latent_loading_squares"]
+__all__ = ["starting_values", "anova_start", "effect_loading_squares", "latent_loading_squares"]
 
 
 def effect_loading_squares(model: PathModel) -> np.ndarray:
@@ -81,3 +81,60 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
         else:
             vals[i] = 0.0
     return vals
+
+
+def anova_start(model: PathModel, start: np.ndarray) -> np.ndarray:
+    """``start`` with the variance of each random intercept (a level's ``_cons`` or a
+    crossed factor's ``R.``) replaced by its one-way ANOVA estimate from the OLS
+    residuals (between-unit mean square less the within, over the average unit size),
+    and the residual variance by what is left (at least a tenth). Each factor is taken
+    on its own, so the guess is rough where factors share variance, but it starts the
+    tree path's quasi-Newton steps where the equal split of the residual variance may be
+    far off (a crossed factor with few levels; units of very different variances).
+    Labels with a value or an estimate keep it; rounded as :func:`starting_values`."""
+    labels = model.labels
+    if "estimate" in labels or labels["value"].notna().to_numpy()[
+            (labels["kind"] != "coef").to_numpy()].any():
+        return start
+    Xt, _ = coefficient_design(model)
+    y = model.data.y
+    r = y - Xt @ np.linalg.lstsq(Xt, y, rcond=None)[0] if Xt.shape[1] else y - y.mean()
+    n = len(r)
+    s2 = float(np.mean(r ** 2)) or 1.0
+    out = start.copy()
+    diag = model.phi[model.phi["a"] == model.phi["b"]]
+    var_of = dict(zip(diag["a"].to_numpy(), diag["label"].to_numpy()))
+    slot = model.data.slot
+    guesses: dict[int, float] = {}
+    done: set[int] = set()
+    for e, eff in enumerate(model.effects["effect"]):
+        if not (eff == "_cons" or str(eff).startswith("R.")):
+            continue
+        lat = model.effect_latent[slot, e]
+        if np.any(lat < 0):
+            continue
+        codes, lat = np.unique(lat, return_inverse=True)
+        lab = {int(var_of.get(int(c), -1)) for c in codes}
+        if len(lab) != 1 or -1 in lab or lab & done:
+            continue
+        J = len(codes)
+        if J < 2 or J >= n:
+            continue
+        cnt = np.bincount(lat, minlength=J).astype(float)
+        mean = np.bincount(lat, weights=r, minlength=J) / cnt
+        msb = float(cnt @ (mean - r.mean()) ** 2) / (J - 1)
+        msw = float(np.sum((r - mean[lat]) ** 2)) / (n - J)
+        n0 = (n - float(cnt @ cnt) / n) / (J - 1)
+        (j,) = lab
+        guesses[j] = max((msb - msw) / n0, 0.05 * s2)
+        done.add(j)
+    # one-way estimates of nested levels each hold the levels below: where they add up
+    # to more than the residual variance leaves room for, they are scaled down together
+    taken = sum(guesses.values())
+    shrink = min(1.0, 0.8 * s2 / taken) if taken else 1.0
+    for j, g in guesses.items():
+        out[j] = float(round_bits(g * shrink, 20))
+    resid = [i for i, k in enumerate(labels["kind"].to_numpy()) if k == "resvar"]
+    if done and len(resid) == 1:
+        out[resid[0]] = float(round_bits(max(s2 - taken * shrink, 0.2 * s2), 20))
+    return out
