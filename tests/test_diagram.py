@@ -348,6 +348,7 @@ MANUAL_EXAMPLES = {
     "ex4": ("gsp private emp hwy water other unemp || region: || state:", "productivity"),
     "ex5": ("gsp private emp hwy water other unemp || region: hwy unemp || state:",
             "productivity"),
+    "ex8": ("follicles sin1 cos1 || mare:, residuals(ar 2, t(time)) reml", "ovary"),
     "ex10": ("weight week || _all: R.week || id:", "pig"),
 }
 

@@ -532,8 +532,10 @@ def figure_note(tables_edges: pd.DataFrame, model, opt: DiagramOptions, fitted: 
     """The generated note: what shared labels mean, the scale, the SE format, stars."""
     show = opt.show if opt.show != "auto" else ("estimates" if fitted else "labels")
     parts = []
-    shared = [l for l in dict.fromkeys(tables_edges["label"])
-              if isinstance(l, str) and l and _count(model, l) >= 2]
+    # (an edge of a collapsed view that stands for slots with different labels holds
+    # their list: not one shared label)
+    shared = [l for l in dict.fromkeys(l for l in tables_edges["label"] if isinstance(l, str))
+              if l and _count(model, l) >= 2]
     if show != "estimates" and shared:
         items = [f"{_label_text(l, opt)} = {l}" if _label_text(l, opt) != l else l
                  for l in shared]

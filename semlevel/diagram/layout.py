@@ -19,6 +19,7 @@ PNG and PDF then go through ``cairosvg`` when it is installed. The environment v
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -731,9 +732,14 @@ def pipe(obj, fmt: str = "svg", dpi: float = 300) -> bytes:
     positioned = position(g).source
     if fmt == "dot":
         return positioned.encode("utf-8")
-    if fmt in ("png", "pdf") and backend() == "wasm":
-        # (no tspan subscripts here: cairosvg draws baseline-shift as black boxes)
-        svg = run_graphviz(positioned, "svg", "nop2")
+    if fmt in ("png", "pdf") and (backend() == "wasm"
+                                  or importlib.util.find_spec("cairosvg") is not None):
+        # through the SVG whenever cairosvg is here (also with a system dot, whose own
+        # PNG/PDF would print the slot suffix as plain text)
+        # cairosvg draws a tspan's baseline-shift as black boxes: the subscript is its
+        # own text element, placed after the name and lowered
+        svg = svg_subscripts(run_graphviz(positioned, "svg", "nop2"),
+                             getattr(g, "tables", None), separate=True)
         try:
             import cairosvg
         except ImportError as exc:
@@ -748,11 +754,14 @@ def pipe(obj, fmt: str = "svg", dpi: float = 300) -> bytes:
     return svg_subscripts(out, getattr(g, "tables", None)) if fmt == "svg" else out
 
 
-def svg_subscripts(svg: bytes, tables) -> bytes:
+def svg_subscripts(svg: bytes, tables, separate: bool = False) -> bytes:
     """Each node's slot suffix as a real subscript in the SVG (``weight`` then
     ``<tspan baseline-shift="sub">i</tspan>``): Graphviz's HTML-like labels would do it,
     but the bundled WebAssembly Graphviz has none. Only the first text line of a node that
-    ends with its suffix (``tables.nodes.sub``) is changed; everything stays escaped."""
+    ends with its suffix (``tables.nodes.sub``) is changed; everything stays escaped.
+    ``separate=True`` (for cairosvg, which cannot draw baseline-shift) writes the name
+    and the subscript as two text elements instead: the pair centred where the label was,
+    the subscript at 75% size, lowered by a third of the font size."""
     if tables is None or "sub" not in tables.nodes:
         return svg
     from ..escape import xml_text
@@ -768,6 +777,10 @@ def svg_subscripts(svg: bytes, tables) -> bytes:
         if got is None:
             return m.group(0)
         label, sub = got
+        if separate:
+            return re.sub(r"<text([^>]*)>" + re.escape(xml_text(label)) + r"</text>",
+                          lambda t: _separate_subscript(t.group(1), label[:-len(sub)], sub),
+                          m.group(0), count=1)
         return re.sub(r"(<text[^>]*>)" + re.escape(xml_text(label)) + r"(</text>)",
                       lambda t: (t.group(1) + xml_text(label[:-len(sub)])
                                  + '<tspan baseline-shift="sub" font-size="75%">'
@@ -776,6 +789,28 @@ def svg_subscripts(svg: bytes, tables) -> bytes:
     text = re.sub(r'<g id="[^"]*" class="node[^"]*">\s*<title>(.*?)</title>.*?</g>', node,
                   svg.decode("utf-8"), flags=re.S)
     return text.encode("utf-8")
+
+
+def _separate_subscript(attrs: str, name: str, sub: str) -> str:
+    """``<text attrs>name</text>`` and the subscript's own ``<text>``: both start-anchored
+    so that the pair is centred on the original x (widths from the font metrics the
+    layout uses)."""
+    from ..escape import xml_text
+    from .text import text_width
+
+    def num(attr: str, default: float) -> float:
+        m = re.search(attr + r'="(-?[0-9.]+)"', attrs)
+        return float(m.group(1)) if m else default
+    x, y, fs = num("x", 0.0), num("y", 0.0), num("font-size", 14.0)
+    w_name, w_sub = text_width(name, fs), text_width(sub, 0.75 * fs)
+    anchor = re.search(r'text-anchor="(\w+)"', attrs)
+    start = {"middle": x - (w_name + w_sub) / 2, "end": x - w_name - w_sub}.get(
+        anchor.group(1) if anchor else "start", x)
+    base = re.sub(r'\s(?:x|y|text-anchor|font-size)="[^"]*"', "", attrs)
+    return (f'<text{base} text-anchor="start" x="{start:.2f}" y="{y:.2f}" '
+            f'font-size="{fs:.2f}">{xml_text(name)}</text>'
+            f'<text{base} text-anchor="start" x="{start + w_name:.2f}" '
+            f'y="{y + fs / 3:.2f}" font-size="{0.75 * fs:.2f}">{xml_text(sub)}</text>')
 
 
 def render(obj, path, format: str | None = None, dpi: float = 300) -> str:
