@@ -30,6 +30,29 @@ def test_png_has_the_figure_size_at_the_dpi(tmp_path, pig, dpi):
     assert w == pytest.approx(width_pt / 72 * dpi, abs=2)
 
 
+def test_png_is_asked_at_the_figure_size_without_a_renderer(monkeypatch, pig):
+    """Where neither dot nor cairosvg is installed (CI), the PNG request itself: the
+    converter gets the positioned SVG (size in points, subscripts as separate text) and
+    the dpi alone, so that its pixels are the figure's points / 72 * dpi (the PNG's
+    actual size is checked above where a renderer exists)."""
+    import types
+    calls = {}
+
+    def svg2png(bytestring, dpi=96.0, **kwargs):
+        calls.update(svg=bytestring.decode("utf-8"), dpi=dpi, extra=kwargs)
+        return b"\x89PNG fake"
+    monkeypatch.setitem(sys.modules, "cairosvg", types.SimpleNamespace(svg2png=svg2png))
+    monkeypatch.setenv("SEMLEVEL_GRAPHVIZ", "wasm")
+    from semlevel.diagram.layout import pipe
+    d = sl.mixed("weight week || id:", data=pig).diagram(view="collapsed")
+    assert pipe(d, "png", dpi=300) == b"\x89PNG fake"
+    assert calls["dpi"] == 300.0 and calls["extra"] == {}       # no scale on top of dpi
+    width_pt = float(re.search(r'<svg width="([\d.]+)pt"', calls["svg"]).group(1))
+    assert width_pt == pytest.approx(float(re.search(r'<svg width="([\d.]+)pt"',
+                                                     d.svg()).group(1)))
+    assert "tspan" not in calls["svg"] and ">i</text>" in calls["svg"]
+
+
 def test_dpi_is_checked(tmp_path, pig):
     d = sl.mixed_model("weight week || id:", data=pig).diagram()
     with pytest.raises(ValueError, match="dpi must be a number"):
