@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.wide import lex_groups
+
 __all__ = ["make_latents"]
 
 
@@ -66,6 +68,6 @@ def _prefix_groups(slots: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, li
         k, u = pd.factorize(slots[c], sort=True, use_na_sentinel=False)
         codes.append(k)
         uniques.append([v.item() if hasattr(v, "item") else v for v in u])
-    combos, ids = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    combos, ids, _ = lex_groups(codes, [len(u) for u in uniques])
     keys = [tuple(uniques[j][i] for j, i in enumerate(row)) for row in combos.tolist()]
-    return ids.ravel().astype(np.int64), keys
+    return ids, keys
