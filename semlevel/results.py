@@ -550,6 +550,18 @@ class SEMFit(LikelihoodCriteria):
                             index=pd.Index(lab.index[idx], name="label"))
 
 
+def _wald_table(est: np.ndarray, vcov: np.ndarray, names: list[str], kinds, level: float
+                ) -> pd.DataFrame:
+    """estimate, se, z, p, Wald interval at ``level`` percent, and kind, per parameter."""
+    se = np.sqrt(np.clip(np.diag(vcov), 0.0, None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = est / se
+    q = float(norm_ppf(0.5 + level / 200.0))
+    return pd.DataFrame({"estimate": est, "se": se, "z": z, "p": 2 * norm_sf(np.abs(z)),
+                         "ci_lower": est - q * se, "ci_upper": est + q * se,
+                         "kind": list(kinds)}, index=pd.Index(names, name="label"))
+
+
 @dataclass(frozen=True, eq=False)
 class ADFFit:
     """A model fitted by its moments with the ADF weight matrix (:func:`semlevel.adf`;
@@ -574,15 +586,8 @@ class ADFFit:
     @cached_property
     def params(self) -> pd.DataFrame:
         """estimate, se, z, p, ci_lower, ci_upper (Wald) of every free label."""
-        est = self.estimate.theta
-        se = np.sqrt(np.clip(np.diag(self.estimate.vcov), 0.0, None))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = est / se
-        q = float(norm_ppf(0.5 + self.level / 200.0))
-        kinds = self.model.labels.loc[self.names, "kind"].to_numpy()
-        return pd.DataFrame({"estimate": est, "se": se, "z": z, "p": 2 * norm_sf(np.abs(z)),
-                             "ci_lower": est - q * se, "ci_upper": est + q * se,
-                             "kind": kinds}, index=pd.Index(self.names, name="label"))
+        return _wald_table(self.estimate.theta, self.estimate.vcov, self.names,
+                           self.model.labels.loc[self.names, "kind"].to_numpy(), self.level)
 
     @property
     def fixed(self) -> pd.DataFrame:
@@ -668,14 +673,8 @@ class MissingXFit:
     @cached_property
     def params(self) -> pd.DataFrame:
         """estimate, se, z, p, ci_lower, ci_upper (Wald) and kind of every parameter."""
-        est = self.estimate.theta
-        se = np.sqrt(np.clip(np.diag(self.estimate.vcov), 0.0, None))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = est / se
-        q = float(norm_ppf(0.5 + self.level / 200.0))
-        return pd.DataFrame({"estimate": est, "se": se, "z": z, "p": 2 * norm_sf(np.abs(z)),
-                             "ci_lower": est - q * se, "ci_upper": est + q * se,
-                             "kind": self.kinds}, index=pd.Index(self.names, name="label"))
+        return _wald_table(self.estimate.theta, self.estimate.vcov, self.names, self.kinds,
+                           self.level)
 
     @property
     def fixed(self) -> pd.DataFrame:

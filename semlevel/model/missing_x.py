@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .moments import template_covariance, unweighted_options
 from .pathmodel import PathModel
 
 __all__ = ["JointStructure", "joint_structure"]
@@ -57,26 +58,7 @@ class JointStructure:
         rand = self.x_of >= 0
         np.add.at(B, (np.nonzero(rand)[0], self.x_of[rand]), beta[rand])
         mu_y = (self.X0 * beta).sum(axis=1) + B @ mu_x
-        theta = np.diag(values[self.resid0]).astype(dtype)
-        if self.Z0.shape[1]:
-            local = np.unique(self.lat0[self.lat0 >= 0])
-            pos = np.full(int(local.max()) + 1, -1)
-            pos[local] = np.arange(len(local))
-            L = np.zeros((p, len(local)))
-            for e in range(self.Z0.shape[1]):
-                has = self.lat0[:, e] >= 0
-                np.add.at(L, (slots[has], pos[self.lat0[has, e]]), self.Z0[has, e])
-            a, b, lab = (mdl.phi[c].to_numpy(np.int64) for c in ("a", "b", "label"))
-            keep = np.isin(a, local) & np.isin(b, local)
-            Phi = np.zeros((len(local), len(local)), dtype=dtype)
-            Phi[pos[a[keep]], pos[b[keep]]] = values[lab[keep]]
-            Phi[pos[b[keep]], pos[a[keep]]] = values[lab[keep]]
-            theta = theta + L @ Phi @ L.T
-        if len(mdl.theta):
-            s, t, lab = (mdl.theta[c].to_numpy(np.int64) for c in ("s", "t", "label"))
-            theta[s, t] += values[lab]
-            off = s != t
-            theta[t[off], s[off]] += values[lab[off]]
+        theta = template_covariance(mdl, self.Z0, self.lat0, self.resid0, values)
         BS = B @ S_xx
         cov = np.block([[S_xx, BS.T], [BS, BS @ B.T + theta]])
         return np.r_[mu_x, mu_y], cov
@@ -89,12 +71,9 @@ def _refuse(why: str) -> None:
 def joint_structure(model: PathModel, missing: np.ndarray) -> JointStructure:
     """The joint structure of ``model`` (built on data whose missing covariate values were
     filled in) given ``missing`` (n_obs x k: which entries of ``model.X`` are missing)."""
-    info = model.info
-    for name, what in (("weights", "sampling or frequency weights"),
-                       ("vce", "vce(robust|cluster)"), ("dfmethod", "dfmethod()"),
-                       ("constraints", "fixed-effects constraints")):
-        if getattr(info, name) is not None:
-            _refuse(f"the model has {what}")
+    what = unweighted_options(model)
+    if what:
+        _refuse(f"the model has {what}")
     if model.obs_group is not None:
         _refuse("parameters differ by group (by())")
     if model.reml:

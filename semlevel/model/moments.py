@@ -16,7 +16,7 @@ import numpy as np
 
 from .pathmodel import PathModel
 
-__all__ = ["MomentStructure", "moment_structure"]
+__all__ = ["MomentStructure", "moment_structure", "template_covariance", "unweighted_options"]
 
 
 @dataclass(frozen=True)
@@ -44,30 +44,54 @@ class MomentStructure:
         (derived residual covariances already filled in)."""
         m = self.model
         p = self.Y.shape[1]
-        slots = np.arange(p)
-        mu = (self.X0 * values[m.path_label[slots]]).sum(axis=1)
-        sigma = np.diag(values[self.resid0]).astype(float)
-        if self.Z0.shape[1]:
-            local = np.unique(self.lat0[self.lat0 >= 0])
-            pos = np.full(int(local.max()) + 1, -1)
-            pos[local] = np.arange(len(local))
-            L = np.zeros((p, len(local)))
-            for e in range(self.Z0.shape[1]):
-                has = self.lat0[:, e] >= 0
-                np.add.at(L, (slots[has], pos[self.lat0[has, e]]), self.Z0[has, e])
-            phi = m.phi
-            a, b, lab = (phi[c].to_numpy(np.int64) for c in ("a", "b", "label"))
-            keep = np.isin(a, local) & np.isin(b, local) & self.phi_keep
-            Phi = np.zeros((len(local), len(local)))
-            Phi[pos[a[keep]], pos[b[keep]]] = values[lab[keep]]
-            Phi[pos[b[keep]], pos[a[keep]]] = values[lab[keep]]
-            sigma += L @ Phi @ L.T
-        if len(m.theta):
-            s, t, lab = (m.theta[c].to_numpy(np.int64) for c in ("s", "t", "label"))
-            sigma[s, t] += values[lab]
-            off = s != t
-            sigma[t[off], s[off]] += values[lab[off]]
-        return mu, sigma
+        mu = (self.X0 * values[m.path_label[np.arange(p)]]).sum(axis=1)
+        return mu, template_covariance(m, self.Z0, self.lat0, self.resid0, values,
+                                       self.phi_keep)
+
+
+def template_covariance(model: PathModel, Z0: np.ndarray, lat0: np.ndarray,
+                        resid0: np.ndarray, values: np.ndarray,
+                        phi_keep: np.ndarray | None = None) -> np.ndarray:
+    """Z Phi Z' + Theta of a row with every slot, from the slots' loadings ``Z0``, their
+    latents ``lat0`` and residual labels ``resid0`` at label ``values`` (derived residual
+    covariances filled in; ``phi_keep`` selects a by() group's latent covariance entries).
+    Analytic in ``values``: complex steps pass through."""
+    p = len(resid0)
+    slots = np.arange(p)
+    sigma = np.diag(values[resid0])
+    if Z0.shape[1]:
+        local = np.unique(lat0[lat0 >= 0])
+        pos = np.full(int(local.max()) + 1, -1)
+        pos[local] = np.arange(len(local))
+        L = np.zeros((p, len(local)))
+        for e in range(Z0.shape[1]):
+            has = lat0[:, e] >= 0
+            np.add.at(L, (slots[has], pos[lat0[has, e]]), Z0[has, e])
+        a, b, lab = (model.phi[c].to_numpy(np.int64) for c in ("a", "b", "label"))
+        keep = np.isin(a, local) & np.isin(b, local)
+        if phi_keep is not None:
+            keep &= phi_keep
+        Phi = np.zeros((len(local), len(local)), dtype=values.dtype)
+        Phi[pos[a[keep]], pos[b[keep]]] = values[lab[keep]]
+        Phi[pos[b[keep]], pos[a[keep]]] = values[lab[keep]]
+        sigma = sigma + L @ Phi @ L.T
+    if len(model.theta):
+        s, t, lab = (model.theta[c].to_numpy(np.int64) for c in ("s", "t", "label"))
+        sigma[s, t] += values[lab]
+        off = s != t
+        sigma[t[off], s[off]] += values[lab[off]]
+    return sigma
+
+
+def unweighted_options(model: PathModel) -> str | None:
+    """What of weights, vce(), dfmethod() and constraints the model has (None: none):
+    the estimators that fit a row's joint moments (ADF, missing_x) take none of them."""
+    for name, what in (("weights", "sampling or frequency weights"),
+                       ("vce", "vce(robust|cluster)"), ("dfmethod", "dfmethod()"),
+                       ("constraints", "fixed-effects constraints")):
+        if getattr(model.info, name) is not None:
+            return what
+    return None
 
 
 def _refuse(why: str) -> None:
@@ -79,12 +103,9 @@ def moment_structure(model: PathModel, listwise: bool = False) -> MomentStructur
     """The model's moment structure, or a ValueError saying why it has none (see the
     module). ``listwise=True`` leaves out rows with missing slots (counted in
     ``n_incomplete``); by default such rows are refused."""
-    info = model.info
-    for name, what in (("weights", "sampling or frequency weights"),
-                       ("vce", "vce(robust|cluster)"), ("dfmethod", "dfmethod()"),
-                       ("constraints", "fixed-effects constraints")):
-        if getattr(info, name) is not None:
-            _refuse(f"the model has {what}")
+    what = unweighted_options(model)
+    if what:
+        _refuse(f"the model has {what}")
     data = model.data
     p, n_rows = data.n_slots, data.n_rows
     counts = np.bincount(data.row, minlength=n_rows)
