@@ -132,3 +132,27 @@ def test_command_line(capsys):
     assert main(["fit", path, "y t x || id:", "--slot-key", "t", "--missing-x", "fiml",
                  "--adf"]) == 2
     assert "choose one" in capsys.readouterr().err
+
+
+def test_without_missing_values_the_joint_fit_factors(panel):
+    """With every covariate observed, the joint likelihood factors into mixed's conditional
+    one and the covariates' saturated normal one: the model's estimates equal the
+    conditional fit's, and the log likelihoods differ by the covariates' own maximum."""
+    complete = panel.dropna()
+    joint = sl.mixed("y t x || id:", complete, slot_key="t", missing_x="fiml")
+    cond = sl.mixed("y t x || id:", complete, slot_key="t")
+    for name, value in cond.fixed["coef"].items():
+        assert joint.params.loc[name, "estimate"] == pytest.approx(value, abs=1e-6)
+    for name, value in cond.random["estimate"].items():
+        assert joint.params.loc[name, "estimate"] == pytest.approx(value, rel=1e-5)
+    # the covariates' saturated ML over their observed patterns, computed here directly
+    from semlevel.engine.joint_fiml import loglik_parts, patterns
+    wide = complete.pivot(index="id", columns="t", values="x").to_numpy()
+    X = wide[~np.isnan(wide).all(axis=1)]
+    blk = joint.covariates["estimate"]
+    names = [f"x[obs={t}]" for t in range(1, 5)]
+    mu = np.array([blk[f"mean({n})"] for n in names])
+    S = np.array([[blk[f"var({a})"] if a == b else blk.get(f"cov({a},{b})",
+                   blk.get(f"cov({b},{a})")) for b in names] for a in names])
+    ll_x = loglik_parts(mu, S, patterns(X), gradient=False)[0]
+    assert joint.loglik == pytest.approx(cond.loglik + ll_x, abs=1e-6)
