@@ -4,6 +4,7 @@ the model (every evaluation path and the post-estimation code read them).
 """
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,12 +16,28 @@ if TYPE_CHECKING:  # annotations only: pathmodel imports this module
 __all__ = ["coefficient_design", "fixed_offset"]
 
 
+#: the design and the offset of each model object, made once (a fit asks for them about
+#: ten times: starting values, statistics, checks, the linear model's likelihood);
+#: weak: they go with their models, which are immutable
+_DESIGN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_OFFSET: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     """Covariate matrix whose columns are the free coefficient labels, and those labels.
 
     When every slot uses the term's own label (the mixed model) this is ``model.X``;
-    relaxed slopes split a term's column among the labels of the slots.
+    relaxed slopes split a term's column among the labels of the slots. (Computed once
+    per model object; do not modify the arrays returned.)
     """
+    got = _DESIGN.get(model)
+    if got is None:
+        Xt, ids = _coefficient_design(model)
+        got = _DESIGN[model] = (_read_only(Xt), _read_only(ids))
+    return got
+
+
+def _coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     labels = model.labels
     coef_ids = np.flatnonzero((labels["kind"] == "coef").to_numpy() & labels["free"].to_numpy())
     k = len(model.terms)
@@ -43,7 +60,22 @@ def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fixed_offset(model: PathModel) -> np.ndarray:
-    """Contribution of coefficients fixed at a value (not estimated) to each mean."""
+    """Contribution of coefficients fixed at a value (not estimated) to each mean
+    (computed once per model object; do not modify the array returned)."""
+    got = _OFFSET.get(model)
+    if got is None:
+        got = _OFFSET[model] = _read_only(_fixed_offset(model))
+    return got
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    """A read-only view: the cached arrays are shared by every caller."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+def _fixed_offset(model: PathModel) -> np.ndarray:
     labels = model.labels
     fixed = (labels["kind"] == "coef").to_numpy() & ~labels["free"].to_numpy()
     if not fixed.any() or not len(model.terms):
