@@ -120,120 +120,25 @@ def adf(spec: str | PathModel, data: pd.DataFrame | None = None, *, listwise: bo
 
 def _fit_missing_x(spec: str, data: pd.DataFrame, key_by: str, slot_key: str | None,
                    options: dict) -> MissingXFit:
-    """``mixed(..., missing_x="fiml")``: see :mod:`semlevel.model.missing_x`."""
+    """``mixed(..., missing_x="fiml")``: the model on the rows whose covariates are
+    missing too (:func:`semlevel.model.missing_x.missing_x_model`), its joint structure,
+    the listwise ML fit as the start, the joint full-information ML
+    (:func:`semlevel.engine.joint_fiml.fit_joint`)."""
     import warnings
 
-    import numpy as np
-
-    from .engine.evaluator import expand
-    from .engine.joint_fiml import maximise, patterns
-    from .engine.parametrization import Parametrization
-    from .model.missing_x import joint_structure
-    from .syntax.factor import design_matrix, expand_terms
+    from .engine.joint_fiml import fit_joint
+    from .model.missing_x import joint_structure, missing_x_model
 
     parsed = parse_mixed(spec, **options)
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
-    terms = expand_terms(list(parsed.fixed_terms))
-    continuous = list(dict.fromkeys(p.var for t in terms for p in t.parts if not p.factor))
-    factors = {p.var for t in terms for p in t.parts if p.factor}
-    for var in factors:
-        if var in data.columns and data[var].isna().any():
-            raise ValueError(f"missing_x='fiml' models continuous covariates: the factor "
-                             f"variable {var!r} has missing values (drop those rows, or "
-                             "code the missing values as a level)")
-    slope_vars = {v for eq in parsed.equations for t in expand_terms(list(eq.terms))
-                  for v in t.variables}
-    for var in continuous:
-        if var in slope_vars and data[var].isna().any():
-            raise ValueError(f"missing_x='fiml': the random-slope variable {var!r} has "
-                             "missing values (a slope on it would not be normal)")
-    present = [v for v in continuous if v in data.columns]
-    usable = data[parsed.depvar].notna().to_numpy()
-    missing_values = {v: int((data[v].isna().to_numpy() & usable).sum()) for v in present
-                      if data[v].isna().any()}
-    filled = data.assign(**{v: data[v].fillna(data[v].mean()) for v in missing_values})
-    model = build_mixed_model(parsed, filled, key_by=key_by, slot_key=slot_key)
-    wide = model.data
-    design = design_matrix(list(parsed.fixed_terms), wide.data, parsed.constant,
-                           check_rank=False)
-    if list(design.labels) != list(model.terms):
-        raise ValueError("missing_x='fiml': the fixed-effects design changed when its "
-                         "missing values were set aside (a factor interaction with a "
-                         "covariate?); fit the complete rows instead")
-    source = wide.source
-    missing = np.zeros(model.X.shape, dtype=bool)
-    for c, ti in enumerate(design.term_of_column):
-        if ti < 0:
-            continue
-        for part in design.terms[ti].parts:
-            if part.var in missing_values:
-                missing[:, c] |= data[part.var].isna().to_numpy()[source]
+    model, missing, counts = missing_x_model(parsed, data, key_by=key_by, slot_key=slot_key)
     js = joint_structure(model, missing)
-    param = Parametrization.of(model)
-    lab = model.labels
-    coef, var = js.coef, param.free
-    m = js.m
-    il = np.tril_indices(m)
-    # start: the listwise ML fit (its own warnings are about that fit, not this one)
     with warnings.catch_warnings():
+        # the listwise fit only gives the starting point: its warnings are about that fit
         warnings.simplefilter("ignore")
         listwise = build_mixed_model(parsed, data, key_by=key_by, slot_key=slot_key)
         start_fit = listwise.fit()
-    base = np.array(lab["value"].to_numpy(dtype=float), copy=True)
-    base[np.isnan(base)] = 0.0
-    start = dict(zip(listwise.labels.index, start_fit.values))
-    for j in np.r_[coef, var]:
-        if lab.index[j] in start:
-            base[j] = start[lab.index[j]]
-        elif lab["kind"].iloc[j] in ("var", "resvar") or j in var:
-            base[j] = max(float(np.nanvar(wide.y)) / 3, 1e-3)
-    Xv = js.V[:, :m]
-    mu0 = np.nanmean(Xv, axis=0)
-    L0 = np.diag(np.sqrt(np.maximum(np.nanvar(Xv, axis=0), 1e-6)))
-    nc, nv = len(coef), len(var)
-
-    def to_values(theta):
-        v = base.astype(np.result_type(base, theta))
-        v[coef] = theta[:nc]
-        v[var] = theta[nc:nc + nv]
-        return expand(model, v)
-
-    def moments(theta):
-        S = np.zeros((m, m), dtype=theta.dtype)
-        S[il] = theta[nc + nv + m:]
-        S = S + np.tril(S, -1).T
-        return js.moments(to_values(theta), theta[nc + nv:nc + nv + m], S)
-
-    def natural(z):
-        u = z[nc:nc + param.size]
-        vals = param.values(u, base)
-        L = np.zeros((m, m))
-        L[il] = z[nc + param.size + m:]
-        S = L @ L.T
-        return np.r_[z[:nc], vals[var], z[nc + param.size:nc + param.size + m], S[il]]
-
-    def chain(z, g):
-        u = z[nc:nc + param.size]
-        full = np.zeros(len(base))
-        full[var] = g[nc:nc + nv]
-        gu = param.gradient(u, full)
-        L = np.zeros((m, m))
-        L[il] = z[nc + param.size + m:]
-        G = np.zeros((m, m))
-        G[il] = g[nc + nv + m:]
-        G = 0.5 * (G + G.T)                         # a covariance stands for (i,j), (j,i)
-        dL = 2.0 * G @ L
-        return np.r_[g[:nc], gu, g[nc + nv:nc + nv + m], dL[il]]
-
-    z0 = np.r_[base[coef], param.coordinates(base), mu0, L0[il]]
-    est = maximise(moments, patterns(js.V), z0, natural, chain)
-    x_pairs = [f"mean({n})" for n in js.x_names] + \
-        [f"var({js.x_names[i]})" if i == j else f"cov({js.x_names[i]},{js.x_names[j]})"
-         for i, j in zip(*il)]
-    names = list(lab.index[coef]) + list(lab.index[var]) + x_pairs
-    kinds = list(lab["kind"].to_numpy()[coef]) + list(lab["kind"].to_numpy()[var]) + \
-        ["covariate"] * len(x_pairs)
+    est, names, kinds = fit_joint(js, dict(zip(listwise.labels.index, start_fit.values)))
     return MissingXFit(model=model, names=names, kinds=kinds, estimate=est,
-                       n_obs=wide.n_obs, n_rows=wide.n_rows, n_listwise=listwise.data.n_obs,
-                       missing_values=missing_values, level=float(parsed.level))
+                       n_obs=model.data.n_obs, n_rows=model.data.n_rows,
+                       n_listwise=listwise.data.n_obs, missing_values=counts,
+                       level=float(parsed.level))

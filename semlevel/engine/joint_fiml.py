@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 __all__ = ["Patterns", "patterns", "loglik_parts", "natural_gradient", "JointEstimate",
-           "maximise"]
+           "maximise", "fit_joint"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +133,64 @@ def maximise(moments: Callable, pats: Patterns, z0: np.ndarray,
     converged = bool(res.success) or float(np.abs(g).max()) < 1e-4
     return JointEstimate(theta=theta, loglik=float(ll), vcov=vcov, converged=converged,
                          iterations=int(res.nit), message=str(res.message))
+
+
+def fit_joint(js, start: dict) -> tuple[JointEstimate, list[str], list[str]]:
+    """Fit a joint structure (:class:`semlevel.model.missing_x.JointStructure`) from
+    ``start`` (label name -> value, e.g. the listwise fit's estimates). The natural
+    parameters are the free coefficients, the free variance labels, the covariate
+    block's means and the lower triangle of its covariance; the optimiser's coordinates
+    put the variance labels on the model's own coordinates (:class:`.Parametrization`)
+    and the block's covariance on its Cholesky factor. Returns the estimate and each
+    parameter's name and kind."""
+    from .evaluator import expand
+    from .parametrization import Parametrization
+
+    model = js.model
+    param = Parametrization.of(model)
+    lab = model.labels
+    coef, var, m = js.coef, param.free, js.m
+    nc, nv, nu = len(coef), len(var), param.size
+    il = np.tril_indices(m)
+    base = np.nan_to_num(lab["value"].to_numpy(dtype=float))
+    spread = max(float(np.nanvar(js.V[:, m:])) / 3, 1e-3)
+    for j in np.r_[coef, var]:
+        name = lab.index[j]
+        base[j] = start[name] if name in start else (spread if j in var else 0.0)
+    Xv = js.V[:, :m]
+    L0 = np.diag(np.sqrt(np.maximum(np.nanvar(Xv, axis=0), 1e-6)))
+
+    def moments(theta):
+        v = base.astype(np.result_type(base, theta))
+        v[coef] = theta[:nc]
+        v[var] = theta[nc:nc + nv]
+        S = np.zeros((m, m), dtype=theta.dtype)
+        S[il] = theta[nc + nv + m:]
+        return js.moments(expand(model, v), theta[nc + nv:nc + nv + m],
+                          S + np.tril(S, -1).T)
+
+    def natural(z):
+        L = np.zeros((m, m))
+        L[il] = z[nc + nu + m:]
+        return np.r_[z[:nc], param.values(z[nc:nc + nu], base)[var],
+                     z[nc + nu:nc + nu + m], (L @ L.T)[il]]
+
+    def chain(z, g):
+        full = np.zeros(len(base))
+        full[var] = g[nc:nc + nv]
+        L = np.zeros((m, m))
+        L[il] = z[nc + nu + m:]
+        G = np.zeros((m, m))
+        G[il] = g[nc + nv + m:]
+        G = 0.5 * (G + G.T)                       # a covariance stands for (i,j), (j,i)
+        return np.r_[g[:nc], param.gradient(z[nc:nc + nu], full), g[nc + nv:nc + nv + m],
+                     (2.0 * G @ L)[il]]
+
+    z0 = np.r_[base[coef], param.coordinates(base), np.nanmean(Xv, axis=0), L0[il]]
+    est = maximise(moments, patterns(js.V), z0, natural, chain)
+    block = [f"mean({n})" for n in js.x_names] + \
+        [f"var({js.x_names[i]})" if i == j else f"cov({js.x_names[i]},{js.x_names[j]})"
+         for i, j in zip(*il)]
+    kinds = lab["kind"].to_numpy()
+    return (est, list(lab.index[coef]) + list(lab.index[var]) + block,
+            list(kinds[coef]) + list(kinds[var]) + ["covariate"] * len(block))

@@ -18,10 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import pandas as pd
+
+from ..syntax.factor import design_matrix, expand_terms
+from .builder import build_mixed_model
 from .moments import template_covariance, unweighted_options
 from .pathmodel import PathModel
 
-__all__ = ["JointStructure", "joint_structure"]
+__all__ = ["JointStructure", "joint_structure", "missing_x_model"]
 
 
 @dataclass(frozen=True)
@@ -156,3 +160,47 @@ def joint_structure(model: PathModel, missing: np.ndarray) -> JointStructure:
                           lat0=model.effect_latent[np.arange(p)], resid0=resid0,
                           coef=np.flatnonzero(free & (kind == "coef")),
                           variances=np.flatnonzero(free & (kind != "coef") & (kind != "lag")))
+
+
+def missing_x_model(parsed, data: pd.DataFrame, key_by: str = "value",
+                    slot_key: str | None = None) -> tuple[PathModel, np.ndarray, dict]:
+    """The path model of ``parsed`` on every row with an outcome (rows whose continuous
+    covariates are missing included: built on a copy with those values filled in, which
+    the joint likelihood never reads), which entries of its ``X`` are missing, and how
+    many values of each covariate are. Missing values of a factor variable or a
+    random-slope variable are refused."""
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    terms = expand_terms(list(parsed.fixed_terms))
+    continuous = list(dict.fromkeys(p.var for t in terms for p in t.parts if not p.factor))
+    for var in {p.var for t in terms for p in t.parts if p.factor}:
+        if var in data.columns and data[var].isna().any():
+            raise ValueError(f"missing_x='fiml' models continuous covariates: the factor "
+                             f"variable {var!r} has missing values (drop those rows, or "
+                             "code the missing values as a level)")
+    slope_vars = {v for eq in parsed.equations for t in expand_terms(list(eq.terms))
+                  for v in t.variables}
+    for var in continuous:
+        if var in slope_vars and var in data.columns and data[var].isna().any():
+            raise ValueError(f"missing_x='fiml': the random-slope variable {var!r} has "
+                             "missing values (a slope on it would not be normal)")
+    usable = data[parsed.depvar].notna().to_numpy() if parsed.depvar in data.columns \
+        else np.ones(len(data), dtype=bool)
+    counts = {v: int((data[v].isna().to_numpy() & usable).sum())
+              for v in continuous if v in data.columns and data[v].isna().any()}
+    filled = data.assign(**{v: data[v].fillna(data[v].mean()) for v in counts})
+    model = build_mixed_model(parsed, filled, key_by=key_by, slot_key=slot_key)
+    design = design_matrix(list(parsed.fixed_terms), model.data.data, parsed.constant,
+                           check_rank=False)
+    if list(design.labels) != list(model.terms):
+        raise ValueError("missing_x='fiml': the fixed-effects design changed when its "
+                         "missing values were set aside (a factor interaction with a "
+                         "covariate?); fit the complete rows instead")
+    missing = np.zeros(model.X.shape, dtype=bool)
+    for c, ti in enumerate(design.term_of_column):
+        if ti < 0:
+            continue
+        for part in design.terms[ti].parts:
+            if part.var in counts:
+                missing[:, c] |= data[part.var].isna().to_numpy()[model.data.source]
+    return model, missing, counts
