@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..engine.stats import PoolStats
+from ..engine.unique_rows import unique_rows
 
 __all__ = ["pad_pools", "merge_pools", "merge_capped", "pool_bytes"]
 
@@ -70,8 +71,7 @@ def merge_pools(parts: list[PoolStats | None]) -> PoolStats | None:
     P0 = len(phi_idx)
     signature = np.concatenate([phi_idx.reshape(P0, -1).astype(float), ZZ.reshape(P0, -1), n],
                                axis=1)
-    _, first_pos, pool = np.unique(signature, axis=0, return_index=True, return_inverse=True)
-    pool = pool.ravel()
+    first_pos, pool = unique_rows(signature)
     P = len(first_pos)
     ind = sp.csr_matrix((np.ones(P0), (pool, np.arange(P0))), shape=(P, P0))
     C = np.concatenate([p.C for p in parts])

@@ -27,6 +27,7 @@ from ..model.pathmodel import PathModel
 from . import weighting
 from ..model.coefficients import coefficient_design, fixed_offset
 from .coefficient_basis import CoefficientBasis
+from .unique_rows import unique_rows
 
 __all__ = ["PoolStats", "pool_statistics", "coefficient_design", "internal_design"]
 
@@ -195,8 +196,7 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     # pools: identical pattern, cross-products and counts
     signature = np.concatenate([phi_idx.reshape(n_rows, -1).astype(float),
                                 ZZ.reshape(n_rows, -1), nrg], axis=1)
-    _, first, pool = np.unique(signature, axis=0, return_index=True, return_inverse=True)
-    pool = pool.ravel()
+    first, pool = unique_rows(signature)
     P = len(first)
     count = np.bincount(pool, weights=rw, minlength=P).astype(float)
     ind = sp.csr_matrix((np.ones(n_rows), (pool, np.arange(n_rows))), shape=(P, n_rows))

@@ -39,6 +39,7 @@ from ..model.pathmodel import PathModel
 from .coefficient_basis import CoefficientBasis
 from .sparse_stats import _phi_entries, _row_latents
 from .stats import internal_design
+from .unique_rows import unique_rows
 
 __all__ = ["TreeStats", "UnitLevel", "Route", "tree_statistics", "tree_structure",
            "TreeStructure", "MAX_FRONT"]
@@ -251,8 +252,8 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
     pos_in_unit = np.empty(q, np.int64)
     pos_in_unit[by_unit] = np.arange(q) - starts[unit[by_unit]]
     keys = np.stack([-depth, tree.size, tree.front], axis=1)
-    ukeys, cls = np.unique(keys, axis=0, return_inverse=True)
-    cls = cls.ravel()
+    first, cls = unique_rows(keys)
+    ukeys = keys[first]
     n_cls = len(ukeys)
     idx_in_cls = np.empty(n_units, np.int64)
     for k in range(n_cls):

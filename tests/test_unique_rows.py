@@ -1,0 +1,28 @@
+"""engine.unique_rows returns exactly what np.unique(axis=0, return_index=True,
+return_inverse=True) returns (the pooled statistics and the Dask pools rely on the same
+numbering, hence the same order of every later sum)."""
+import numpy as np
+import pytest
+
+from semlevel.engine.unique_rows import unique_rows
+
+
+@pytest.mark.parametrize("shape,dtype", [((500, 7), float), ((300, 3), np.int64),
+                                         ((1, 4), float), ((50, 1), float)])
+def test_same_as_numpy(shape, dtype):
+    rng = np.random.default_rng(7)
+    base = rng.integers(-2, 3, (max(shape[0] // 10, 1), shape[1])).astype(dtype)
+    a = base[rng.integers(0, len(base), shape[0])]
+    if dtype is float:
+        a = a / 4.0
+        a[a == 0] = -0.0 if shape[0] > 10 else 0.0     # negative zeros equal zeros
+    first, inv = unique_rows(a)
+    _, f2, i2 = np.unique(a, axis=0, return_index=True, return_inverse=True)
+    np.testing.assert_array_equal(first, f2)
+    np.testing.assert_array_equal(inv, i2.ravel())
+
+
+def test_mixed_signed_zeros_are_one_row():
+    a = np.array([[0.0, 1.0], [-0.0, 1.0], [2.0, 1.0]])
+    first, inv = unique_rows(a)
+    assert first.tolist() == [0, 2] and inv.tolist() == [0, 0, 1]
