@@ -38,9 +38,9 @@ class ADFEstimate:
 
 
 def _vech_index(p: int) -> tuple[np.ndarray, np.ndarray]:
-    pairs = [(i, j) for j in range(p) for i in range(j, p)]
-    return np.array([a for a, _ in pairs], dtype=np.int64), \
-        np.array([b for _, b in pairs], dtype=np.int64)
+    """(rows, columns) of vech: the lower triangle column by column."""
+    cols, rows = np.triu_indices(p)
+    return rows, cols
 
 
 def sample_moments(Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -6,9 +6,10 @@ import re
 from ..escape import one_line
 from ..io.labels import ValueLabels, level_label
 
-__all__ = ["term_value_label", "levels_display"]
+__all__ = ["term_value_label", "levels_display", "FV_PART"]
 
-_FV_PART = re.compile(r"^(\d+)(?:b|o|bn|e)?\.([A-Za-z_][A-Za-z0-9_]*)$")
+#: one factor part of a Stata term name: level, base/omitted mark, variable (``2b.drug``)
+FV_PART = re.compile(r"^(\d+)(b|o|bn|e)?\.([A-Za-z_][A-Za-z0-9_]*)$")
 
 
 def term_value_label(term: str, labels: ValueLabels) -> str | None:
@@ -18,8 +19,8 @@ def term_value_label(term: str, labels: ValueLabels) -> str | None:
         return None
     parts, hit = [], False
     for part in str(term).split("#"):
-        m = _FV_PART.match(part)
-        lab = level_label(labels, m.group(2), m.group(1)) if m else None
+        m = FV_PART.match(part)
+        lab = level_label(labels, m.group(3), m.group(1)) if m else None
         hit = hit or lab is not None
         parts.append(one_line(lab) if lab is not None else part)
     return "#".join(parts) if hit else None

@@ -10,14 +10,13 @@ before the table (``nocnsreport`` hides them).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...io.labels import fit_value_labels
-from ..terms import levels_display
+from ..terms import FV_PART, levels_display
 from . import vce
 from .cells import abbrev, display_options, f, g, level_text
 
@@ -108,16 +107,13 @@ def constraint_lines(fit, opts: set[str]) -> list[str]:
 
 # --------------------------------------------------------------------------- the plan
 
-_FV_PART = re.compile(r"^(\d+)(b|o|bn|e)?\.([A-Za-z_][A-Za-z0-9_]*)$")
-
-
 def split_term(label: str):
     """``"2.drug"`` -> ("drug", "2", False); ``"1b.a#2.b"`` -> ("a#b", "1 2", True);
     ``"c.age#c.age"`` / ``"week"`` -> (label, None, False)."""
     parts = str(label).split("#")
     names, levels, base = [], [], False
     for part in parts:
-        m = _FV_PART.match(part)
+        m = FV_PART.match(part)
         if m:
             levels.append(m.group(1))
             names.append(m.group(3))
