@@ -421,7 +421,10 @@ def print_notes(results: list[Result]) -> None:
 
 
 def time_lme4(formula: str, df: pd.DataFrame, repeats: int) -> tuple[float, float] | None:
-    """lme4's median time and log likelihood (:func:`nested.time_lme4`, the one runner)."""
+    """lme4's median time and log likelihood (:func:`nested.time_lme4`, the one runner);
+    nlme's for a case lme4 cannot fit (an R call marked :data:`nested.NLME`)."""
+    if formula.startswith(nested.NLME):
+        return nested.time_r(formula[len(nested.NLME):], df, repeats, package="nlme")
     return nested.time_lme4(formula, df, repeats)
 
 
@@ -435,7 +438,8 @@ def print_lme4(results: list[Result], repeats: int) -> None:
             print(f"  {r.case.name}: lme4 not available")
             continue
         t, ll = got
-        line = (f"  {r.case.name}: lme4 {fmt_time(t)} (loglik {ll:.4f}), semlevel "
+        peer = "nlme" if formula.startswith(nested.NLME) else "lme4"
+        line = (f"  {r.case.name}: {peer} {fmt_time(t)} (loglik {ll:.4f}), semlevel "
                 f"{fmt_time(r.sl_med)} (loglik {r.sl_loglik:.4f}): {t / r.sl_med:.2f}x")
         if r.case.target_lme4 is not None:
             ok = t / r.sl_med >= r.case.target_lme4

@@ -5,8 +5,10 @@ unbalanced 3- and 4-level designs with missing outcomes: deviance, beta and the 
 gradient to 1e-10, ML and REML; the information (complex steps of the gradient) against
 the pooled path's, which is exact in the same way; relaxations that keep the tree
 (variances by position, a correlation between sibling units, residual variances by
-group) and a variance on the boundary. Then fits, and the structure the path finds:
-crossed factors merged into one unit, designs that are not trees refused.
+group) and a variance on the boundary; residual structures within the lowest units
+(AR(1), Toeplitz, exchangeable, unstructured, by group) as blocks on their unit's front.
+Then fits, and the structure the path finds: crossed factors merged into one unit,
+designs that are not trees refused.
 """
 from __future__ import annotations
 
@@ -205,3 +207,139 @@ def test_anova_start_on_the_tree_path():
     np.testing.assert_allclose(fit_anova.values[idx], est, rtol=1e-5)
     assert sl.mixed("y x || _all: R.b || a:", df).optimization.evaluations \
         == fit_anova.optimization.evaluations           # the fit starts there
+
+
+def _with_times(df: pd.DataFrame) -> pd.DataFrame:
+    """Waves numbered within the lowest (``t``) and the second-lowest (``t2``) units."""
+    levels = [c for c in df.columns if c.startswith("l")]
+    df = df.copy()
+    df["t"] = df.groupby(levels).cumcount()
+    df["t2"] = df.groupby(levels[:-1]).cumcount()
+    df["grp"] = (df[levels[1]] % 2).astype(int)
+    return df
+
+
+RESIDUAL_DESIGNS = [
+    (3, "y x || l0: || l1: || l2:, residuals(ar 1, t(t))"),
+    (3, "y x || l0: x, cov(un) || l1: x, cov(un) residuals(ar 1, t(t2))"),
+    (4, "y x || l0: x || l1: || l2: x, cov(un) || l3:, residuals(unstructured, t(t))"),
+    (3, "y x || l0: || l1: x, residuals(toeplitz 2, t(t2) by(grp))"),
+    (4, "y x || l0: || l1: || l2: x, residuals(exchangeable, by(grp))"),
+]
+
+
+def _tree_core(model):
+    stats = statistics(model, "tree")
+    core = getattr(stats, "core", stats)            # (a nonlinear structure's wrapper)
+    assert isinstance(core, TreeStats) and core.blocks
+    return stats
+
+
+@pytest.mark.parametrize("levels, spec", RESIDUAL_DESIGNS)
+@pytest.mark.parametrize("reml", [False, True])
+def test_residual_structures_on_the_tree_equal_dense(levels, spec, reml):
+    """Observations joined by residual covariances are blocks on their unit's front:
+    deviance, beta and gradient equal the dense path's to 1e-10."""
+    model = sl.mixed_model(spec, data=_with_times(nested(levels + 10, levels)))
+    _tree_core(model)
+    rng = np.random.default_rng(levels)
+    for _ in range(2):
+        v = random_values(model, rng)
+        if model.info.structure is not None:
+            v[model.labels.index.get_indexer(
+                [p for p in model.info.structure.params if "rho" in p])] = 0.4
+        _agree(model, v, reml)
+
+
+def _differenced_hessian(model, path, v, idx):
+    """Fourth-order central differences of the analytic gradient (the dense path has no
+    complex steps): truncation ~h^4, here ~1e-11 of the largest entry."""
+    stats = statistics(model, path)
+    H = np.zeros((len(idx), len(idx)))
+    for j, i in enumerate(idx):
+        h = 1e-3 * max(abs(v[i]), 0.1)
+        g = []
+        for step in (-2, -1, 1, 2):
+            w = v.copy()
+            w[i] += step * h
+            g.append(deviance(w, stats, False, gradient=True, check_psd=False).gradient[idx])
+        H[:, j] = (g[0] - 8 * g[1] + 8 * g[2] - g[3]) / (12 * h)
+    return 0.5 * (H + H.T)
+
+
+def test_information_with_residual_blocks_equals_dense():
+    """The Hessian the standard errors use (complex steps of the tree's gradient through
+    the residual blocks) equals the dense path's, differenced to fourth order."""
+    model = sl.mixed_model("y x || l0: x || l1: || l2: x, cov(un) || l3:, "
+                           "residuals(unstructured, t(t))",
+                           data=_with_times(nested(14, 4)))
+    v = random_values(model, np.random.default_rng(4))
+    rescov = (model.labels["kind"] == "rescov").to_numpy()
+    assert rescov.sum() >= 3
+    v[rescov] = 0.1                             # residual covariances away from zero
+    idx = _free_variances(model)
+    a, b = _hessian(model, "tree", v, idx), _differenced_hessian(model, "dense", v, idx)
+    assert np.abs(a - b).max() <= 1e-10 * np.abs(b).max()
+
+
+def test_information_through_an_ar_structure_equals_dense():
+    """Complex steps pass through AR(1)'s map to its lag covariances and its Jacobian
+    (which is differenced to ~1e-9), so the tree's Hessian in (rho, var(e)) and the
+    random-effect labels is the dense path's, differenced to fourth order."""
+    model = sl.mixed_model("y x || l0: x, cov(un) || l1: x, cov(un) "
+                           "residuals(ar 1, t(t2))", data=_with_times(nested(13, 3)))
+    v = random_values(model, np.random.default_rng(4))
+    v[model.labels.index.get_loc("Residual: rho")] = 0.4
+    idx = _free_variances(model)
+    assert {"Residual: rho", "Residual: var(e)"} <= set(model.labels.index[idx])
+    a, b = _hessian(model, "tree", v, idx), _differenced_hessian(model, "dense", v, idx)
+    assert np.abs(a - b).max() <= 1e-8 * np.abs(b).max()
+
+
+def test_ar_fit_on_the_tree_equals_the_dense_fit():
+    """Random slopes at two levels with AR(1) errors within the children: the tree
+    path's optimum, SEs (differences of the gradient through the AR map) and log
+    likelihood are the dense path's."""
+    df = _with_times(nested(3, 2, n_top=10))
+    model = sl.mixed_model("y x || l0: x, cov(un) || l1:, residuals(ar 1, t(t))", data=df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a, b = model.fit(path="tree"), model.fit(path="dense")
+    assert a.optimization.converged
+    assert a.loglik == pytest.approx(b.loglik, abs=1e-8)
+    np.testing.assert_allclose(a.random["estimate"], b.random["estimate"], rtol=1e-5,
+                               atol=1e-7)
+    np.testing.assert_allclose(a.fixed["se"], b.fixed["se"], rtol=1e-6)
+    np.testing.assert_allclose(a.random["se"], b.random["se"], rtol=1e-4)
+
+
+def test_residual_covariances_choose_the_tree_only_where_they_keep_it():
+    """Large rows with AR errors within the lowest units take the tree path; small rows
+    the dense one; a residual covariance between two sibling units' errors (a block on
+    two branches) is not a tree: dense."""
+    from semlevel.engine.evaluator import TREE_MIN_DENSE_WORK
+    rng = np.random.default_rng(1)
+    rows = [(d, d * 1000 + s, t, rng.normal(), rng.normal()) for d in range(6)
+            for s in range(60) for t in range(3)]
+    big = pd.DataFrame(rows, columns=["k", "j", "t", "x", "y"])
+    spec = "y x || k: || j:, residuals(ar 1, t(t))"
+    assert float(np.sum(np.bincount(big["k"]).astype(float) ** 3)) >= TREE_MIN_DENSE_WORK
+    assert path_of(sl.mixed_model(spec, data=big)) == "tree"
+    small = big[big["j"] % 1000 < 4]
+    assert path_of(sl.mixed_model(spec, data=small)) == "dense"
+    model = sl.mixed_model("y x || k: || j:", data=big)
+    across = model.correlate("e.y[j=0,obs=1]", "e.y[j=1,obs=1]")
+    assert tree_structure(across) is None and path_of(across) == "dense"
+    within = model.correlate("e.y[j=0,obs=1]", "e.y[j=0,obs=2]")
+    assert tree_structure(within) is not None and path_of(within) == "tree"
+    _agree(within, random_values(within, np.random.default_rng(2)), False)
+
+
+def test_identification_on_the_tree_sees_residual_covariances():
+    """An exchangeable residual block beside the same units' random intercept cannot be
+    told apart from it: refused by name on the tree path as on the dense one."""
+    df = _with_times(nested(3, 3, n_top=12))
+    model = sl.mixed_model("y x || l0: || l1: || l2:, residuals(exchangeable)", data=df)
+    for path in ("tree", "dense"):
+        with pytest.raises(ValueError, match="not identified.*l2: var.*cov\\(e\\)"):
+            model.fit(path=path)

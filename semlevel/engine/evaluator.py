@@ -1,5 +1,6 @@
-"""Which evaluation a model takes: the pooled Woodbury path, or the dense per-row path
-for structures it does not cover (residual covariances between slots); and, for a
+"""Which evaluation a model takes: the pooled Woodbury path, the tree path (nested units
+within large rows), the sparse path, or the dense per-row path for structures the others
+do not cover (residual covariances within rows too small for the tree); and, for a
 nonlinear residual structure (AR, MA, Toeplitz, exponential), the map from its parameters
 to the derived covariance labels with the chain rule for the gradient."""
 from __future__ import annotations
@@ -34,7 +35,8 @@ class Structured:
 
     @property
     def capabilities(self) -> Capabilities:
-        """The core path's (the structure's map is applied around its evaluation)."""
+        """The core path's: the structure's map and its Jacobian are analytic (complex
+        arithmetic passes through them), applied around the core's evaluation."""
         return capabilities_of(self.core)
 
     @property
@@ -56,13 +58,13 @@ class Structured:
 
     def expand(self, values: np.ndarray) -> np.ndarray:
         """Label values with the derived covariances filled in."""
-        out = np.array(values, dtype=float, copy=True)
+        out = np.array(values, dtype=np.result_type(values, float), copy=True)
         out[self.lag_ids] = list(self.structure.covariances(out[self.param_ids]).values())
         return out
 
     def chain(self, values: np.ndarray, grad: np.ndarray) -> np.ndarray:
         """Gradient w.r.t. the structure's parameters from that w.r.t. derived labels."""
-        J = self.structure.jacobian(np.asarray(values, dtype=float)[self.param_ids])
+        J = self.structure.jacobian(np.asarray(values)[self.param_ids])
         g = grad.copy()
         g[self.param_ids] += J.T @ grad[self.lag_ids]
         g[self.lag_ids] = 0.0
@@ -145,13 +147,15 @@ def _choose(model: PathModel) -> tuple[str, object]:
     independent errors), ``"dense"``
     (residual covariances between slots; or pooled statistics too large: their outer
     products grow with the square of residual labels x latents x coefficients per row),
-    ``"tree"`` (independent errors, rows with many latents that form a tree of small
-    units: nested designs, a crossed one with a small factor) or ``"sparse"``
+    ``"tree"`` (rows with many latents that form a tree of small units: nested designs,
+    a crossed one with a small factor; residual covariances only within a unit's chain) or ``"sparse"``
     (independent errors and rows with many latents, a crossed design's thousands, or
     rows too large to hold their covariance densely)."""
     data = model.data
-    if len(model.theta) or weighting.needs_dense(model):
+    if weighting.needs_dense(model):
         return "dense", None
+    if len(model.theta):
+        return _residual_path(model)
     G = len(np.unique(model.resid_of_obs()))
     K1 = int(((model.labels["kind"] == "coef") & model.labels["free"]).sum()) + 1
     if model.Z.shape[1]:
@@ -176,6 +180,24 @@ def _choose(model: PathModel) -> tuple[str, object]:
     sizes = np.bincount(data.row).astype(float)
     return ("dense" if float((sizes ** 2).sum()) <= DENSE_LIMIT or
             weighting.weights_of(model) is not None else "sparse"), None
+
+
+#: residual covariances: the dense path's work (sum of n_r^3 over rows, n_r a row's
+#: observations) from which the tree path is taken where the latents form a tree and
+#: every residual block lies on one chain of units
+TREE_MIN_DENSE_WORK = 1e6
+
+
+def _residual_path(model: PathModel) -> tuple[str, object]:
+    """Residual covariances between slots: the dense path, or the tree path for rows
+    too large to factor whole (a growth model with AR errors in children in schools)."""
+    sizes = np.bincount(model.data.row).astype(float)
+    if model.Z.shape[1] and weighting.weights_of(model) is None \
+            and float((sizes ** 3).sum()) >= TREE_MIN_DENSE_WORK:
+        tree = tree_structure(model)
+        if tree is not None:
+            return "tree", tree
+    return "dense", None
 
 
 def statistics(model: PathModel, path: str | None = None

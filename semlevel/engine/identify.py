@@ -8,6 +8,7 @@ column rank; when not, the labels that cannot be told apart are named.
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..model.pathmodel import PathModel
 
@@ -54,10 +55,12 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
     from .protocol import capabilities_of
     caps = capabilities_of(stats) if stats is not None else None
     if caps is not None and not caps.dense_rows:
-        tree = getattr(stats, "structure", None)
+        from .tree_stats import TreeStats
+        core = getattr(stats, "core", stats)           # (a residual structure's wrapper)
+        tree = core.structure if isinstance(core, TreeStats) else None
         columns = (tree.Zs, tree.entries) if tree is not None and tree.Zs is not None \
             else None
-        return _dependent_columns(sparse_gram(model, var_ids, columns),
+        return _dependent_columns(sparse_gram(model, var_ids, columns, start),
                                   labels.index.to_numpy()[var_ids])
     if isinstance(stats, PoolStats):
         # the expected information is J'WJ (W positive definite): singular exactly where
@@ -102,14 +105,15 @@ def refuse_unidentified(bad: list[str]) -> None:
             "dependent); constrain or fix some of them")
 
 
-def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None) -> np.ndarray:
+def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None,
+                start: np.ndarray | None = None) -> np.ndarray:
     """Gram matrix tr(D_l D_m) of the covariance derivatives D_l = d Sigma / d theta_l of
     the variance labels, over all rows at once, from sparse products (the sparse path's
-    rows are too large for per-row Jacobians): residual labels give P_g, latent labels
+    rows are too large for per-row Jacobians): residual labels give their entries of
+    the observations' residual covariance (P_g for a variance; a nonlinear structure's
+    parameters the chain rule over its derived covariances, at ``start``), latent labels
     Z E_l Z' (E_l the positions of label l in Phi). ``columns``: the (Zs, Phi entries)
     the statistics were built from, when at hand (the tree path keeps them)."""
-    import scipy.sparse as sp
-
     from ..engine.sparse_stats import _phi_entries, _row_latents
 
     if columns is not None:
@@ -118,8 +122,8 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None) -> np.ndarr
         Zs, g_row, g_lat = _row_latents(model)
         ent = _phi_entries(model, g_row, g_lat)
     q = Zs.shape[1]
-    res = model.resid_of_obs()
     A = (Zs.T @ Zs).tocsr()
+    residual = _residual_derivatives(model, start)
     mats = {}
     for lab in var_ids:
         sel = ent["label"].to_numpy() == lab
@@ -129,9 +133,9 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None) -> np.ndarr
             E = sp.csr_matrix((np.ones(sel.sum() + off.sum()),
                                (np.r_[a, b[off]], np.r_[b, a[off]])), shape=(q, q))
             mats[int(lab)] = ("latent", E, (A @ E).tocsr())
-        elif (res == lab).any():
-            m = (res == lab).astype(float)
-            mats[int(lab)] = ("resid", m, (Zs.T @ sp.diags(m) @ Zs).tocsr())
+        elif int(lab) in residual:
+            D = residual[int(lab)]
+            mats[int(lab)] = ("resid", D, (Zs.T @ D @ Zs).tocsr())
     k = len(var_ids)
     G = np.zeros((k, k))
     for i, li in enumerate(var_ids):
@@ -140,9 +144,9 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None) -> np.ndarr
                 continue
             ki, xi, yi = mats[int(li)]
             kj, xj, yj = mats[int(lj)]
-            if ki == kj == "resid":
-                val = float(xi @ xj)
-            elif ki == "resid":            # tr(P_g Z E Z') = sum(E o A_g)
+            if ki == kj == "resid":        # tr(D_l D_m), both symmetric
+                val = float(xi.multiply(xj).sum())
+            elif ki == "resid":            # tr(D_l Z E Z') = sum(E o Z' D_l Z)
                 val = float(xj.multiply(yi).sum())
             elif kj == "resid":
                 val = float(xi.multiply(yj).sum())
@@ -150,3 +154,46 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None) -> np.ndarr
                 val = float(yi.multiply(yj.T).sum())
             G[i, j] = G[j, i] = val
     return G
+
+
+def _residual_derivatives(model: PathModel, start: np.ndarray | None
+                          ) -> dict[int, sp.csr_matrix]:
+    """d Theta / d theta_l over all observations (n_obs x n_obs, sparse) for every
+    residual label l: the variances' diagonals, the residual covariances' pairs; for a
+    nonlinear structure (AR, Toeplitz, ...) its parameters' instead of the derived
+    covariances' (chain rule at ``start``)."""
+    from .tree_residuals import block_layout
+
+    n = model.data.n_obs
+    res = model.resid_of_obs()
+    rows, cols, labs = [np.arange(n)], [np.arange(n)], [res]
+    layout = block_layout(model)
+    if layout is not None:
+        rows += [layout.a, layout.b]
+        cols += [layout.b, layout.a]
+        labs += [layout.label, layout.label]
+    r, c, lab = np.concatenate(rows), np.concatenate(cols), np.concatenate(labs)
+    order = np.argsort(lab, kind="stable")
+    r, c, lab = r[order], c[order], lab[order]
+    cuts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1], True])
+    out = {int(lab[lo]): sp.csr_matrix((np.ones(hi - lo), (r[lo:hi], c[lo:hi])), shape=(n, n))
+           for lo, hi in zip(cuts[:-1], cuts[1:])}
+    st = model.info.structure
+    if st is None:
+        return out
+    from .evaluator import expand
+    from .starts import starting_values
+    idx = model.labels.index
+    pid, lid = idx.get_indexer(list(st.params)), idx.get_indexer(list(st.lags))
+    full = expand(model, start if start is not None else starting_values(model))
+    J = st.jacobian(full[pid])
+    zero = sp.csr_matrix((n, n))
+    for j, p in enumerate(pid):
+        acc = out.get(int(p), zero)
+        for i, lag in enumerate(lid):
+            if int(lag) in out and J[i, j] != 0:
+                acc = acc + J[i, j] * out[int(lag)]
+        out[int(p)] = acc.tocsr()
+    for lag in lid:
+        out.pop(int(lag), None)
+    return out

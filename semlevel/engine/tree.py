@@ -14,7 +14,8 @@ factored. Down the tree (roots first) come the posterior covariance K and the me
 
     K_oo = N_u + J K_aa J',  K_oa = J K_aa,  m_o = N_u B̃_o + J m_a,
 
-and from them the two pieces of the gradient (Gamma from :func:`.deviance.profile`):
+and from them the two pieces of the gradient (residual blocks, observations joined by
+residual covariances, add theirs: :mod:`.tree_residuals`) (Gamma from :func:`.deviance.profile`):
 
     d/dPhi_u:    Ã_oo M^-1 - M^-T Ã_oa K_aa Ã_ao M^-1  -  V Gamma V',
                  V = M^-T (B̃_o - Ã_oa m_a)      (the u blocks of Z' Sigma^-1 Z, Z' Sigma^-1 W),
@@ -29,6 +30,7 @@ import numpy as np
 
 from .deviance import Evaluation, coefficient_gradient, profile
 from .linalg.small import bmm, solve_logdet
+from .tree_residuals import add_blocks, block_gradient
 from .tree_stats import TreeStats
 
 __all__ = ["evaluate_tree"]
@@ -67,6 +69,13 @@ def _eliminate(values: np.ndarray, stats: TreeStats, check_psd: bool):
     classes = stats.classes
     At = [_weighted(w, c.A) for c in classes]
     Bt = [_weighted(w, c.B) for c in classes]
+    kept_blocks: list = []
+    if stats.blocks:
+        got = add_blocks(stats.blocks, ext, At, Bt, S)
+        if got is None:
+            return None
+        ld_blocks, S, kept_blocks = got
+        logdet = logdet + ld_blocks
     kept = []
     for ci, c in enumerate(classes):
         b = c.b
@@ -94,7 +103,7 @@ def _eliminate(values: np.ndarray, stats: TreeStats, check_psd: bool):
                 At[r.to][r.parent] += np.add.reduceat(upd[r.child], r.starts, axis=0)
                 Bt[r.to][r.parent] += np.add.reduceat(updB[r.child], r.starts, axis=0)
         kept.append((Minv, N, NB))
-    return logdet, S, ext, w, At, Bt, kept
+    return logdet, S, ext, w, At, Bt, kept, kept_blocks
 
 
 def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bool = True,
@@ -106,7 +115,7 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
     got = _eliminate(values, stats, check_psd)
     if got is None:
         return Evaluation(deviance=np.inf)
-    logdet, S, ext, w, At, Bt, kept = got
+    logdet, S, ext, w, At, Bt, kept, kept_blocks = got
     classes = stats.classes
     k = stats.n_coef
     out, Gam = profile(S, k, stats.n_obs, float(np.real(logdet)), reml, beta, gradient,
@@ -164,6 +173,8 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
             Am = np.matmul(c.A, m) if c.f > 3 else np.stack([bmm(Ag, m) for Ag in c.A])
             trK += np.einsum("gufe,ufe->g", c.A, K)
             quad += np.einsum("gufk,ufk->g", Am - 2.0 * c.B, mG)
+    if stats.blocks:
+        block_gradient(stats.blocks, kept_blocks, K_of, m_of, Gam, grad)
     CG = np.einsum("gij,ij->g", stats.C, Gam)
     dtheta = stats.n * w - (w * w) * (trK + CG + quad)
     np.add.at(grad, stats.resid_ids, dtheta)

@@ -38,6 +38,7 @@ from ..model.coefficients import coefficient_design, fixed_offset
 from ..model.pathmodel import PathModel
 from .coefficient_basis import CoefficientBasis
 from .sparse_stats import _phi_entries, _row_latents
+from .tree_residuals import ResidualBlocks, attach, block_layout, block_statistics
 from .stats import internal_design
 from .unique_rows import unique_rows
 
@@ -102,6 +103,8 @@ class TreeStructure:
     g_row: np.ndarray | None = None
     g_lat: np.ndarray | None = None
     entries: object = None
+    #: residual blocks (:mod:`.tree_residuals`): their layout and each block's unit
+    blocks: tuple | None = None
 
     @property
     def max_front(self) -> int:
@@ -134,6 +137,8 @@ class TreeStats:
     #: the unit tree and the columns it was found from (the identification check's Gram
     #: matrix reuses them)
     structure: TreeStructure | None = None
+    #: observations joined by residual covariances, batched (:mod:`.tree_residuals`)
+    blocks: tuple[ResidualBlocks, ...] = ()
 
     @property
     def const0(self) -> int:
@@ -212,22 +217,40 @@ def tree_structure(model: PathModel, Zs: sp.csr_matrix | None = None,
         front[at] = size[at] + front[parent[at]]
     if front.max() > MAX_FRONT:
         return None
+    blocks = None
+    layout = block_layout(model)
+    if layout is not None:
+        att = attach(layout, _deepest(Zs, unit, depth), depth, parent)
+        if att is None:
+            return None                    # residual covariances across branches
+        blocks = (layout, att)
     return TreeStructure(unit=unit, parent=parent, depth=depth, size=size, front=front,
-                         Zs=Zs, g_row=g_row, g_lat=g_lat, entries=ent)
+                         Zs=Zs, g_row=g_row, g_lat=g_lat, entries=ent, blocks=blocks)
+
+
+def _deepest(Zs: sp.csr_matrix, unit: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """The deepest unit each observation loads on (-1: none)."""
+    n_obs = Zs.shape[0]
+    obs_of = np.repeat(np.arange(n_obs), np.diff(Zs.indptr))
+    u_col = unit[Zs.indices]
+    deepest = np.full(n_obs, -1)
+    dmax = np.full(n_obs, -1)
+    np.maximum.at(dmax, obs_of, depth[u_col])
+    at = depth[u_col] == dmax[obs_of]
+    deepest[obs_of[at]] = u_col[at]
+    return deepest
 
 
 def tree_statistics(model: PathModel, structure: TreeStructure | None = None) -> TreeStats:
     """Compute (once per fit) the statistics of the tree path."""
-    if len(model.theta):
-        raise ValueError("the tree path needs independent residuals (no residual "
-                         "covariances between slots)")
     data = model.data
     n_lab = len(model.labels)
     const0 = n_lab
     Xt, coef_ids = coefficient_design(model)
     W, basis = internal_design(Xt, data.y - fixed_offset(model))
     K1 = W.shape[1]
-    resid_ids, g_of_obs = np.unique(model.resid_of_obs(), return_inverse=True)
+    res = model.resid_of_obs()
+    resid_ids, g_of_obs = np.unique(res, return_inverse=True)
     G = len(resid_ids)
     if structure is not None and structure.Zs is not None:
         Zs, g_lat, ent = structure.Zs, structure.g_lat, structure.entries
@@ -238,11 +261,18 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
     tree = structure or tree_structure(model, Zs, g_lat, ent)
     if tree is None:
         raise ValueError("the random effects of this model do not form a tree of small "
-                         f"units (fronts of at most {MAX_FRONT} latents): use another path")
+                         f"units (fronts of at most {MAX_FRONT} latents), or its residual "
+                         "covariances join observations of different branches: use "
+                         "another path")
+    if len(model.theta) and tree.blocks is None:
+        raise ValueError("this tree was found without the model's residual covariances")
+    # observations in residual blocks enter per evaluation (tree_residuals), not here
+    blocked = (tree.blocks[0].block >= 0) if tree.blocks is not None else \
+        np.zeros(data.n_obs, bool)
     C = np.zeros((G, K1, K1))
-    n = np.bincount(g_of_obs, minlength=G).astype(float)
+    n = np.bincount(g_of_obs[~blocked], minlength=G).astype(float)
     for g in range(G):
-        Wg = W[g_of_obs == g]
+        Wg = W[(g_of_obs == g) & ~blocked]
         C[g] = Wg.T @ Wg
     unit, parent, depth = tree.unit, tree.parent, tree.depth
     n_units = len(parent)
@@ -264,14 +294,13 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
     obs_of = np.repeat(np.arange(data.n_obs), np.diff(Zs.indptr))
     col, zval = Zs.indices, Zs.data
     u_col = unit[col]
-    # the deepest unit of each observation
-    deepest = np.full(data.n_obs, -1)
-    dmax = np.full(data.n_obs, -1)
-    np.maximum.at(dmax, obs_of, depth[u_col])
-    at = depth[u_col] == dmax[obs_of]
-    deepest[obs_of[at]] = u_col[at]
-    # offset of column's unit within the deepest unit's front: sum of sizes of the units
-    # on the chain below it (walk up from the deepest unit)
+    # the unit each observation attaches to: its deepest, or its residual block's
+    deepest = _deepest(Zs, unit, depth)
+    if tree.blocks is not None:
+        layout, block_unit = tree.blocks
+        deepest = np.where(blocked, block_unit[np.maximum(layout.block, 0)], deepest)
+    # offset of column's unit within the attached unit's front: sum of sizes of the units
+    # on the chain below it (walk up from the attached unit)
     att = deepest[obs_of]
     offset = np.zeros(len(col), np.int64)
     cur = att.copy()
@@ -300,7 +329,7 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
         phi_lab[ua, ia, ib] = ent_l[sel]
         phi_lab[ua, ib, ia] = ent_l[sel]
         # observations attached to this class's units
-        e_sel = cls[att] == k
+        e_sel = (cls[att] == k) & ~blocked[obs_of]
         A = np.zeros((G, U, f, f))
         B = np.zeros((G, U, f, K1))
         if e_sel.any():
@@ -326,12 +355,16 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
         classes.append(UnitLevel(depth=d_, b=b, f=f, phi_lab=phi_lab, A=A, B=B,
                                  routes=_routes(parent[members], cls, idx_in_cls),
                                  phi_patterns=patterns, attached=bool(e_sel.any())))
-    var_labels = np.unique(np.r_[resid_ids, ent_l])
+    blocks: tuple[ResidualBlocks, ...] = ()
+    if tree.blocks is not None:
+        blocks = block_statistics(tree.blocks[0], tree.blocks[1], res, W, obs_of, fpos,
+                                  zval, cls, idx_in_cls, [c.f for c in classes], const0)
+    var_labels = np.unique(np.r_[resid_ids, ent_l, model.theta["label"].to_numpy(np.int64)])
     return TreeStats(classes=tuple(classes), C=C, n=n, resid_ids=resid_ids,
                      n_coef=K1 - 1, coef_ids=coef_ids, n_obs=data.n_obs,
                      n_rows=data.n_rows, n_labels=n_lab, basis=basis,
                      variance_labels=var_labels[var_labels < n_lab],
-                     structure=replace(tree, Zs=Zs, entries=ent))
+                     structure=replace(tree, Zs=Zs, entries=ent), blocks=blocks)
 
 
 def _routes(par: np.ndarray, cls: np.ndarray, idx_in_cls: np.ndarray) -> tuple[Route, ...]:

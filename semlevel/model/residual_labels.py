@@ -79,10 +79,11 @@ def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict], suffix: st
         return index[name]
 
     # pairs of slots of one lowest-level group that are observed together in some row
-    cells = pd.DataFrame({"row": wide.row, "slot": wide.slot})
-    pairs = cells.merge(cells, on="row")
-    pairs = pairs[(pairs["slot_x"] < pairs["slot_y"])
-                  & (group[pairs["slot_x"].to_numpy()] == group[pairs["slot_y"].to_numpy()])]
+    # (joined on row and group: a row holds thousands of observations in large designs,
+    # a lowest-level group a few)
+    cells = pd.DataFrame({"row": wide.row, "group": group[wide.slot], "slot": wide.slot})
+    pairs = cells.merge(cells, on=["row", "group"])
+    pairs = pairs[pairs["slot_x"] < pairs["slot_y"]]
     pairs = pairs[["slot_x", "slot_y"]].drop_duplicates().sort_values(["slot_x", "slot_y"])
     s_idx = pairs["slot_x"].to_numpy(dtype=np.int64)
     t_idx = pairs["slot_y"].to_numpy(dtype=np.int64)

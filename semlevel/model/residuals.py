@@ -37,8 +37,9 @@ def ar_autocorrelation(phi: np.ndarray, max_lag: int) -> np.ndarray:
     if p == 0:
         return np.r_[1.0, np.zeros(max_lag)]
     # Yule-Walker: rho(h) = sum_i phi_i rho(|h - i|), rho(0) = 1; solve for rho(1..p)
-    A = np.eye(p)
-    b = np.zeros(p)
+    dt = np.result_type(phi, float)       # (complex for complex-step derivatives)
+    A = np.eye(p, dtype=dt)
+    b = np.zeros(p, dtype=dt)
     for h in range(1, p + 1):
         for i in range(1, p + 1):
             lag = abs(h - i)
@@ -46,7 +47,7 @@ def ar_autocorrelation(phi: np.ndarray, max_lag: int) -> np.ndarray:
                 b[h - 1] += phi[i - 1]
             else:
                 A[h - 1, lag - 1] -= phi[i - 1]
-    rho = np.ones(max(max_lag, p) + 1)
+    rho = np.ones(max(max_lag, p) + 1, dtype=dt)
     rho[1:p + 1] = np.linalg.solve(A, b)
     for h in range(p + 1, max_lag + 1):
         rho[h] = sum(phi[i - 1] * rho[h - i] for i in range(1, p + 1))
@@ -57,8 +58,8 @@ def ma_autocovariance(theta: np.ndarray, max_lag: int) -> np.ndarray:
     """Autocovariances gamma(0..max_lag) of an MA(q) process with unit innovation variance."""
     c = np.r_[1.0, theta]
     q = len(theta)
-    return np.array([float(c[:q + 1 - h] @ c[h:]) if h <= q else 0.0
-                     for h in range(max_lag + 1)])
+    return np.array([c[:q + 1 - h] @ c[h:] if h <= q else 0.0
+                     for h in range(max_lag + 1)], dtype=np.result_type(c, float))
 
 
 def pacf_to_coefficients(r: np.ndarray) -> np.ndarray:
@@ -133,10 +134,12 @@ class ResidualStructure:
 
     def jacobian(self, theta: np.ndarray, step: float = 6e-6) -> np.ndarray:
         """d derived / d params (len(lags) x len(params)), by central differences of the
-        closed forms above (smooth, cheap, and exact to ~1e-9)."""
-        J = np.zeros((len(self.lags), len(self.params)))
+        closed forms above (smooth, cheap, and exact to ~1e-9). Analytic in complex
+        ``theta`` (as the closed forms are), so complex steps of a gradient chained
+        through it give the Hessian."""
+        J = np.zeros((len(self.lags), len(self.params)), dtype=np.result_type(theta, float))
         for j in range(len(self.params)):
-            h = step * max(abs(theta[j]), 1.0)
+            h = step * max(abs(theta[j].real), 1.0)
             up, dn = theta.copy(), theta.copy()
             up[j] += h
             dn[j] -= h
@@ -190,7 +193,7 @@ class CompositeStructure:
         return out
 
     def jacobian(self, theta: np.ndarray) -> np.ndarray:
-        J = np.zeros((len(self.lags), len(self.params)))
+        J = np.zeros((len(self.lags), len(self.params)), dtype=np.result_type(theta, float))
         r = c = 0
         for part, th in zip(self.parts, self.split(theta)):
             Jp = part.jacobian(th)
