@@ -26,3 +26,20 @@ def test_mixed_signed_zeros_are_one_row():
     a = np.array([[0.0, 1.0], [-0.0, 1.0], [2.0, 1.0]])
     first, inv = unique_rows(a)
     assert first.tolist() == [0, 2] and inv.tolist() == [0, 0, 1]
+
+
+def test_unique_is_numpys():
+    """semlevel.arrays.unique returns what np.unique(a) returns (values, dtype, shape;
+    NaNs as one), for integers, floats with NaNs, complex, strings, booleans, 2-D input
+    (flattened) and empty input."""
+    from semlevel.arrays import unique
+    rng = np.random.default_rng(1)
+    cases = [rng.integers(0, 5, 100), rng.integers(-3, 10**6, 5000), rng.normal(size=50),
+             np.r_[np.nan, 1.0, np.nan, 0.0, 1.0, -0.0], np.zeros(0), np.zeros(0, np.int64),
+             np.array(["b", "a", "b"], dtype=object), np.array([[3, 1], [1, 2]]),
+             np.array([1 + 1j, np.nan, 1 + 1j, complex(np.nan, 0)]),
+             np.array([True, False, True])]
+    for x in cases:
+        a, b = unique(x), np.unique(x)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert np.array_equal(a, b, equal_nan=x.dtype.kind in "fc")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .options import DiagramOptions
 from .text import EQUAL_SYMBOLS, fmt_number, slot_suffix, stars_of
+from ..arrays import unique
 
 __all__ = ["DiagramTables", "build_tables"]
 
@@ -333,7 +334,7 @@ def _multilevel_tables(model, fit, opt: DiagramOptions):
     lab_names = model.labels.index.to_numpy()
     slopes = {}
     for t, term in enumerate(model.terms):
-        labels = list(lab_names[np.unique(model.path_label[:, t])])
+        labels = list(lab_names[unique(model.path_label[:, t])])
         if term == "_cons":
             if opt.intercepts != "hide":
                 edges.append({"tail": y, "head": y, "kind": "intercept", **vals(labels)})
@@ -364,7 +365,7 @@ def _multilevel_tables(model, fit, opt: DiagramOptions):
     e_id = node("e." + model.outcome, "error", "ε", 2, 0)
     edges.append({"tail": e_id, "head": y, "kind": "error", "label": "", "free": False,
                   "value": 1.0, "estimate": 1.0})
-    res = list(lab_names[np.unique(model.resid_label)])
+    res = list(lab_names[unique(model.resid_label)])
     edges.append({"tail": e_id, "head": e_id, "kind": "variance", **vals(res)})
     lat = model.latents
     phi = model.phi

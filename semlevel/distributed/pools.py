@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from ..engine.stats import PoolStats
 from ..engine.unique_rows import unique_rows
+from ..arrays import unique
 
 __all__ = ["pad_pools", "merge_pools", "merge_capped", "pool_bytes"]
 
@@ -56,7 +57,7 @@ def merge_pools(parts: list[PoolStats | None]) -> PoolStats | None:
     if not parts:
         return None
     q = max(p.ZZ.shape[2] for p in parts)
-    resid_ids = np.unique(np.concatenate([p.resid_ids for p in parts]))
+    resid_ids = unique(np.concatenate([p.resid_ids for p in parts]))
     parts = [pad_pools(p, q, resid_ids) for p in parts]
     first = parts[0]
     for p in parts[1:]:
@@ -87,7 +88,7 @@ def merge_pools(parts: list[PoolStats | None]) -> PoolStats | None:
 def _signatures(parts: list[PoolStats]) -> np.ndarray:
     """The pools' signatures at common q and residual labels (without padding C, T)."""
     q = max(p.ZZ.shape[2] for p in parts)
-    resid_ids = np.unique(np.concatenate([p.resid_ids for p in parts]))
+    resid_ids = unique(np.concatenate([p.resid_ids for p in parts]))
     rows = []
     for p in parts:
         P, G, q0 = p.ZZ.shape[:3]

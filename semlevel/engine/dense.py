@@ -27,6 +27,7 @@ from .deviance import Evaluation, coefficient_gradient, profile
 from .coefficient_basis import CoefficientBasis
 from ..model.coefficients import coefficient_design, fixed_offset
 from .stats import _fill_phi, internal_design
+from ..arrays import unique
 
 __all__ = ["DenseStats", "dense_statistics", "evaluate_dense", "row_gradients"]
 
@@ -94,7 +95,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
         if lat_all is not None:
             lat = lat_all[obs]
             zv = Zw[obs]
-            local = np.unique(lat[zv != 0])            # latents loading in this row
+            local = unique(lat[zv != 0])            # latents loading in this row
             Zl = np.zeros((n, len(local)))
             keep = zv.ravel() != 0
             np.add.at(Zl, (np.repeat(np.arange(n), lat.shape[1])[keep],

@@ -18,6 +18,7 @@ import numpy as np
 from .coefficient_basis import CoefficientBasis
 from .linalg.small import bmm, solve_logdet
 from .stats import PoolStats
+from ..arrays import unique
 
 __all__ = ["Evaluation", "evaluate", "profile", "coefficient_gradient", "LOG2PI"]
 
@@ -226,7 +227,7 @@ def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | N
     Om = A - bmm(AN, A)
     MM = np.eye(q) - AN
     n_lab = len(values)
-    labs = np.unique(stats.phi_idx)
+    labs = unique(stats.phi_idx)
     labs = labs[labs < n_lab]
     info = np.zeros((n_lab, n_lab))
     if len(labs):

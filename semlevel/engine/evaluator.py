@@ -20,6 +20,7 @@ from .sem_fiml import SEMStats, evaluate_sem
 from .stats import PoolStats, pool_statistics
 from .tree import evaluate_tree
 from .tree_stats import TreeStats, tree_statistics, tree_structure
+from ..arrays import unique
 
 __all__ = ["statistics", "deviance", "path_of", "Structured", "expand", "PATHS"]
 
@@ -156,11 +157,11 @@ def _choose(model: PathModel) -> tuple[str, object]:
         return "dense", None
     if len(model.theta):
         return _residual_path(model)
-    G = len(np.unique(model.resid_of_obs()))
+    G = len(unique(model.resid_of_obs()))
     K1 = int(((model.labels["kind"] == "coef") & model.labels["free"]).sum()) + 1
     if model.Z.shape[1]:
         lat = model.effect_latent[data.slot]
-        pairs = np.unique(np.repeat(data.row, lat.shape[1]) * (lat.max() + 1) + lat.ravel())
+        pairs = unique(np.repeat(data.row, lat.shape[1]) * (lat.max() + 1) + lat.ravel())
         q_r = np.bincount(pairs // (lat.max() + 1))
         q = int(q_r.max())
     else:

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..model.coefficients import coefficient_design
 from ..model.pathmodel import PathModel
+from ..arrays import unique
 
 __all__ = ["expected_information", "row_derivatives", "parameter_derivatives"]
 
@@ -38,7 +39,7 @@ def row_derivatives(model: PathModel):
         res = res_all[obs]
         og = model.obs_group[obs] if model.obs_group is not None else np.full(n, -1)
         D: dict[int, np.ndarray] = {int(lab): np.diag((res == lab).astype(float))
-                                    for lab in np.unique(res)}
+                                    for lab in unique(res)}
         if len(model.theta):
             where = {int(s_): i for i, s_ in enumerate(slots)}
             for (s_, t_, lab), g in zip(model.theta[["s", "t", "label"]].itertuples(index=False),
@@ -52,7 +53,7 @@ def row_derivatives(model: PathModel):
                     D[int(lab)] = D.get(int(lab), 0.0) + E
         if model.Z.shape[1]:
             lat = model.effect_latent[slots]                 # (n, E)
-            local = np.unique(lat)
+            local = unique(lat)
             Zl = np.zeros((n, len(local)))
             np.add.at(Zl, (np.repeat(np.arange(n), lat.shape[1]),
                            np.searchsorted(local, lat).ravel()), model.Z[obs].ravel())

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..model.pathmodel import PathModel
 from ..model.residuals import coefficients_to_pacf, pacf_to_coefficients
+from ..arrays import unique
 
 __all__ = ["Parametrization"]
 
@@ -35,7 +36,7 @@ def _complete_blocks(model: PathModel, free: np.ndarray, taken: set[int]) -> lis
     a, b, lab = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
     count = np.bincount(lab, minlength=len(free))
     if len(model.theta):
-        count[np.unique(model.theta["label"].to_numpy())] += 1
+        count[unique(model.theta["label"].to_numpy())] += 1
     # a complete block's covariance labels occur once each: only their latents can form
     # one (a design's thousands of units sharing cov(un) labels are skipped at once)
     single = (a != b) & (count[lab] == 1) & free[lab]
@@ -91,13 +92,13 @@ def _exchangeable_pairs(model: PathModel, free: np.ndarray, taken: set[int]
     diag = {int(x): int(l) for x, y, l in zip(a_, b_, lab) if x == y}
     theta_labels = set(model.theta["label"].tolist()) if len(model.theta) else set()
     out = []
-    for lc in np.unique(lab[a_ != b_]):
+    for lc in unique(lab[a_ != b_]):
         lc = int(lc)
         if kinds[lc] != "cov" or not free[lc] or lc in taken or lc in theta_labels:
             continue
         sel = (lab == lc) & (a_ != b_)
         ea, eb = a_[sel], b_[sel]
-        nodes = np.unique(np.r_[ea, eb])
+        nodes = unique(np.r_[ea, eb])
         vlabs = {diag.get(int(n)) for n in nodes}
         if len(vlabs) != 1 or None in vlabs:
             continue

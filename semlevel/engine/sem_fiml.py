@@ -25,6 +25,7 @@ from ..services import service
 from .deviance import Evaluation, profile
 from .protocol import SEM, Capabilities
 from .optimize import newton
+from ..arrays import unique
 
 __all__ = ["SEMStats", "sem_statistics", "sem_deviance", "evaluate_sem", "fit_sem",
            "observed_hessian", "member_name"]
@@ -59,7 +60,7 @@ class SEMStats:
     @cached_property
     def variance_labels(self) -> np.ndarray:
         """Label rows of the structural coefficients and (co)variances that occur."""
-        labs = np.unique(np.concatenate([np.r_[b.A_lab.ravel(), b.S_lab.ravel()]
+        labs = unique(np.concatenate([np.r_[b.A_lab.ravel(), b.S_lab.ravel()]
                                          for b in self.batches]))
         return labs[labs < self.n_labels]
 
@@ -79,7 +80,7 @@ def sem_statistics(model: SEMModel, split: frozenset[str] = frozenset()) -> SEMS
     lab = model.labels
     index = {n: i for i, n in enumerate(lab.index)}
     slot_names = data.slot_names()
-    present = np.unique(data.slot)
+    present = unique(data.slot)
     unknown = set(split) - set(lab.index)
     if unknown:
         raise ValueError(f"no label {sorted(unknown)[0]!r} in the model")
@@ -121,7 +122,7 @@ def sem_statistics(model: SEMModel, split: frozenset[str] = frozenset()) -> SEMS
         slots = data.slot[obs]
         if lat_all is not None:
             lat = lat_all[obs]
-            local = np.unique(lat)
+            local = unique(lat)
         else:
             lat, local = np.zeros((n, 0), dtype=np.int64), np.zeros(0, dtype=np.int64)
         q = len(local)

@@ -32,6 +32,7 @@ from ..model.pathmodel import PathModel
 from .coefficient_basis import CoefficientBasis
 from ..model.coefficients import coefficient_design, fixed_offset
 from .stats import internal_design
+from ..arrays import unique
 
 __all__ = ["SparseStats", "UnitClass", "sparse_statistics", "MAX_UNIT", "MAX_DENSE",
            "MAX_SCHUR_MAP"]
@@ -109,7 +110,7 @@ class SparseStats:
         """Label rows that enter the covariance (residual and latent labels)."""
         parts = [self.resid_ids, self.phi2_lab.ravel()] + [c.phi_lab.ravel()
                                                            for c in self.classes]
-        labs = np.unique(np.concatenate(parts))
+        labs = unique(np.concatenate(parts))
         return labs[labs < self.n_labels]
 
 
@@ -253,9 +254,9 @@ def sparse_statistics(model: PathModel) -> SparseStats:
     A22 = np.stack([Ag[lat2][:, lat2].toarray() for Ag in A_g]) if G else np.zeros((0, q2, q2))
     B2 = np.stack([Bg[lat2] for Bg in B_g])
     classes = []
-    units1 = np.unique(unit[in1])
+    units1 = unique(unit[in1])
     sizes = np.bincount(unit)[units1]
-    for bsize in np.unique(sizes):
+    for bsize in unique(sizes):
         cls_units = units1[sizes == bsize]
         U = len(cls_units)
         members = np.flatnonzero(np.isin(unit, cls_units))
@@ -277,7 +278,7 @@ def sparse_statistics(model: PathModel) -> SparseStats:
         cols = sp.csr_matrix((np.ones(len(flat)), (flat, np.arange(len(flat)))),
                              shape=(q, len(flat)))
         A12_full = [(Ag[lat2] @ cols).tocoo() if q2 else None for Ag in A_g]
-        keys = np.unique(np.concatenate(
+        keys = unique(np.concatenate(
             [c.row * U + c.col // bsize for c in A12_full if c is not None and c.nnz]
             or [np.zeros(0, np.int64)]))
         pair_row, pair_unit = keys // U, keys % U

@@ -47,9 +47,15 @@ def _weighted(w: np.ndarray, X: np.ndarray) -> np.ndarray:
     return np.tensordot(w, X, axes=1)
 
 
-def _psd(Phi: np.ndarray) -> bool:
-    if Phi.shape[1] == 1:
-        return bool(np.all(Phi[:, 0, 0].real >= 0))
+def _times(X: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """X[u] @ G for a stack X (U, a, k): one (U a, k) x (k, k) product."""
+    return (X.reshape(-1, X.shape[-1]) @ G).reshape(X.shape[:-1] + G.shape[1:])
+
+
+def _psd(Phi: np.ndarray, diagonal: bool = False) -> bool:
+    """Every matrix of the stack positive semi-definite (to rounding)."""
+    if diagonal or Phi.shape[1] == 1:
+        return bool(np.all(np.diagonal(Phi, axis1=1, axis2=2).real >= 0))
     ev = np.linalg.eigvalsh(Phi.real)
     scale = np.maximum(np.abs(ev).max(axis=1), 1e-300)
     return bool(np.all(ev.min(axis=1) >= -1e-12 * scale))
@@ -80,7 +86,7 @@ def _eliminate(values: np.ndarray, stats: TreeStats, check_psd: bool):
     for ci, c in enumerate(classes):
         b = c.b
         Phi = ext[c.phi_lab]
-        if check_psd and not _psd(ext[c.phi_patterns]):
+        if check_psd and not _psd(ext[c.phi_patterns], c.diagonal):
             return None
         A_ = At[ci]
         M = bmm(Phi, A_[:, :b, :b])
@@ -159,7 +165,7 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
             Om = bmm(Aoo, Minv)
             V = bmm(MinvT, Bo)
         Om = 0.5 * (Om + _t(Om))
-        VG = bmm(V, np.broadcast_to(Gam, (V.shape[0],) + Gam.shape))
+        VG = _times(V, Gam)
         GPhi = Om - bmm(VG, _t(V))
         grad += np.bincount(c.phi_lab.ravel(), GPhi.ravel().real, minlength=len(ext))
         if np.iscomplexobj(GPhi):
@@ -169,7 +175,7 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
         if c.attached:
             # (einsum, not BLAS: for these reductions to a few numbers a threaded BLAS
             # costs 100x more on a loaded machine)
-            mG = np.einsum("ufk,kl->ufl", m, Gam)
+            mG = _times(m, Gam)
             Am = np.matmul(c.A, m) if c.f > 3 else np.stack([bmm(Ag, m) for Ag in c.A])
             trK += np.einsum("gufe,ufe->g", c.A, K)
             quad += np.einsum("gufk,ufk->g", Am - 2.0 * c.B, mG)

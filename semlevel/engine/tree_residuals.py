@@ -29,6 +29,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..model.pathmodel import PathModel
 from .unique_rows import unique_rows
+from ..arrays import unique
 
 __all__ = ["ResidualBlocks", "BlockLayout", "block_layout", "block_statistics",
            "add_blocks", "block_gradient"]
@@ -168,7 +169,7 @@ def block_statistics(layout: BlockLayout, att: np.ndarray, res: np.ndarray,
     bcls = cls_of_unit[att]
     key = bcls * (int(bsize.max()) + 1) + bsize
     out = []
-    for k in np.unique(key):
+    for k in unique(key):
         members = np.flatnonzero(key == k)            # blocks of this batch
         c, n = int(bcls[members[0]]), int(bsize[members[0]])
         f = fronts[c]
@@ -191,7 +192,7 @@ def block_statistics(layout: BlockLayout, att: np.ndarray, res: np.ndarray,
         unit = idx_in_cls[att[members]]
         first, pattern_of = unique_rows(lab.reshape(nb, n * n))
         out.append(ResidualBlocks(cls=c, unit=unit, Z=Z, W=W[obs], lab=lab,
-                                  unique=len(np.unique(unit)) == len(unit),
+                                  unique=len(unique(unit)) == len(unit),
                                   patterns=lab[first], pattern_of=pattern_of))
     return tuple(out)
 

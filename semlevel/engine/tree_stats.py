@@ -30,6 +30,7 @@ from typing import ClassVar
 from dataclasses import dataclass, replace
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
@@ -41,6 +42,7 @@ from .sparse_stats import _phi_entries, _row_latents
 from .tree_residuals import ResidualBlocks, attach, block_layout, block_statistics
 from .stats import internal_design
 from .unique_rows import unique_rows
+from ..arrays import unique
 
 __all__ = ["TreeStats", "UnitLevel", "Route", "tree_statistics", "tree_structure",
            "TreeStructure", "MAX_FRONT"]
@@ -82,6 +84,7 @@ class UnitLevel:
     routes: tuple[Route, ...]
     phi_patterns: np.ndarray   # (P, b, b) the distinct label patterns of phi_lab
     attached: bool             # some observations' deepest unit is in this class
+    diagonal: bool = False     # Phi is diagonal in every unit (no covariance labels)
 
     @property
     def n_units(self) -> int:
@@ -162,7 +165,7 @@ def tree_structure(model: PathModel, Zs: sp.csr_matrix | None = None,
     if not q:
         return None
     levels = list(model.data.hierarchy.levels)
-    lvl = np.array([levels.index(v) for v in model.latents["level"]])[g_lat]
+    lvl = pd.Index(levels).get_indexer(model.latents["level"].to_numpy())[g_lat]
     # each observation's columns, in CSR order
     obs_of = np.repeat(np.arange(Zs.shape[0]), np.diff(Zs.indptr))
     col = Zs.indices
@@ -179,13 +182,13 @@ def tree_structure(model: PathModel, Zs: sp.csr_matrix | None = None,
         ulvl = np.full(n_units, len(levels))
         np.minimum.at(ulvl, unit, lvl)
         # each observation's units, highest level first: consecutive ones are parent/child
-        pairs = np.unique(obs_of * n_units + unit[col])
+        pairs = unique(obs_of * n_units + unit[col])
         po, pu = pairs // n_units, pairs % n_units
         srt = np.lexsort((ulvl[pu], po))
         po, pu = po[srt], pu[srt]
         link = po[1:] == po[:-1]
         child, par = pu[1:][link], pu[:-1][link]
-        cp = np.unique(child.astype(np.int64) * n_units + par)
+        cp = unique(child.astype(np.int64) * n_units + par)
         child, par = cp // n_units, cp % n_units
         multi = np.flatnonzero(child[1:] == child[:-1])
         if not len(multi):
@@ -351,15 +354,17 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
             Wz = W[eo] * ez[:, None]
             B = np.stack([np.bincount(linb, weights=Wz[:, j], minlength=G * U * f)
                           for j in range(K1)], axis=-1).reshape(G, U, f, K1)
-        patterns = np.unique(phi_lab.reshape(U, b * b), axis=0).reshape(-1, b, b)
+        patterns = phi_lab[unique_rows(phi_lab.reshape(U, b * b))[0]]
+        off = ~np.eye(b, dtype=bool)
         classes.append(UnitLevel(depth=d_, b=b, f=f, phi_lab=phi_lab, A=A, B=B,
                                  routes=_routes(parent[members], cls, idx_in_cls),
-                                 phi_patterns=patterns, attached=bool(e_sel.any())))
+                                 phi_patterns=patterns, attached=bool(e_sel.any()),
+                                 diagonal=bool(np.all(patterns[:, off] == const0))))
     blocks: tuple[ResidualBlocks, ...] = ()
     if tree.blocks is not None:
         blocks = block_statistics(tree.blocks[0], tree.blocks[1], res, W, obs_of, fpos,
                                   zval, cls, idx_in_cls, [c.f for c in classes], const0)
-    var_labels = np.unique(np.r_[resid_ids, ent_l, model.theta["label"].to_numpy(np.int64)])
+    var_labels = unique(np.r_[resid_ids, ent_l, model.theta["label"].to_numpy(np.int64)])
     return TreeStats(classes=tuple(classes), C=C, n=n, resid_ids=resid_ids,
                      n_coef=K1 - 1, coef_ids=coef_ids, n_obs=data.n_obs,
                      n_rows=data.n_rows, n_labels=n_lab, basis=basis,
@@ -372,7 +377,7 @@ def _routes(par: np.ndarray, cls: np.ndarray, idx_in_cls: np.ndarray) -> tuple[R
     grouped by the class of the parent and sorted by the parent within it."""
     has = np.flatnonzero(par >= 0)
     routes = []
-    for k in np.unique(cls[par[has]]):
+    for k in unique(cls[par[has]]):
         kids = has[cls[par[has]] == k]
         p = idx_in_cls[par[kids]]
         order = np.argsort(p, kind="stable")

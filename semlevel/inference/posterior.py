@@ -26,6 +26,7 @@ import numpy as np
 
 from ..model.coefficients import coefficient_design
 from .posterior_core import Posterior, obs_mean, row_bounds
+from ..arrays import unique
 
 __all__ = ["Posterior", "posterior", "RowBatch", "row_batches", "row_bounds", "obs_mean"]
 
@@ -104,7 +105,7 @@ def row_batches(model, values: np.ndarray) -> list[RowBatch]:
     if E:
         lat = model.effect_latent[data.slot]                           # (n_obs, E)
         ok = lat >= 0
-        pair = np.unique(row[:, None].repeat(E, 1)[ok] * L + lat[ok])
+        pair = unique(row[:, None].repeat(E, 1)[ok] * L + lat[ok])
         p_row, p_lat = pair // L, pair % L
         q_r = np.bincount(p_row, minlength=R)
         p_start = np.r_[0, np.cumsum(q_r)[:-1]]

@@ -32,6 +32,7 @@ from ..engine.sparse import BlockedFactor, sparse_factor
 from ..engine.sparse_stats import SparseStats, _row_latents
 from ..model.coefficients import coefficient_design
 from .posterior_core import Posterior, obs_mean
+from ..arrays import unique
 
 __all__ = ["sparse_posterior", "blocked_solve"]
 
@@ -166,4 +167,4 @@ def _has_unloaded_latents(model, q: int) -> bool:
     ok = lat >= 0
     L = max(len(model.latents), 1)
     rows = np.repeat(model.data.row, lat.shape[1]).reshape(lat.shape)
-    return len(np.unique(rows[ok] * L + lat[ok])) != q
+    return len(unique(rows[ok] * L + lat[ok])) != q

@@ -25,6 +25,7 @@ import pandas as pd
 from ..distributions import norm_ppf, norm_sf
 from ..engine.information import parameter_derivatives
 from ..syntax.expression import Binary, Name, Number, Unary, parse_expression
+from ..arrays import unique
 
 __all__ = ["icc", "recovariance", "wcorrelation", "lincom"]
 
@@ -61,7 +62,7 @@ def icc(fit, level: float | None = None) -> pd.DataFrame:
                              sorted(set(eff.loc[eff["effect"] != "_cons", "effect"])))
                          + "), whose intraclass correlation depends on the covariates")
     lab = model.labels
-    resid = np.unique(model.resid_of_obs())
+    resid = unique(model.resid_of_obs())
     if len(resid) != 1 or len(model.theta) or model.info.structure:
         raise ValueError("icc() needs one residual variance and independent residuals "
                          "(this model has a residual structure or residual variances by "
@@ -71,7 +72,7 @@ def icc(fit, level: float | None = None) -> pd.DataFrame:
     for lev in levels:
         lats = np.flatnonzero(model.latents["level"].to_numpy() == lev)
         labs = model.phi[np.isin(model.phi["a"], lats) & (model.phi["a"] == model.phi["b"])]
-        labels = np.unique(labs["label"].to_numpy())
+        labels = unique(labs["label"].to_numpy())
         if len(labels) != 1:
             raise ValueError(f"icc() needs one variance per level: level {lev!r} has "
                              f"{len(labels)} variance labels (relaxed by position?)")

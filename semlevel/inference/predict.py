@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..syntax.factor import design_matrix, variables_of
 from .posterior import Posterior, obs_mean, posterior
+from ..arrays import unique
 
 __all__ = ["ranef", "predict", "PREDICT_KINDS", "SE_KINDS"]
 
@@ -344,7 +345,7 @@ def _predict_frame(fit, post: Posterior, frame: pd.DataFrame, kind: str
     # slot of each row: needed when coefficients or residual variances differ by slot
     values = np.asarray(fit.values, dtype=float)
     slot_varies = not (model.path_label == model.path_label[:1]).all()
-    res_labels = np.unique(model.resid_of_obs())
+    res_labels = unique(model.resid_of_obs())
     need_slot = slot_varies or (kind == "rstandard" and len(res_labels) > 1)
     slot = np.zeros(len(sub), dtype=np.int64)
     res_lab = np.full(len(sub), res_labels[0])

@@ -20,6 +20,7 @@ import pandas as pd
 from ..distributions import chi2_sf
 from ..engine.sem_fiml import observed_hessian, sem_deviance, sem_statistics
 from .score import indefinite_note
+from ..arrays import unique
 
 __all__ = ["sem_score_tests", "sem_releasable"]
 
@@ -36,7 +37,7 @@ def sem_releasable(model) -> tuple[list[str], dict[str, str]]:
         slotwise |= {f"var(e.{v})", f"cov(e.{model.outcome},e.{v})"}
     slotwise.add(str(model.base.labels.index[int(model.base.resid_label[0])]))
     slotwise |= {name for _, _, name in model.paths}
-    n_slots = len(np.unique(model.data.slot))
+    n_slots = len(unique(model.data.slot))
     counts = {name: n_slots for name in slotwise}
     for t, _, name in model.paths:
         counts[name] = len({int(t_) for t_, _, n_ in model.paths if n_ == name})

@@ -36,6 +36,7 @@ import pandas as pd
 
 from ..distributions import norm_ppf, norm_sf
 from ..engine.evaluator import expand
+from ..arrays import unique
 
 __all__ = ["standardized_solution"]
 
@@ -162,13 +163,13 @@ def _pooled_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray,
     kinds = lab["kind"].to_numpy()
     d = np.sqrt(np.clip(np.diag(Phi), 0, None))
     for t, term in enumerate(model.terms):
-        labels = np.unique(model.path_label[:, t])
+        labels = unique(model.path_label[:, t])
         for j in labels:
             rows.append((model.outcome, "~", term, lab.index[j]))
             all_.append(est[j] * (1.0 if term == "_cons" else sd_x[t]) / sd_y)
             lv.append(est[j])
     for e, var in enumerate(model.effects["variable"]):
-        lats = np.unique(model.effect_latent[:, e][model.effect_latent[:, e] >= 0])
+        lats = unique(model.effect_latent[:, e][model.effect_latent[:, e] >= 0])
         if not len(lats):
             continue
         name = model.latents["name"].iloc[lats[0]].split("[")[0]
@@ -188,7 +189,7 @@ def _pooled_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray,
                      lab.index[j]))
         all_.append(r)
         lv.append(r)
-    for j in np.unique(model.resid_of_obs()):
+    for j in unique(model.resid_of_obs()):
         share = float(np.mean(model.resid_of_obs() == j))
         rows.append((f"e.{model.outcome}", "~~", f"e.{model.outcome}", lab.index[j]))
         all_.append(est[j] / var_y if share else np.nan)

@@ -22,6 +22,7 @@ from .residual_labels import check_order, check_time, residual_labels
 from .residuals import CompositeStructure
 from .small_sample import attach_small_sample
 from .survey import attach_survey
+from ..arrays import unique
 
 __all__ = ["build_mixed_model"]
 
@@ -223,7 +224,7 @@ def _latent_labels(spec: MixedSpec, effects: pd.DataFrame, effect_latent: np.nda
             label_rows.append({"name": lab, "kind": "var" if lab in diagonal else "cov",
                                "block": block})
         lab_id = {lab: first + i for i, lab in enumerate(uniq)}
-        lat_of = [np.unique(effect_latent[:, e][effect_latent[:, e] >= 0]) for e in effs]
+        lat_of = [unique(effect_latent[:, e][effect_latent[:, e] >= 0]) for e in effs]
         for (i, j), lab in pair_label.items():
             if j >= len(lat_of):
                 continue                                   # the factor's pairs: below

@@ -8,6 +8,7 @@ import weakref
 from typing import TYPE_CHECKING
 
 import numpy as np
+from ..arrays import unique
 
 if TYPE_CHECKING:  # annotations only: pathmodel imports this module
     from .pathmodel import PathModel
@@ -51,7 +52,7 @@ def _coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     Xt = np.zeros((model.data.n_obs, len(coef_ids)))
     for t in range(k):
         labs = per_obs[:, t]
-        for lab in np.unique(labs):
+        for lab in unique(labs):
             if lab not in col_of:
                 continue  # a fixed coefficient: handled as an offset by the caller
             m = labs == lab

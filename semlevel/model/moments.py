@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .pathmodel import PathModel
+from ..arrays import unique
 
 __all__ = ["MomentStructure", "moment_structure", "template_covariance", "unweighted_options"]
 
@@ -60,7 +61,7 @@ def template_covariance(model: PathModel, Z0: np.ndarray, lat0: np.ndarray,
     slots = np.arange(p)
     sigma = np.diag(values[resid0])
     if Z0.shape[1]:
-        local = np.unique(lat0[lat0 >= 0])
+        local = unique(lat0[lat0 >= 0])
         pos = np.full(int(local.max()) + 1, -1)
         pos[local] = np.arange(len(local))
         L = np.zeros((p, len(local)))

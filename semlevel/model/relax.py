@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.wide import slot_name
+from ..arrays import unique
 
 if TYPE_CHECKING:  # annotations only: pathmodel imports this module
     from .pathmodel import PathModel
@@ -168,15 +169,15 @@ def _drop_unused(model: PathModel) -> PathModel:
     """Remove labels that no longer have any occurrence, renumbering the references."""
     n = len(model.labels)
     used = np.zeros(n, dtype=bool)
-    used[np.unique(model.path_label)] = True
+    used[unique(model.path_label)] = True
     if model.obs_resid_label is None:          # else the slot labels are superseded
-        used[np.unique(model.resid_label)] = True
+        used[unique(model.resid_label)] = True
     for table in (model.phi, model.theta):
         if len(table):
-            used[np.unique(table["label"].to_numpy())] = True
+            used[unique(table["label"].to_numpy())] = True
     obs_res = model.obs_resid_label
     if obs_res is not None:
-        used[np.unique(obs_res)] = True
+        used[unique(obs_res)] = True
     structure = model.info.structure
     if structure is not None:            # a structure's parameters are used through it
         used[model.labels.index.get_indexer(list(structure.params))] = True

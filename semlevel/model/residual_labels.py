@@ -6,6 +6,7 @@ import pandas as pd
 
 from ..data.wide import OBS_KEY
 from .residuals import ResidualSpec, ResidualStructure
+from ..arrays import unique
 
 __all__ = ["residual_labels", "check_time", "check_order"]
 
@@ -37,7 +38,7 @@ def check_order(wide, spec: ResidualSpec) -> None:
     """An order must leave the structure identifiable from the occasions observed."""
     if spec.order is None:
         return
-    t = np.unique(wide.slots[OBS_KEY].to_numpy(dtype=float))
+    t = unique(wide.slots[OBS_KEY].to_numpy(dtype=float))
     max_lag = int(t.max() - t.min()) if len(t) else 0
     if spec.kind in ("ar", "ma", "toeplitz") and spec.order > max_lag:
         raise ValueError(f"residuals({spec.kind} {spec.order}) is larger than the longest "
@@ -60,7 +61,7 @@ def residual_labels(wide, spec: ResidualSpec, label_rows: list[dict], suffix: st
     group = (slots.groupby(prefix_cols, sort=False).ngroup().to_numpy() if prefix_cols
              else np.zeros(len(slots), dtype=np.int64))
     kind, order = spec.kind, spec.order
-    levels_t = np.unique(t)
+    levels_t = unique(t)
     rank = np.searchsorted(levels_t, t)               # position of each slot's time
     if order is None and kind == "banded":            # manual: banded = unstructured
         order = len(levels_t) - 1

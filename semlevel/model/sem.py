@@ -25,6 +25,7 @@ from ..data.sample import Sample, check_columns
 from ..data.wide import WideData, build_wide
 from ..syntax.factor import design_matrix
 from ..services import service
+from ..arrays import unique
 
 if TYPE_CHECKING:  # annotations only: pathmodel imports this module
     from .pathmodel import PathModel
@@ -136,7 +137,7 @@ def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool 
     if time:
         columns.append(time)
     wide = build_wide(original, outcome, levels, sample, columns, time=time)
-    if len(np.unique(base.resid_label)) > 1:
+    if len(unique(base.resid_label)) > 1:
         raise ValueError("general SEM paths need one residual variance for the outcome; "
                          "relax it after adding the paths is not supported yet")
     # the latents of this sample's slots, as rows of the mixed model's latent table

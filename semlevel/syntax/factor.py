@@ -32,6 +32,7 @@ from typing import Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
+from ..arrays import unique
 
 __all__ = [
     "Part",
@@ -393,7 +394,7 @@ def _factor_codes(var: str, col: pd.Series) -> tuple[np.ndarray, list]:
         if (codes < 0).any():
             raise ValueError(f"factor variable '{var}' has missing values")
         cats = list(col.cat.categories)
-        used = np.unique(codes)
+        used = unique(codes)
         remap = np.full(len(cats), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
         levels = [cats[i] for i in used]
@@ -654,7 +655,7 @@ def _factor_term(term: Term, ti: int, cont: np.ndarray | None, values: _Variable
     cid = np.zeros(n, dtype=np.int64)
     for p, size in zip(fparts, sizes):
         cid = cid * size + codes_of[p.var]
-    observed = np.unique(cid)
+    observed = unique(cid)
     # decode observed cells into per-part level indices (first part slowest)
     dec = np.empty((len(observed), len(fparts)), dtype=np.int64)
     rem = observed.copy()

@@ -19,6 +19,8 @@ def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for stacks (P, m, k) @ (P, k, n)."""
     P, m, k = a.shape
     n = b.shape[2]
+    if k == 1:                      # an outer product per matrix: one broadcast
+        return a * b
     if max(m, k, n) > SMALL:
         return a @ b
     out = np.empty((P, m, n), dtype=np.result_type(a, b))
