@@ -11,27 +11,11 @@ from .syntax.mixed import parse_mixed
 __all__ = ["mixed", "mixed_model"]
 
 
-def _fit_result(**parts) -> Fit:
-    """The engine's estimates as a Fit, with vce(robust|cluster) applied."""
+def fit_result(**parts) -> Fit:
+    """The engine's estimates as a Fit, with vce(robust|cluster) applied (the service
+    ``fit_result``, registered with the package: :mod:`semlevel.services`)."""
     from .inference.sandwich import apply_vce      # unchanged under vce(oim)
     return apply_vce(Fit(**parts))
-
-
-def _provide_services() -> None:
-    """The services lower layers ask for (:mod:`semlevel.services`)."""
-    from . import services
-    services.provide("fit_result", _fit_result)
-    # imported when first asked for: the diagram layer, the general-SEM route and the
-    # iteration log are not needed by most fits
-    services.provide("sem_result", ("semlevel.results", "SEMFit"))
-    services.provide("fit", ("semlevel.engine.fitting", "fit_model"))
-    services.provide("fit_at", ("semlevel.engine.fitting", "fit_at"))
-    services.provide("fit_sem", ("semlevel.engine.sem_fiml", "fit_sem"))
-    services.provide("diagram", ("semlevel.diagram", "diagram"))
-    services.provide("iteration_log", ("semlevel.output.iterlog", "IterationLog"))
-
-
-_provide_services()
 
 
 def mixed_model(spec: str, data: pd.DataFrame, *, key_by: str = "value",

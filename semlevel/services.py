@@ -4,8 +4,9 @@ The package's layers import downward only (``pyproject.toml``'s import-linter co
 ``syntax -> data -> model -> engine -> results -> inference -> output/diagram -> api ->
 cli``. Some conveniences users rely on sit on lower objects but are done by higher
 layers: ``model.fit()`` (the engine), ``model.diagram()`` (the diagram layer). The lower
-object asks for the service by name here; :mod:`semlevel.api`, imported with the
-package, provides it. Nothing else is registered, and nothing here imports semlevel.
+object asks for the service by name here; the package's ``__init__`` registers each
+provider as a (module, attribute) pair, imported when first asked for. Nothing else is
+registered, and nothing here imports semlevel.
 """
 from __future__ import annotations
 
@@ -42,8 +43,8 @@ def service(name: str) -> Callable:
     try:
         provider = _providers[name]
     except KeyError:
-        raise RuntimeError(f"no provider for {name!r} ({SERVICES.get(name, '?')}): "
-                           "import semlevel first") from None
+        raise RuntimeError(f"no provider for {name!r} ({SERVICES.get(name, '?')})") \
+            from None
     if isinstance(provider, tuple):
         import importlib
         module, attr = provider

@@ -59,8 +59,6 @@ def _error(message: str, status: int = EXIT_USAGE) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see :data:`EPILOG`)."""
-    from ..io.readers import MissingPackageError
-
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     try:
@@ -86,14 +84,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, KeyError, TypeError, OSError, MissingPackageError) as exc:
-        # bad input: unknown variable, syntax error, unsupported option, missing package ...
+    except Exception as exc:  # noqa: BLE001 - bad input exits 2, anything else is a bug: 3
         if args.traceback:
             raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        return _error(str(message) or type(exc).__name__)
-    except Exception as exc:  # noqa: BLE001 - anything else is a bug: say so, exit 3
-        if args.traceback:
-            raise
+        # (the data readers' module, and pandas with it, only where a handler failed)
+        from ..io.readers import MissingPackageError
+        if isinstance(exc, (ValueError, KeyError, TypeError, OSError, MissingPackageError)):
+            # bad input: unknown variable, syntax error, unsupported option, missing package
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+            return _error(str(message) or type(exc).__name__)
         return _error(f"internal error ({type(exc).__name__}: {exc}); rerun with "
                       "--traceback and report it", EXIT_INTERNAL)

@@ -8,8 +8,10 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:                     # (pandas is imported with the data, not the parser)
+    import pandas as pd
 
 __all__ = ["PROG", "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERNAL",
            "EXIT_INTERRUPTED", "CLIError", "Parser", "load_source", "collect_warnings",
