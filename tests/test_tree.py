@@ -383,3 +383,30 @@ def test_ar_growth_model_on_the_tree_equals_nlme():
     np.testing.assert_allclose(fit.fixed.loc[["t", "_cons"], "se"],
                                [ref["se_fixed"]["t"], ref["se_fixed"]["(Intercept)"]],
                                rtol=1e-4)
+
+
+@pytest.mark.parametrize("spec, data", [
+    ("y x || _all: R.b || a:", "crossed"), ("y x || _all: R.b, cov(exchangeable) || a:",
+                                           "crossed"),
+    ("y x || _all: R.b || a: x, cov(un)", "crossed"),
+    ("y x || l0: x, cov(un) || l1: || l2:", "nested")])
+def test_dense_identification_gram_equals_the_sparse_one(spec, data, monkeypatch):
+    """The identification check's Gram matrix of the covariance derivatives, formed
+    with dense arrays for few latents, equals the sparse products' (to rounding)."""
+    from semlevel.engine import identify
+    rng = np.random.default_rng(3)
+    if data == "crossed":
+        n = 900
+        df = pd.DataFrame({"a": rng.integers(0, 60, n), "b": rng.integers(0, 7, n),
+                           "x": rng.normal(size=n), "y": rng.normal(size=n)})
+    else:
+        df = nested(3, 3)
+    model = sl.mixed_model(spec, data=df)
+    tree = tree_structure(model)
+    var_ids = _free_variances(model)
+    assert tree.Zs.shape[1] <= identify.DENSE_GRAM_MAX
+    dense = identify.sparse_gram(model, var_ids, (tree.Zs, tree.entries))
+    monkeypatch.setattr(identify, "DENSE_GRAM_MAX", -1)
+    sparse = identify.sparse_gram(model, var_ids, (tree.Zs, tree.entries))
+    assert np.abs(dense).max() > 0
+    np.testing.assert_allclose(dense, sparse, rtol=1e-12, atol=1e-12 * np.abs(sparse).max())

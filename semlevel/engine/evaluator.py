@@ -129,7 +129,7 @@ def _sparse_is_cheaper(model: PathModel, q_r: np.ndarray) -> bool:
     the pooled and dense paths factor every row's q x q system. Compares the two costs."""
     lowest = model.latents["level"].to_numpy() == list(model.data.hierarchy.levels)[-1]
     q2 = float((~lowest).sum())
-    n_var = int((model.labels["free"] & (model.labels["kind"] != "coef")).sum())
+    n_var = int((model.labels["free"].to_numpy() & (model.labels["kind"].to_numpy() != "coef")).sum())
     sparse = q2 ** 3 * (1 + 2 * n_var)
     dense = float(np.sum(q_r.astype(float) ** 3))
     # the pooled path's unit of work costs about 80 of the sparse path's: sparse when its
@@ -158,7 +158,7 @@ def _choose(model: PathModel) -> tuple[str, object]:
     if len(model.theta):
         return _residual_path(model)
     G = len(unique(model.resid_of_obs()))
-    K1 = int(((model.labels["kind"] == "coef") & model.labels["free"]).sum()) + 1
+    K1 = int(((model.labels["kind"].to_numpy() == "coef") & model.labels["free"].to_numpy()).sum()) + 1
     if model.Z.shape[1]:
         lat = model.effect_latent[data.slot]
         pairs = unique(np.repeat(data.row, lat.shape[1]) * (lat.max() + 1) + lat.ravel())

@@ -40,7 +40,7 @@ class BoundaryWarning(UserWarning):
 
 def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     labels = model.labels
-    free = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
+    free = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"].to_numpy() != "coef"))
     is_var = labels["kind"].to_numpy()[free]
     is_var = np.isin(is_var, _VARIANCE_KINDS)
     return free, is_var
@@ -194,7 +194,7 @@ def _fisher(stats, param: Parametrization, values: np.ndarray, reml: bool):
 def _needs_psd_check(model: PathModel, param: Parametrization) -> bool:
     """Latent covariance matrices need checking only where a covariance label is not part
     of a Cholesky-parametrised block (those are positive semi-definite by construction)."""
-    cov = set(np.flatnonzero((model.labels["kind"] == "cov").to_numpy()).tolist())
+    cov = set(np.flatnonzero(model.labels["kind"].to_numpy() == "cov").tolist())
     for idx in param.blocks:
         cov -= set(idx.ravel().tolist())
     cov -= {lc for _, lc, _ in param.exchangeable}     # PSD by their eigenvalue coordinates
@@ -213,7 +213,7 @@ def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
         est[model.label_index(name)] = float(v)
     stats = statistics(model)
     record = OptimizationSummary(method="none", message="evaluated at given values")
-    check_psd = bool((model.labels["kind"].isin(["cov", "rescov"])).any())
+    check_psd = bool(np.isin(model.labels["kind"].to_numpy(), ["cov", "rescov"]).any())
     return _finish(model, stats, est, record, check_psd)
 
 

@@ -46,7 +46,7 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
         est = labels["estimate"].to_numpy(dtype=float)
         use = labels["free"].to_numpy() & np.isfinite(est)
         vals[use] = est[use]
-    need = np.isnan(vals) & (labels["kind"] != "coef").to_numpy()
+    need = np.isnan(vals) & (labels["kind"].to_numpy() != "coef")
     if not need.any():
         return vals
     if residual_variance is None:
@@ -94,7 +94,7 @@ def anova_start(model: PathModel, start: np.ndarray) -> np.ndarray:
     Labels with a value or an estimate keep it; rounded as :func:`starting_values`."""
     labels = model.labels
     if "estimate" in labels or labels["value"].notna().to_numpy()[
-            (labels["kind"] != "coef").to_numpy()].any():
+            (labels["kind"].to_numpy() != "coef")].any():
         return start
     Xt, _ = coefficient_design(model)
     y = model.data.y

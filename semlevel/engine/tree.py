@@ -30,6 +30,7 @@ import numpy as np
 
 from .deviance import Evaluation, coefficient_gradient, profile
 from .linalg.small import bmm, solve_logdet
+from .linalg.threads import one_blas_thread
 from .tree_residuals import add_blocks, block_gradient
 from .tree_stats import TreeStats
 
@@ -103,18 +104,62 @@ def _eliminate(values: np.ndarray, stats: TreeStats, check_psd: bool):
         if c.f > b:
             AaoN = bmm(A_[:, b:, :b], N)
             # the Schur complement on the ancestors goes to the parent's front
-            upd = A_[:, b:, b:] - bmm(AaoN, A_[:, :b, b:])
-            updB = Bt[ci][:, b:] - bmm(AaoN, Bo)
-            for r in c.routes:
-                At[r.to][r.parent] += np.add.reduceat(upd[r.child], r.starts, axis=0)
-                Bt[r.to][r.parent] += np.add.reduceat(updB[r.child], r.starts, axis=0)
+            one = c.one_parent
+            if one is not None:
+                # every unit under one parent (a crossed design's small factor): the
+                # sum over the units is one product, never a stack of (f-b)^2 matrices
+                U, a = A_.shape[0], c.f - b
+                L = AaoN.transpose(1, 0, 2).reshape(a, U * b)
+                At[one[0]][one[1]] += A_[:, b:, b:].sum(axis=0) \
+                    - L @ A_[:, :b, b:].reshape(U * b, a)
+                Bt[one[0]][one[1]] += Bt[ci][:, b:].sum(axis=0) - L @ Bo.reshape(U * b, -1)
+            else:
+                upd = A_[:, b:, b:] - bmm(AaoN, A_[:, :b, b:])
+                updB = Bt[ci][:, b:] - bmm(AaoN, Bo)
+                for r in c.routes:
+                    At[r.to][r.parent] += np.add.reduceat(upd[r.child], r.starts, axis=0)
+                    Bt[r.to][r.parent] += np.add.reduceat(updB[r.child], r.starts, axis=0)
         kept.append((Minv, N, NB))
     return logdet, S, ext, w, At, Bt, kept, kept_blocks
 
 
+def _down_one_parent(c, K_of, m_of, A_, Aoo, Bo, Minv, MinvT, N, NB, dtype):
+    """The way down for a class whose units share one parent: its K_aa and m_a are one
+    matrix each, so the products with them are single (U b, f-b) x (f-b, .) products
+    rather than stacks of small ones. Returns the units' K, m, Omega and V."""
+    to, p = c.one_parent
+    U, b, f = c.n_units, c.b, c.f
+    a = f - b
+    Kp, mp = K_of[to][p], m_of[to][p]                     # (a, a), (a, K1)
+    Aoa = A_[:, :b, b:]
+    J = -bmm(N, Aoa)                                      # (U, b, a)
+    JK = (J.reshape(U * b, a) @ Kp).reshape(U, b, a)
+    K = np.empty((U, f, f), dtype=dtype)
+    K[:, :b, :b] = N + np.einsum("uia,uja->uij", JK, J)
+    K[:, :b, b:] = JK
+    K[:, b:, :b] = _t(JK)
+    K[:, b:, b:] = Kp
+    K1 = Bo.shape[2]
+    m = np.empty((U, f, K1), dtype=dtype)
+    m[:, :b] = NB + (J.reshape(U * b, a) @ mp).reshape(U, b, K1)
+    m[:, b:] = mp
+    X = bmm(MinvT, Aoa)                                   # (U, b, a)
+    XK = (X.reshape(U * b, a) @ Kp).reshape(U, b, a)
+    Om = bmm(Aoo, Minv) - np.einsum("uia,uja->uij", XK, X)
+    V = bmm(MinvT, Bo - (Aoa.reshape(U * b, a) @ mp).reshape(U, b, K1))
+    return K, m, Om, V
+
+
 def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bool = True,
                   check_psd: bool = True, beta: np.ndarray | None = None) -> Evaluation:
-    """Deviance (and gradient w.r.t. every label's value), as :func:`.deviance.evaluate`."""
+    """Deviance (and gradient w.r.t. every label's value), as :func:`.deviance.evaluate`.
+    Its products are small (fronts of at most 64 latents): BLAS runs on one thread."""
+    with one_blas_thread():
+        return _evaluate_tree(values, stats, reml, gradient, check_psd, beta)
+
+
+def _evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bool,
+                   check_psd: bool, beta: np.ndarray | None) -> Evaluation:
     if beta is not None and reml:
         raise ValueError("the REML criterion has beta profiled; give beta only under ML")
     given_beta = beta is not None
@@ -141,7 +186,10 @@ def evaluate_tree(values: np.ndarray, stats: TreeStats, reml: bool, gradient: bo
         A_ = At[ci]
         Aoo, Bo = A_[:, :b, :b], Bt[ci][:, :b]
         MinvT = _t(Minv)
-        if f > b:
+        if f > b and c.one_parent is not None:
+            K, m, Om, V = _down_one_parent(c, K_of, m_of, A_, Aoo, Bo, Minv, MinvT, N, NB,
+                                           grad.dtype)
+        elif f > b:
             U = c.n_units
             Kaa = np.empty((U, f - b, f - b), dtype=grad.dtype)
             ma = np.empty((U, f - b, Bo.shape[2]), dtype=grad.dtype)

@@ -90,6 +90,15 @@ class UnitLevel:
     def n_units(self) -> int:
         return int(self.phi_lab.shape[0])
 
+    @property
+    def one_parent(self) -> tuple[int, int] | None:
+        """(class, position) of the one parent all units share (a crossed design's root
+        of the small factor), or None."""
+        if len(self.routes) == 1 and len(self.routes[0].parent) == 1 \
+                and len(self.routes[0].child) == self.n_units:
+            return self.routes[0].to, int(self.routes[0].parent[0])
+        return None
+
 
 @dataclass(frozen=True)
 class TreeStructure:
