@@ -292,8 +292,8 @@ def _variance_scales(model) -> np.ndarray:
         lat = latent_loading_squares(model, effect_loading_squares(model))
     except NotImplementedError:                 # the loadings are on the cluster
         return out
-    diag = model.phi[model.phi["a"] == model.phi["b"]]
-    a, lab = diag["a"].to_numpy(), diag["label"].to_numpy()
+    pa, pb, pl = (model.phi[c].to_numpy() for c in ("a", "b", "label"))
+    a, lab = pa[pa == pb], pl[pa == pb]
     var = model.labels["kind"].to_numpy()[lab] == "var"  # a label's latents share an effect
     out[lab[var]] = lat[a[var]]
     return np.where(out > 0, out, 1.0)

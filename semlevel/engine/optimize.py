@@ -165,6 +165,10 @@ def function_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, steps: np.
     return H, g
 
 
+#: Newton decrement below which a full step's Hessian is used once more at the new point
+REUSE_DECREMENT = 1e-6
+
+
 def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
            u0: np.ndarray, scale: np.ndarray, max_iter: int = 200,
            tol: float = 1e-9, noise: float = 1e-11,
@@ -211,6 +215,7 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         emit("done", f)
         return u, rec
     H_final = None
+    H_reuse = None
     quiet = 0
     scoring = approx_hessian is not None
     for it in range(1, max_iter + 1):
@@ -223,8 +228,11 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
                 emit("scoring", f, t)
                 continue
             scoring = False                         # close: Newton steps from here
-        steps = 1e-6 * np.maximum(np.abs(u), 1e-2 * scale)
-        H = _difference_hessian_or_gradient(grad, u, g, steps, scale)
+        if H_reuse is not None:
+            H, H_reuse = H_reuse, None
+        else:
+            steps = 1e-6 * np.maximum(np.abs(u), 1e-2 * scale)
+            H = _difference_hessian_or_gradient(grad, u, g, steps, scale)
         d, dec, lam = _newton_direction(H, g)
         rec.iterations = it
         if dec < tol and lam.min() > 0:
@@ -249,6 +257,10 @@ def newton(fun: Callable[[np.ndarray, bool], tuple[float, np.ndarray | None]],
         t, fn, gn = step
         gain = f - fn
         u, f, g = u + t * d, fn, gn
+        if t == 1.0 and dec < REUSE_DECREMENT and lam.min() > 0:
+            # a full step that small moves the curvature by less than the difference
+            # Hessian's own error: the next iteration keeps it (saves its k evaluations)
+            H_reuse = H
         rec.history.append(float(f))
         emit("newton", f, t, bool(lam.min() > 0))
         quiet = quiet + 1 if (dec < noise * max(1.0, abs(f))

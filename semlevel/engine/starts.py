@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..model.coefficients import coefficient_design
+from ..model.coefficients import coefficient_design, ols_residual
 from ..model.label_kinds import label_roles
 from ..model.pathmodel import PathModel
 from .coefficient_basis import round_bits
@@ -23,10 +23,12 @@ def effect_loading_squares(model: PathModel) -> np.ndarray:
 
 def latent_loading_squares(model: PathModel, effect_squares: np.ndarray) -> np.ndarray:
     """``effect_squares`` per latent (each latent belongs to one effect; 1 otherwise)."""
+    # (lists, not the Series: iterating a column of arrow strings is slow)
     by_effect = {(eq, ef): float(v) for v, eq, ef in
-                 zip(effect_squares, model.effects["equation"], model.effects["effect"])}
+                 zip(effect_squares, model.effects["equation"].tolist(),
+                     model.effects["effect"].tolist())}
     return np.array([by_effect.get((eq, ef), 1.0) for eq, ef in
-                     zip(model.latents["equation"], model.latents["effect"])])
+                     zip(model.latents["equation"].tolist(), model.latents["effect"].tolist())])
 
 
 def starting_values(model: PathModel, residual_variance: float | None = None,
@@ -50,14 +52,7 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     if not need.any():
         return vals
     if residual_variance is None:
-        Xt, _ = coefficient_design(model)
-        y = model.data.y
-        if Xt.shape[1]:
-            coef, *_ = np.linalg.lstsq(Xt, y, rcond=None)
-            resid = y - Xt @ coef
-        else:
-            resid = y
-        residual_variance = float(np.mean(resid ** 2))
+        residual_variance = float(np.mean(ols_residual(model) ** 2))
     if loading_squares is None:
         loading_squares = effect_loading_squares(model)
     # rounded (coefficient_basis.round_bits): the same data with its sums taken in
@@ -67,8 +62,9 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
     share = s2 / (n_levels + 1)
     lat_z2 = latent_loading_squares(model, loading_squares)
-    diag = model.phi[model.phi["a"] == model.phi["b"]]
-    first_latent = dict(zip(diag["label"].to_numpy()[::-1], diag["a"].to_numpy()[::-1]))
+    pa, pb, pl = (model.phi[c].to_numpy() for c in ("a", "b", "label"))
+    on = pa == pb
+    first_latent = dict(zip(pl[on][::-1].tolist(), pa[on][::-1].tolist()))
     kinds = labels["kind"].to_numpy()
     role, _ = label_roles(model)
     for i in np.flatnonzero(need):
@@ -98,12 +94,12 @@ def anova_start(model: PathModel, start: np.ndarray) -> np.ndarray:
         return start
     Xt, _ = coefficient_design(model)
     y = model.data.y
-    r = y - Xt @ np.linalg.lstsq(Xt, y, rcond=None)[0] if Xt.shape[1] else y - y.mean()
+    r = ols_residual(model) if Xt.shape[1] else y - y.mean()
     n = len(r)
     s2 = float(np.mean(r ** 2)) or 1.0
     out = start.copy()
-    diag = model.phi[model.phi["a"] == model.phi["b"]]
-    var_of = dict(zip(diag["a"].to_numpy(), diag["label"].to_numpy()))
+    pa, pb, pl = (model.phi[c].to_numpy() for c in ("a", "b", "label"))
+    var_of = dict(zip(pa[pa == pb].tolist(), pl[pa == pb].tolist()))
     slot = model.data.slot
     guesses: dict[int, float] = {}
     done: set[int] = set()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # annotations only: pathmodel imports this module
     from .pathmodel import PathModel
 
 
-__all__ = ["coefficient_design", "fixed_offset"]
+__all__ = ["coefficient_design", "fixed_offset", "ols_residual"]
 
 
 #: the design and the offset of each model object, made once (a fit asks for them about
@@ -22,6 +22,7 @@ __all__ = ["coefficient_design", "fixed_offset"]
 #: weak: they go with their models, which are immutable
 _DESIGN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _OFFSET: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_RESIDUAL: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +59,19 @@ def _coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
             m = labs == lab
             Xt[m, col_of[lab]] += model.X[m, t]
     return Xt, coef_ids
+
+
+def ols_residual(model: PathModel) -> np.ndarray:
+    """The outcome less its least-squares fit on the coefficient design (the outcome
+    itself where no coefficient is free): the moments the starting values are guessed
+    from (computed once per model object; do not modify the array returned)."""
+    got = _RESIDUAL.get(model)
+    if got is None:
+        Xt, _ = coefficient_design(model)
+        y = model.data.y
+        r = y - Xt @ np.linalg.lstsq(Xt, y, rcond=None)[0] if Xt.shape[1] else y
+        got = _RESIDUAL[model] = _read_only(np.asarray(r, dtype=float))
+    return got
 
 
 def fixed_offset(model: PathModel) -> np.ndarray:

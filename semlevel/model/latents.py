@@ -20,7 +20,8 @@ def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
     effect_latent = np.full((p, len(effects)), -1, dtype=np.int64)
     rows = []
     groups: dict[tuple, tuple] = {}
-    for e, eff in effects.iterrows():
+    # (records, not iterrows: a row Series of arrow strings costs 0.2 ms to make)
+    for e, eff in enumerate(effects.to_dict("records")):
         l = int(eff["level_index"])
         suffix = "" if eff["effect"] == "_cons" else f".{eff['effect']}"
         if l == 0 and eff.get("factor"):
@@ -56,7 +57,8 @@ def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
         for r in rows:
             if count[r["name"]] > 1:
                 r["name"] = f"{r['name']}#{r['equation']}"
-    latents = pd.DataFrame(rows, columns=["name", "level", "key", "effect", "equation"])
+    columns = ["name", "level", "key", "effect", "equation"]
+    latents = pd.DataFrame({c: [r[c] for r in rows] for c in columns}, columns=columns)
     return latents, effect_latent
 
 
