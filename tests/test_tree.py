@@ -410,3 +410,21 @@ def test_dense_identification_gram_equals_the_sparse_one(spec, data, monkeypatch
     sparse = identify.sparse_gram(model, var_ids, (tree.Zs, tree.entries))
     assert np.abs(dense).max() > 0
     np.testing.assert_allclose(dense, sparse, rtol=1e-12, atol=1e-12 * np.abs(sparse).max())
+
+
+def test_tree_evaluation_limits_blas_threads_only_while_it_runs():
+    """The tree evaluation runs BLAS on one thread and restores the setting after,
+    also when the evaluation raises."""
+    from threadpoolctl import threadpool_info
+    from semlevel.engine.linalg.threads import one_blas_thread
+
+    def threads():
+        return sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+    before = threads()
+    with one_blas_thread():
+        assert set(threads()) <= {1}
+    assert threads() == before
+    with pytest.raises(RuntimeError):
+        with one_blas_thread():
+            raise RuntimeError("inside")
+    assert threads() == before

@@ -22,11 +22,15 @@ def unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if n == 0 or a.shape[1] == 0:
         _, first, inv = np.unique(a, axis=0, return_index=True, return_inverse=True)
         return first, inv.ravel()
+    if n == 1:                            # (a root class: one unit)
+        return np.zeros(1, np.int64), np.zeros(1, np.int64)
     if a.dtype.kind == "f":
         a = a + 0.0                       # -0.0 and 0.0: one value, so one key
     a = np.ascontiguousarray(a)
     keys = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
     _, first, inv = np.unique(keys, return_index=True, return_inverse=True)
+    if len(first) == 1:                   # every row the same
+        return first.astype(np.int64), np.zeros(n, np.int64)
     _, rank = np.unique(a[first], axis=0, return_inverse=True)
     rank = rank.ravel()
     ordered = np.full(int(rank.max()) + 1, n, dtype=np.int64)

@@ -17,16 +17,25 @@ from collections.abc import Iterator
 
 __all__ = ["one_blas_thread"]
 
-_controller = None
+_blas = None          # the BLAS libraries' controllers, found at the first use
 
 
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
     """Run the block with the BLAS libraries numpy and scipy loaded limited to one
-    thread (~10 microseconds to enter and leave once the libraries are known)."""
-    global _controller
-    if _controller is None:
+    thread (a few microseconds to enter and leave once the libraries are known)."""
+    global _blas
+    if _blas is None:
         from threadpoolctl import ThreadpoolController
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=1, user_api="blas"):
+        _blas = [lib for lib in ThreadpoolController().lib_controllers
+                 if lib.user_api == "blas"]
+    before = [lib.num_threads for lib in _blas]
+    for lib, n in zip(_blas, before):
+        if n != 1:
+            lib.set_num_threads(1)
+    try:
         yield
+    finally:
+        for lib, n in zip(_blas, before):
+            if n != 1:
+                lib.set_num_threads(n)
