@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..arrays import unique_inverse
+
 __all__ = ["Hierarchy", "build_hierarchy"]
 
 
@@ -64,7 +66,7 @@ def build_hierarchy(data: pd.DataFrame, levels: tuple[str, ...] | list[str]) -> 
         own = _factorize(data[name])
         keys.append(np.asarray(data[name]))
         combined = parent * (int(own.max()) + 1 if n else 1) + own
-        codes[:, l] = pd.factorize(combined, sort=True)[0]
+        codes[:, l] = unique_inverse(combined)[1]
         parent = codes[:, l]
     order = np.lexsort(tuple(codes[:, l] for l in reversed(range(len(levels))))) if levels \
         else np.arange(n)

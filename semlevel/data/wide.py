@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..arrays import unique_inverse
+
 from .hierarchy import Hierarchy, build_hierarchy
 from .sample import Sample
 
@@ -26,24 +28,27 @@ def slot_name(variable: str, slot_keys: dict) -> str:
     return variable + "[" + ",".join(f"{k}={v}" for k, v in slot_keys.items()) + "]"
 
 
-def make_slots(hierarchy: Hierarchy, sorted_index: np.ndarray, time: np.ndarray | None = None,
-               key_by: str = "value") -> tuple[np.ndarray, pd.DataFrame]:
+def make_slots(hierarchy: Hierarchy, sorted_index: np.ndarray | None,
+               time: np.ndarray | None = None, key_by: str = "value"
+               ) -> tuple[np.ndarray, pd.DataFrame]:
     """Slot of each (sorted) observation and the slot table.
 
     A slot is the tuple of positions below the top level: the id value (``key_by="value"``,
     Stata ``reshape`` semantics) or the order within the parent (``key_by="order"``) of
     each nested level, then the observation's ``time`` value if given, else its order
-    within its lowest group.
+    within its lowest group. ``sorted_index`` None: the hierarchy's rows are already in
+    sorted order (no copy is made).
     """
     if key_by not in ("value", "order"):
         raise ValueError(f"key_by must be 'value' or 'order', not {key_by!r}")
-    codes = hierarchy.codes[sorted_index]
+    codes = hierarchy.codes if sorted_index is None else hierarchy.codes[sorted_index]
     cols: dict[str, np.ndarray] = {}
-    n = len(sorted_index)
+    n = len(codes)
     for l in range(1, len(hierarchy.levels)):
         name = hierarchy.levels[l]
         if key_by == "value":
-            cols[name] = hierarchy.keys[l][sorted_index]
+            key = hierarchy.keys[l]
+            cols[name] = key if sorted_index is None else key[sorted_index]
         else:
             parent, own = codes[:, l - 1], codes[:, l]
             first_of_parent = _rank_within(parent, own)
@@ -56,7 +61,11 @@ def make_slots(hierarchy: Hierarchy, sorted_index: np.ndarray, time: np.ndarray 
     # slots numbered in sorted order of their keys (as groupby(sort=True) would)
     codes_, uniques = [], {}
     for name, v in cols.items():
-        k, u = pd.factorize(v, sort=True, use_na_sentinel=False)
+        v = np.asarray(v)
+        if v.dtype.kind in "iu":              # (integer keys: a table, no hashing)
+            u, k = unique_inverse(v)
+        else:
+            k, u = pd.factorize(v, sort=True, use_na_sentinel=False)
         codes_.append(k)
         uniques[name] = u
     combos, slot, n_obs = lex_groups(codes_, [len(u) for u in uniques.values()])
@@ -78,7 +87,8 @@ def lex_groups(codes: list[np.ndarray], sizes: list[int]
         key = np.zeros(n, dtype=np.int64)
         for k, size in zip(codes, sizes):
             key = key * max(size, 1) + k
-        uniq, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
+        uniq, inv = unique_inverse(key)
+        cnt = np.bincount(inv, minlength=len(uniq))
         combos = np.empty((len(uniq), len(codes)), dtype=np.int64)
         rest = uniq.copy()
         for j in range(len(codes) - 1, -1, -1):
@@ -95,10 +105,8 @@ def _cumcount(sorted_groups: np.ndarray) -> np.ndarray:
     n = len(sorted_groups)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    start = np.r_[True, sorted_groups[1:] != sorted_groups[:-1]]
-    idx = np.arange(n)
-    first = np.maximum.accumulate(np.where(start, idx, 0))
-    return idx - first
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    return np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
 
 
 def _rank_within(parent: np.ndarray, own: np.ndarray) -> np.ndarray:
@@ -207,7 +215,7 @@ def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Samp
     sorted_hier = Hierarchy(levels=hier.levels, codes=hier.codes[order],
                             keys=tuple(k[order] for k in hier.keys), order=np.arange(len(order)))
     tvals = sub[time].to_numpy()[order] if time else None
-    slot, slots = make_slots(sorted_hier, np.arange(len(order)), tvals, key_by)
+    slot, slots = make_slots(sorted_hier, None, tvals, key_by)
     row = sorted_hier.codes[:, 0] if levels else np.zeros(len(order), dtype=np.int64)
     first = np.r_[True, row[1:] != row[:-1]] if len(row) else np.zeros(0, bool)
     row_ids = sorted_hier.keys[0][first] if levels else np.array([0])

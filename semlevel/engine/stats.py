@@ -28,6 +28,7 @@ from . import weighting
 from ..model.coefficients import coefficient_design, fixed_offset
 from .coefficient_basis import CoefficientBasis
 from .unique_rows import unique_rows
+from ..arrays import unique_inverse
 
 __all__ = ["PoolStats", "pool_statistics", "coefficient_design", "internal_design"]
 
@@ -123,7 +124,7 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
 
     # residual label of each observation -> g axis
     res_lab = model.resid_of_obs()
-    resid_ids, g_of_obs = np.unique(res_lab, return_inverse=True)
+    resid_ids, g_of_obs = unique_inverse(res_lab)
     G = len(resid_ids)
 
     # local latents of each row
@@ -139,7 +140,7 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
         pair_lat = lat.ravel()[nz]
         pair_val = Zw.ravel()[nz]
         keys = pair_row * (int(lat.max()) + 1) + pair_lat
-        uniq, inv = np.unique(keys, return_inverse=True)
+        uniq, inv = unique_inverse(keys)
         u_row = uniq // (int(lat.max()) + 1)
         u_lat = uniq % (int(lat.max()) + 1)
         q_r = np.bincount(u_row, minlength=n_rows)
@@ -162,11 +163,12 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     for g in range(G):
         m = (g_of_obs == g).astype(float)
         nrg[:, g] = rows_ind @ (m if res_count is None else m * res_count)
-        Wm = W * m[:, None]
+        # (one residual label: m is all ones, and the products by it exact copies)
+        Wm = W * m[:, None] if G > 1 else W
         for i in range(K1):
             C[:, g, i, :] = rows_ind @ (Wm * W[:, i:i + 1])
         if E:
-            Zm = sp.diags(m) @ Zs
+            Zm = sp.diags(m) @ Zs if G > 1 else Zs
             zz = (Zs.T @ Zm).tocoo()
             r = u_row[zz.row]
             ZZ[r, g, local[zz.row], local[zz.col]] = zz.data
