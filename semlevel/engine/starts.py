@@ -2,6 +2,8 @@
 (shared by the optimiser, the identification check and the score tests)."""
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ..model.coefficients import coefficient_design, ols_residual
@@ -12,13 +14,24 @@ from .coefficient_basis import round_bits
 __all__ = ["starting_values", "anova_start", "effect_loading_squares", "latent_loading_squares"]
 
 
+#: each model object's effect loading squares, made once (starting values, the
+#: boundary rule and the scaling check each ask); weak: they go with their models
+_SQUARES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def effect_loading_squares(model: PathModel) -> np.ndarray:
     """Per random effect (column of ``model.Z``): the mean square of its nonzero loadings
     (1 for an effect with none): the scale of a slope's variable, which starting values,
-    the boundary rule and the internal standardisation (:mod:`.scaling`) all use."""
-    Z = model.Z
-    return np.array([float(np.mean(Z[:, e][Z[:, e] != 0] ** 2)) if np.any(Z[:, e]) else 1.0
-                     for e in range(Z.shape[1])])
+    the boundary rule and the internal standardisation (:mod:`.scaling`) all use.
+    (Computed once per model object; do not modify the array returned.)"""
+    got = _SQUARES.get(model)
+    if got is None:
+        Z = model.Z
+        got = np.array([float(np.mean(Z[:, e][Z[:, e] != 0] ** 2)) if np.any(Z[:, e])
+                        else 1.0 for e in range(Z.shape[1])])
+        got.flags.writeable = False
+        _SQUARES[model] = got
+    return got
 
 
 def latent_loading_squares(model: PathModel, effect_squares: np.ndarray) -> np.ndarray:

@@ -79,7 +79,10 @@ def internal_design(Xt: np.ndarray, y: np.ndarray, basis: CoefficientBasis | Non
     ``basis``, or the data's own), and that basis."""
     if basis is None:
         basis = CoefficientBasis.of(Xt, y)
-    return np.column_stack([basis.design(Xt), basis.centre(Xt, y)]), basis
+    W = np.empty((len(y), basis.k + 1))
+    W[:, :basis.k] = basis.design(Xt)
+    W[:, basis.k] = basis.centre(Xt, y)
+    return W, basis
 
 
 def _fill_phi(phi_idx: np.ndarray, lat_local: np.ndarray, rows_in: np.ndarray,
