@@ -29,7 +29,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..model.pathmodel import PathModel
 from .unique_rows import unique_rows
-from ..arrays import unique
+from ..arrays import unique, unique_inverse
 
 __all__ = ["ResidualBlocks", "BlockLayout", "block_layout", "block_statistics",
            "add_blocks", "block_gradient"]
@@ -168,24 +168,30 @@ def block_statistics(layout: BlockLayout, att: np.ndarray, res: np.ndarray,
     pos_in[srt] = np.arange(len(srt)) - starts[blk[srt]]
     bcls = cls_of_unit[att]
     key = bcls * (int(bsize.max()) + 1) + bsize
+    batch_keys, batch_of = unique_inverse(key)       # each block's batch
+    # the loadings' entries, observations and covariances of blocks, each grouped by
+    # its block's batch once (not searched again for every batch)
+    e_all = np.flatnonzero(blk[obs_of] >= 0)
+    e_by = _grouped(batch_of[blk[obs_of[e_all]]], len(batch_keys))
+    o_by = _grouped(batch_of[blk[srt]], len(batch_keys))
+    p_by = _grouped(batch_of[blk[layout.a]], len(batch_keys))
+    where = np.empty(layout.n_blocks, np.int64)      # a block's position in its batch
     out = []
-    for k in unique(key):
-        members = np.flatnonzero(key == k)            # blocks of this batch
+    for k in range(len(batch_keys)):
+        members = np.flatnonzero(batch_of == k)      # blocks of this batch
         c, n = int(bcls[members[0]]), int(bsize[members[0]])
         f = fronts[c]
         nb = len(members)
-        where = np.full(layout.n_blocks, -1)
         where[members] = np.arange(nb)
         Z = np.zeros((nb, n, f))
-        e = np.flatnonzero(blk[obs_of] >= 0)
-        e = e[where[blk[obs_of[e]]] >= 0]
+        e = e_all[e_by[k]]
         np.add.at(Z, (where[blk[obs_of[e]]], pos_in[obs_of[e]], fpos[e]), zval[e])
         obs = np.empty((nb, n), np.int64)
-        o = srt[np.isin(blk[srt], members)]
+        o = srt[o_by[k]]
         obs[where[blk[o]], pos_in[o]] = o
         lab = np.full((nb, n, n), const0, np.int64)
         lab[:, np.arange(n), np.arange(n)] = res[obs]
-        p = np.flatnonzero(where[blk[layout.a]] >= 0)
+        p = p_by[k]
         bi, ia, ib = where[blk[layout.a[p]]], pos_in[layout.a[p]], pos_in[layout.b[p]]
         lab[bi, ia, ib] = layout.label[p]
         lab[bi, ib, ia] = layout.label[p]
@@ -195,6 +201,13 @@ def block_statistics(layout: BlockLayout, att: np.ndarray, res: np.ndarray,
                                   unique=len(unique(unit)) == len(unit),
                                   patterns=lab[first], pattern_of=pattern_of))
     return tuple(out)
+
+
+def _grouped(group: np.ndarray, n_groups: int) -> list[np.ndarray]:
+    """The positions of each group's members (``group`` holds each element's group)."""
+    order = np.argsort(group, kind="stable")
+    cuts = np.searchsorted(group[order], np.arange(n_groups + 1))
+    return [order[cuts[k]:cuts[k + 1]] for k in range(n_groups)]
 
 
 def _inverse_logdet(R: np.ndarray):
