@@ -133,6 +133,14 @@ def _tree_fit_equals_dense_fit(model, atol: float = 0.0) -> None:
                                atol=atol)
     np.testing.assert_allclose(a.fixed["se"], b.fixed["se"], rtol=1e-6)
     np.testing.assert_allclose(a.random["se"], b.random["se"], rtol=1e-4)
+    # what is computed from the fit: BLUPs and predictions
+    ra, rb = a.ranef(), b.ranef()
+    assert ra.keys() == rb.keys()
+    for level in ra:
+        np.testing.assert_allclose(np.asarray(ra[level], float), np.asarray(rb[level], float),
+                                   atol=1e-6)
+    np.testing.assert_allclose(np.asarray(a.predict(), float), np.asarray(b.predict(), float),
+                               atol=1e-6)
 
 
 def test_fit_on_the_tree_equals_the_dense_fit():
