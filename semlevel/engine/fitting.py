@@ -1,6 +1,7 @@
 """Fit a PathModel: starting values, Newton optimisation, observed information."""
 from __future__ import annotations
 
+import contextlib
 import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .identify import check_identified
+from .linalg.threads import one_blas_thread
 from .scaling import rescaled
 from .starts import (anova_start, effect_loading_squares, latent_loading_squares,
                      starting_values)
@@ -81,9 +83,19 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
                 "not): rescale the data (e.g. divide by a power of ten)") from None
     stats = statistics(model, path)
     check_outcome(model, stats)
-    start = _start(model, stats)
-    check_identified(model, stats, start)
-    return optimise(model, stats, start, max_iter, tol, callback)
+    with _blas_threads(stats):
+        start = _start(model, stats)
+        check_identified(model, stats, start)
+        return optimise(model, stats, start, max_iter, tol, callback)
+
+
+def _blas_threads(stats):
+    """BLAS on one thread for the rest of a fit whose products are all small (the tree
+    path: its evaluations limit it themselves, and the starts, the identification check
+    and the standard errors between them are small too); else no change."""
+    if capabilities_of(stats).small_products:
+        return one_blas_thread()
+    return contextlib.nullcontext()
 
 
 def _start(model: PathModel, stats) -> np.ndarray:

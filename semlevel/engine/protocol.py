@@ -46,6 +46,9 @@ class Capabilities:
     complex_step: bool
     expected_information: bool
     dense_rows: bool
+    #: every product of an evaluation is small (the tree path's fronts): the fit runs
+    #: BLAS on one thread (:mod:`.linalg.threads`), whose wake-ups would cost more
+    small_products: bool = False
 
     @property
     def optimiser(self) -> str:
@@ -70,7 +73,7 @@ DENSE = Capabilities(gradient=True, complex_step=False, expected_information=Fal
 SPARSE = Capabilities(gradient=False, complex_step=False, expected_information=False,
                       dense_rows=False)
 TREE = Capabilities(gradient=True, complex_step=True, expected_information=False,
-                    dense_rows=False)
+                    dense_rows=False, small_products=True)
 REMOTE = Capabilities(gradient=True, complex_step=True, expected_information=True,
                       dense_rows=False)
 SEM = Capabilities(gradient=False, complex_step=False, expected_information=False,
