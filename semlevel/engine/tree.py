@@ -14,8 +14,9 @@ factored. Down the tree (roots first) come the posterior covariance K and the me
 
     K_oo = N_u + J K_aa J',  K_oa = J K_aa,  m_o = N_u B̃_o + J m_a,
 
-and from them the two pieces of the gradient (residual blocks, observations joined by
-residual covariances, add theirs: :mod:`.tree_residuals`) (Gamma from :func:`.deviance.profile`):
+and from them the two pieces of the gradient, Gamma from :func:`.deviance.profile`
+(residual blocks, observations joined by residual covariances, add theirs:
+:mod:`.tree_residuals`):
 
     d/dPhi_u:    Ã_oo M^-1 - M^-T Ã_oa K_aa Ã_ao M^-1  -  V Gamma V',
                  V = M^-T (B̃_o - Ã_oa m_a)      (the u blocks of Z' Sigma^-1 Z, Z' Sigma^-1 W),

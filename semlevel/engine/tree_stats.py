@@ -30,7 +30,6 @@ from typing import ClassVar
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
@@ -42,7 +41,7 @@ from .sparse_stats import _phi_entries, _row_latents
 from .tree_residuals import ResidualBlocks, attach, block_layout, block_statistics
 from .stats import internal_design
 from .unique_rows import unique_rows
-from ..arrays import unique
+from ..arrays import unique, unique_inverse
 
 __all__ = ["TreeStats", "UnitLevel", "Route", "tree_statistics", "tree_structure",
            "TreeStructure", "MAX_FRONT"]
@@ -174,7 +173,9 @@ def tree_structure(model: PathModel, Zs: sp.csr_matrix | None = None,
     if not q:
         return None
     levels = list(model.data.hierarchy.levels)
-    lvl = pd.Index(levels).get_indexer(model.latents["level"].to_numpy())[g_lat]
+    # (a list, not the arrow-string Series: iterating that costs 0.1-0.9 ms)
+    code = {v: i for i, v in enumerate(levels)}
+    lvl = np.array([code[v] for v in model.latents["level"].tolist()], np.int64)[g_lat]
     # each observation's columns, in CSR order
     obs_of = np.repeat(np.arange(Zs.shape[0]), np.diff(Zs.indptr))
     col = Zs.indices
@@ -262,7 +263,7 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
     W, basis = internal_design(Xt, data.y - fixed_offset(model))
     K1 = W.shape[1]
     res = model.resid_of_obs()
-    resid_ids, g_of_obs = np.unique(res, return_inverse=True)
+    resid_ids, g_of_obs = unique_inverse(res)
     G = len(resid_ids)
     if structure is not None and structure.Zs is not None:
         Zs, g_lat, ent = structure.Zs, structure.g_lat, structure.entries
