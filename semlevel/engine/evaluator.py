@@ -129,7 +129,8 @@ def _sparse_is_cheaper(model: PathModel, q_r: np.ndarray) -> bool:
     the pooled and dense paths factor every row's q x q system. Compares the two costs."""
     lowest = model.latents["level"].to_numpy() == list(model.data.hierarchy.levels)[-1]
     q2 = float((~lowest).sum())
-    n_var = int((model.labels["free"].to_numpy() & (model.labels["kind"].to_numpy() != "coef")).sum())
+    kinds, free = model.labels["kind"].to_numpy(), model.labels["free"].to_numpy()
+    n_var = int((free & (kinds != "coef")).sum())
     sparse = q2 ** 3 * (1 + 2 * n_var)
     dense = float(np.sum(q_r.astype(float) ** 3))
     # the pooled path's unit of work costs about 80 of the sparse path's: sparse when its
@@ -149,7 +150,8 @@ def _choose(model: PathModel) -> tuple[str, object]:
     (residual covariances between slots; or pooled statistics too large: their outer
     products grow with the square of residual labels x latents x coefficients per row),
     ``"tree"`` (rows with many latents that form a tree of small units: nested designs,
-    a crossed one with a small factor; residual covariances only within a unit's chain) or ``"sparse"``
+    a crossed one with a small factor; residual covariances only within a unit's chain)
+    or ``"sparse"``
     (independent errors and rows with many latents, a crossed design's thousands, or
     rows too large to hold their covariance densely)."""
     data = model.data
@@ -158,7 +160,8 @@ def _choose(model: PathModel) -> tuple[str, object]:
     if len(model.theta):
         return _residual_path(model)
     G = len(unique(model.resid_of_obs()))
-    K1 = int(((model.labels["kind"].to_numpy() == "coef") & model.labels["free"].to_numpy()).sum()) + 1
+    kinds, free = model.labels["kind"].to_numpy(), model.labels["free"].to_numpy()
+    K1 = int(((kinds == "coef") & free).sum()) + 1
     if model.Z.shape[1]:
         lat = model.effect_latent[data.slot]
         pairs = unique(np.repeat(data.row, lat.shape[1]) * (lat.max() + 1) + lat.ravel())
