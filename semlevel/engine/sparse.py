@@ -148,9 +148,12 @@ def _factor(values: np.ndarray, stats: SparseStats, with_z: bool = False):
             T2 = psd_sqrt(ext[stats.phi2_lab])
             if T2 is None:
                 return None, None
+            if any(c.schur_lower for c in stats.classes):
+                K = np.tril(K) + np.tril(K, -1).T     # the maps filled the lower half
             Sc = T2.T @ K @ T2
         Sc[np.diag_indices(q2)] += 1.0
         try:
+            # (reads the lower triangle only: the Schur maps may have filled no more)
             L2 = cholesky(Sc, lower=True, overwrite_a=True, check_finite=False)
         except np.linalg.LinAlgError:
             return None, None

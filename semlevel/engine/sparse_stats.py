@@ -60,6 +60,9 @@ class UnitClass:
     # linear in the per-unit weights c, so its (q2*q2 x U) maps are formed once
     schur_maps: dict | None = None   # (g, h) with g <= h -> sparse matrix
     A12_csr: list | None = None      # per g: sparse (q2 x U) coupling matrix
+    #: the maps fill only the correction's lower triangle (i >= j; one residual label:
+    #: the Schur block is symmetric and its Cholesky factor reads that triangle only)
+    schur_lower: bool = False
 
     @property
     def size(self) -> int:
@@ -295,7 +298,8 @@ def sparse_statistics(model: PathModel) -> SparseStats:
                      if bsize == 1 and len(pair_row) else (None, None))
         classes.append(UnitClass(lat=lat, phi_lab=phi_lab, A11=A11, B1=B1,
                                  pair_row=pair_row, pair_unit=pair_unit, A12=A12,
-                                 schur_maps=maps, A12_csr=csr))
+                                 schur_maps=maps, A12_csr=csr,
+                                 schur_lower=maps is not None and G == 1))
     return SparseStats(classes=classes, phi2_lab=phi2, phi2_diagonal=phi2_diag, A22=A22,
                        B2=B2, C=C, n=n, resid_ids=resid_ids, n_coef=K1 - 1,
                        coef_ids=coef_ids, n_obs=data.n_obs, n_rows=data.n_rows,
@@ -328,6 +332,11 @@ def _schur_maps(a: np.ndarray, pair_row: np.ndarray, pair_unit: np.ndarray, q2: 
     p_first = np.repeat(np.arange(len(pair_unit)), rep)
     offs = np.arange(len(p_first)) - np.repeat(np.cumsum(rep) - rep, rep)
     p_second = np.repeat(starts, counts)[np.repeat(np.arange(len(pair_unit)), rep)] + offs
+    if G == 1:
+        # one residual label: the correction is symmetric; its lower triangle suffices
+        # (UnitClass.schur_lower), half the map and half the work of each evaluation
+        low = pair_row[p_first] >= pair_row[p_second]
+        p_first, p_second = p_first[low], p_second[low]
     rows = pair_row[p_first] * q2 + pair_row[p_second]
     units = pair_unit[p_first]
     maps = {}
