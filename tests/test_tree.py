@@ -6,7 +6,8 @@ gradient to 1e-10, ML and REML; the information (complex steps of the gradient) 
 the pooled path's, which is exact in the same way; relaxations that keep the tree
 (variances by position, a correlation between sibling units, residual variances by
 group) and a variance on the boundary; residual structures within the lowest units
-(AR(1), Toeplitz, exchangeable, unstructured, by group) as blocks on their unit's front.
+(AR(1), MA(1), Toeplitz, exponential, banded, exchangeable, unstructured, by group) as
+blocks on their unit's front.
 Then fits, and the structure the path finds: crossed factors merged into one unit,
 designs that are not trees refused.
 """
@@ -239,6 +240,9 @@ RESIDUAL_DESIGNS = [
     (4, "y x || l0: x || l1: || l2: x, cov(un) || l3:, residuals(unstructured, t(t))"),
     (3, "y x || l0: || l1: x, residuals(toeplitz 2, t(t2) by(grp))"),
     (4, "y x || l0: || l1: || l2: x, residuals(exchangeable, by(grp))"),
+    (3, "y x || l0: x || l1:, residuals(ma 1, t(t2))"),
+    (3, "y x || l0: || l1: || l2:, residuals(banded 1, t(t))"),
+    (3, "y x || l0: || l1: || l2:, residuals(exponential, t(t))"),
 ]
 
 
@@ -261,7 +265,8 @@ def test_residual_structures_on_the_tree_equal_dense(levels, spec, reml):
         v = random_values(model, rng)
         if model.info.structure is not None:
             v[model.labels.index.get_indexer(
-                [p for p in model.info.structure.params if "rho" in p])] = 0.4
+                [p for p in model.info.structure.params
+                 if "rho" in p or "theta" in p])] = 0.4
         _agree(model, v, reml)
 
 
