@@ -7,15 +7,16 @@ takes the same route for such keys.
 
 :func:`unique` is ``np.unique(a)`` (the sorted distinct values, NaNs as one) by a sort
 and a mask. numpy 2's ``np.unique`` without return arguments takes a hash-based route
-that is 4-10x slower than sorting on integer keys (19 ms against 1.1 ms for 100,000
-integers here; 0.6 ms against 0.07 ms for 7,000), and the model builder and the
+that is 4-10x slower than sorting on integer keys (19 ms against 2 ms for 100,000
+integers, 0.5 against 0.13 ms for 7,000: ``benchmarks/micro.py unique``), and the model
+builder and the
 evaluation paths call it on every fit.
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unique", "unique_inverse"]
+__all__ = ["unique", "unique_inverse", "same_row_pairs"]
 
 
 def unique(a) -> np.ndarray:
@@ -23,7 +24,7 @@ def unique(a) -> np.ndarray:
     a = np.asarray(a)
     if a.dtype.kind in "iu" and a.size > 64:
         lo, hi = int(a.min()), int(a.max())
-        if hi - lo + 1 <= max(4 * a.size, 1 << 20):
+        if hi - lo + 1 <= max(4 * a.size, 4096):
             present = np.zeros(hi - lo + 1, dtype=bool)
             present[(a - lo).ravel()] = True
             return (np.flatnonzero(present) + lo).astype(a.dtype, copy=False)
@@ -44,15 +45,15 @@ def unique(a) -> np.ndarray:
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(keys, return_inverse=True)`` for 1-D integer ``keys``: the sorted
     distinct keys and each key's position among them. Keys spanning at most four times
-    their number (or 2^20) are marked in a table of that span and numbered by a
-    cumulative sum, in one pass (9.3 -> 0.7 ms for 200,000 keys here)."""
+    their number (or 4,096) are marked in a table of that span and numbered by a
+    cumulative sum, in one pass (11 -> 0.7 ms for 200,000 keys: benchmarks/micro.py)."""
     keys = np.asarray(keys)
     if keys.ndim != 1 or keys.dtype.kind not in "iu" or not keys.size:
         u, inv = np.unique(keys, return_inverse=True)
         return u, inv.reshape(-1)
     lo, hi = int(keys.min()), int(keys.max())
     span = hi - lo + 1
-    if span > max(4 * keys.size, 1 << 20):
+    if span > max(4 * keys.size, 4096):
         # a hash table and a sort of the distinct keys only (pandas' factorize): half
         # the time of np.unique's sort of every key
         import pandas as pd
@@ -62,3 +63,27 @@ def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     present[keys - lo] = True
     code = np.cumsum(present, dtype=np.int64) - 1
     return (np.flatnonzero(present) + lo).astype(keys.dtype, copy=False), code[keys - lo]
+
+
+def same_row_pairs(row: np.ndarray, item: np.ndarray, a: np.ndarray, b: np.ndarray,
+                   width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each entry (a[e], b[e]) of a table of item pairs, every element holding item
+    a[e] and the element of the same row holding item b[e], where the row has one:
+    (element of a, element of b, entry). Elements are (``row``, ``item``) pairs, at most
+    one per pair; items are below ``width`` (a latent covariance between two latents'
+    columns, a residual covariance between two slots' observations)."""
+    row = np.asarray(row, dtype=np.int64)
+    keys = row * width + item
+    order = np.argsort(keys, kind="stable")
+    skeys = keys[order]
+    by_item = np.argsort(item, kind="stable")
+    item_sorted = item[by_item]
+    lo = np.searchsorted(item_sorted, a, side="left")
+    count = np.searchsorted(item_sorted, a, side="right") - lo
+    entry = np.repeat(np.arange(len(a)), count)
+    offs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    ia = by_item[np.repeat(lo, count) + offs]
+    want = row[ia] * width + b[entry]
+    pos = np.minimum(np.searchsorted(skeys, want), max(len(skeys) - 1, 0))
+    hit = skeys[pos] == want if len(skeys) else np.zeros(0, dtype=bool)
+    return ia[hit], order[pos[hit]], entry[hit]

@@ -61,7 +61,8 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
         tree = core.structure if isinstance(core, TreeStats) else None
         columns = (tree.Zs, tree.entries) if tree is not None and tree.Zs is not None \
             else None
-        return _dependent_columns(sparse_gram(model, var_ids, columns, start),
+        layout = tree.blocks[0] if tree is not None and tree.blocks is not None else None
+        return _dependent_columns(sparse_gram(model, var_ids, columns, start, layout),
                                   labels.index.to_numpy()[var_ids])
     if isinstance(stats, PoolStats):
         # the expected information is J'WJ (W positive definite): singular exactly where
@@ -107,14 +108,15 @@ def refuse_unidentified(bad: list[str]) -> None:
 
 
 def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None,
-                start: np.ndarray | None = None) -> np.ndarray:
+                start: np.ndarray | None = None, layout=None) -> np.ndarray:
     """Gram matrix tr(D_l D_m) of the covariance derivatives D_l = d Sigma / d theta_l of
     the variance labels, over all rows at once, from sparse products (the sparse path's
     rows are too large for per-row Jacobians): residual labels give their entries of
     the observations' residual covariance (P_g for a variance; a nonlinear structure's
     parameters the chain rule over its derived covariances, at ``start``), latent labels
     Z E_l Z' (E_l the positions of label l in Phi). ``columns``: the (Zs, Phi entries)
-    the statistics were built from, when at hand (the tree path keeps them)."""
+    the statistics were built from, and the residual blocks' ``layout``
+    (:func:`.tree_residuals.block_layout`), when at hand (the tree path keeps them)."""
     from ..engine.sparse_stats import _phi_entries, _row_latents
 
     if columns is not None:
@@ -126,7 +128,7 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None,
     if q <= DENSE_GRAM_MAX and not len(model.theta):
         return _dense_gram(model, var_ids, Zs, ent)
     A = (Zs.T @ Zs).tocsr()
-    residual = _residual_derivatives(model, start)
+    residual = _residual_derivatives(model, start, layout)
     mats = {}
     for lab in var_ids:
         sel = ent["label"].to_numpy() == lab
@@ -160,8 +162,9 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None,
 
 
 #: largest number of latent columns for which :func:`sparse_gram` works with dense q x q
-#: arrays (the sparse products' overhead is most of the check there: 2.9 -> 1.2 ms on
-#: 167 latents of a crossed design; equal times at about 300)
+#: arrays (the sparse products' overhead is most of the check there: 2.8 -> 1.2 ms on
+#: 167 latents of a crossed design, benchmarks/micro.py gram; equal times at about 300
+#: in one comparison on a 315-latent design)
 DENSE_GRAM_MAX = 300
 
 
@@ -214,7 +217,7 @@ def _dense_gram(model: PathModel, var_ids: np.ndarray, Zs: sp.csr_matrix, ent
     return G
 
 
-def _residual_derivatives(model: PathModel, start: np.ndarray | None
+def _residual_derivatives(model: PathModel, start: np.ndarray | None, layout=None
                           ) -> dict[int, sp.csr_matrix]:
     """d Theta / d theta_l over all observations (n_obs x n_obs, sparse) for every
     residual label l: the variances' diagonals, the residual covariances' pairs; for a
@@ -225,7 +228,8 @@ def _residual_derivatives(model: PathModel, start: np.ndarray | None
     n = model.data.n_obs
     res = model.resid_of_obs()
     rows, cols, labs = [np.arange(n)], [np.arange(n)], [res]
-    layout = block_layout(model)
+    if layout is None:
+        layout = block_layout(model)
     if layout is not None:
         rows += [layout.a, layout.b]
         cols += [layout.b, layout.a]

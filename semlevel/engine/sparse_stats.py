@@ -32,7 +32,7 @@ from ..model.pathmodel import PathModel
 from .coefficient_basis import CoefficientBasis
 from ..model.coefficients import coefficient_design, fixed_offset
 from .stats import internal_design
-from ..arrays import unique
+from ..arrays import same_row_pairs, unique
 
 __all__ = ["SparseStats", "UnitClass", "sparse_statistics", "MAX_UNIT", "MAX_DENSE",
            "MAX_SCHUR_MAP"]
@@ -141,25 +141,12 @@ def _phi_entries(model: PathModel, g_row: np.ndarray, g_lat: np.ndarray) -> pd.D
     entry between its two columns; an entry of a group applies only to rows of that
     group, and overrides the every-group entry of the same pair."""
     n_lat = max(len(model.latents), 1)
-    keys = g_row.astype(np.int64) * n_lat + g_lat          # sorted (see _row_latents)
     pa = model.phi["a"].to_numpy(np.int64)
     pb = model.phi["b"].to_numpy(np.int64)
     plab = model.phi["label"].to_numpy(np.int64)
     pgroup = np.asarray(model.group_of(model.phi), dtype=np.int64)
-    # the columns of each latent, grouped by latent
-    by_lat = np.argsort(g_lat, kind="stable")
-    lat_sorted = g_lat[by_lat]
-    lo = np.searchsorted(lat_sorted, pa, side="left")
-    hi = np.searchsorted(lat_sorted, pa, side="right")
-    count = hi - lo
-    entry = np.repeat(np.arange(len(pa)), count)
-    offs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    ga = by_lat[np.repeat(lo, count) + offs]               # a column of latent a
-    want = g_row[ga].astype(np.int64) * n_lat + pb[entry]  # the same row's latent b
-    pos = np.searchsorted(keys, want)
-    pos = np.minimum(pos, len(keys) - 1) if len(keys) else pos
-    found = (keys[pos] == want) if len(keys) else np.zeros(0, bool)
-    ga, gb, entry = ga[found], pos[found], entry[found]
+    # a column of latent a, and the same row's column of latent b
+    ga, gb, entry = same_row_pairs(g_row, g_lat, pa, pb, n_lat)
     group = pgroup[entry]
     if model.obs_group is not None:
         first = np.flatnonzero(np.r_[True, model.data.row[1:] != model.data.row[:-1]])

@@ -29,7 +29,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..model.pathmodel import PathModel
 from .unique_rows import unique_rows
-from ..arrays import unique, unique_inverse
+from ..arrays import same_row_pairs, unique, unique_inverse
 
 __all__ = ["ResidualBlocks", "BlockLayout", "block_layout", "block_statistics",
            "add_blocks", "block_gradient"]
@@ -79,28 +79,13 @@ def block_layout(model: PathModel) -> BlockLayout | None:
         return None
     data = model.data
     n_slots = int(data.slot.max()) + 1 if data.n_obs else 0
-    keys = data.row.astype(np.int64) * n_slots + data.slot
-    order = np.argsort(keys, kind="stable")
-    skeys = keys[order]
     t_s = theta["s"].to_numpy(np.int64)
     t_t = theta["t"].to_numpy(np.int64)
     t_l = theta["label"].to_numpy(np.int64)
     t_g = np.asarray(model.group_of(theta), dtype=np.int64)
     og = model.obs_group if model.obs_group is not None else np.full(data.n_obs, -1)
-    # the observations of each slot; for each covariance, those of slot s, then the same
-    # row's observation in slot t
-    by_slot = np.argsort(data.slot, kind="stable")
-    slot_sorted = data.slot[by_slot]
-    lo = np.searchsorted(slot_sorted, t_s, side="left")
-    hi = np.searchsorted(slot_sorted, t_s, side="right")
-    count = hi - lo
-    entry = np.repeat(np.arange(len(t_s)), count)
-    offs = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-    oa = by_slot[np.repeat(lo, count) + offs]
-    want = data.row[oa].astype(np.int64) * n_slots + t_t[entry]
-    pos = np.minimum(np.searchsorted(skeys, want), max(len(skeys) - 1, 0))
-    hit = skeys[pos] == want
-    oa, ob, entry = oa[hit], order[pos[hit]], entry[hit]
+    # for each covariance, the observations of slot s and the same row's of slot t
+    oa, ob, entry = same_row_pairs(data.row, data.slot, t_s, t_t, n_slots)
     g = t_g[entry]
     keep = (g == -1) | ((og[oa] == g) & (og[ob] == g))
     oa, ob, lab, g = oa[keep], ob[keep], t_l[entry[keep]], g[keep]
@@ -117,7 +102,7 @@ def block_layout(model: PathModel) -> BlockLayout | None:
     size = np.bincount(comp)
     multi = size[comp] > 1
     block = np.full(n, -1, np.int64)
-    _, block[multi] = np.unique(comp[multi], return_inverse=True)
+    block[multi] = unique_inverse(comp[multi])[1]
     return BlockLayout(block=block, a=a, b=b, label=lab)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -89,7 +90,7 @@ class UnitLevel:
     def n_units(self) -> int:
         return int(self.phi_lab.shape[0])
 
-    @property
+    @cached_property
     def one_parent(self) -> tuple[int, int] | None:
         """(class, position) of the one parent all units share (a crossed design's root
         of the small factor), or None."""

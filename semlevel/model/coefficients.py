@@ -77,7 +77,8 @@ def ols_residual(model: PathModel) -> np.ndarray:
 def _ols(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Least-squares coefficients: by the normal equations where X'X is well
     conditioned (a k x k solve after one pass over the data; lstsq's SVD of a million
-    rows took 32 ms), else by lstsq (collinear or badly scaled columns)."""
+    rows takes 20-30 ms, these 3: benchmarks/micro.py ols), else by lstsq (collinear or
+    badly scaled columns)."""
     G = X.T @ X
     with np.errstate(all="ignore"):
         if np.all(np.isfinite(G)) and np.linalg.cond(G) < 1e8:

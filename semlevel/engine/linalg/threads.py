@@ -2,10 +2,10 @@
 
 A threaded BLAS (OpenBLAS, MKL) wakes its threads for a product of a few thousand
 multiply-adds, and between two evaluations they go back to sleep: each wake-up costs
-more than the arithmetic, and the threads' spinning slows the rest of the fit (seen
-here on the 148 x 19 crossed design with a random slope: 100 ms with one thread, 150 ms
-with two, and the coefficient basis's triangular solves 1.8 ms each instead of
-microseconds). The tree path's fronts hold at most 64 latents, so its evaluations run
+more than the arithmetic, and the threads' spinning slows the rest of the fit (the
+148 x 19 crossed design with a random slope on two threads: 131 ms per fit without this
+limit, 98 ms with it, 99.5 ms with one thread throughout: ``benchmarks/micro.py
+threads``). The tree path's fronts hold at most 64 latents, so its evaluations run
 with BLAS limited to one thread; the limit is lifted when the evaluation returns
 (threadpoolctl: the library scikit-learn uses for this), so the user's own threads
 setting is untouched outside it.

@@ -1,0 +1,121 @@
+"""The small timings the engine's comments quote, rerunnable: each line prints what a
+comment or docstring claims and what this machine measures now (minimum of repeats).
+
+    python benchmarks/micro.py            # all
+    python benchmarks/micro.py unique     # the lines whose name contains "unique"
+
+Timings of single operations on a shared machine vary by tens of percent; the comments
+quote one run of this script (2026-12-07, the shared 2-core machine of README.md).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import timeit
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
+
+
+def _ms(f, number: int = 20, repeat: int = 5) -> float:
+    return min(timeit.repeat(f, number=number, repeat=repeat)) / number * 1000
+
+
+def unique_vs_numpy() -> str:
+    """semlevel/arrays.py: np.unique's hash route against a sort, and the table route."""
+    from semlevel.arrays import unique, unique_inverse
+    rng = np.random.default_rng(0)
+    big, small = rng.integers(0, 10**6, 100_000), rng.integers(0, 7_000, 7_000)
+    keys = rng.integers(0, 12_000, 200_000)
+    sort = lambda x: np.sort(x)[np.r_[True, np.diff(np.sort(x)) != 0]]  # noqa: E731
+    return (f"np.unique 100k: {_ms(lambda: np.unique(big)):.2f} ms, sort "
+            f"{_ms(lambda: sort(big)):.2f} ms, semlevel unique {_ms(lambda: unique(big)):.2f}"
+            f" ms; 7k: {_ms(lambda: np.unique(small)):.3f} / {_ms(lambda: sort(small)):.3f} ms"
+            f"; return_inverse 200k keys: np.unique "
+            f"{_ms(lambda: np.unique(keys, return_inverse=True)):.2f} ms, unique_inverse "
+            f"{_ms(lambda: unique_inverse(keys)):.2f} ms")
+
+
+def ols_normal_equations() -> str:
+    """semlevel/model/coefficients.py: lstsq's SVD against the normal equations."""
+    from semlevel.model.coefficients import _ols
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=1_000_000), np.ones(1_000_000)])
+    y = rng.normal(size=1_000_000)
+    return (f"1e6 x 2: lstsq {_ms(lambda: np.linalg.lstsq(X, y, rcond=None), 5, 3):.1f} ms, "
+            f"normal equations {_ms(lambda: _ols(X, y), 5, 3):.1f} ms")
+
+
+def dense_gram() -> str:
+    """semlevel/engine/identify.py: the identification Gram, dense against sparse."""
+    import semlevel as sl
+    from semlevel.engine import identify
+    from semlevel.engine.tree_stats import tree_structure
+    from nested import crossed
+    model = sl.mixed_model("y x || _all: R.b || a:", data=crossed())
+    tree = tree_structure(model)
+    ids = np.flatnonzero(model.labels["free"].to_numpy()
+                         & (model.labels["kind"].to_numpy() != "coef"))
+    dense = _ms(lambda: identify.sparse_gram(model, ids, (tree.Zs, tree.entries)))
+    old, identify.DENSE_GRAM_MAX = identify.DENSE_GRAM_MAX, -1
+    try:
+        sparse = _ms(lambda: identify.sparse_gram(model, ids, (tree.Zs, tree.entries)))
+    finally:
+        identify.DENSE_GRAM_MAX = old
+    return f"148 x 19 crossed, {tree.Zs.shape[1]} latents: sparse {sparse:.2f} ms, dense " \
+           f"{dense:.2f} ms"
+
+
+_THREADS = """
+import sys, time, warnings; sys.path.insert(0, {here!r}); warnings.simplefilter("ignore")
+import numpy as np, semlevel as sl
+from semlevel.engine.linalg import threads
+from nested import crossed
+if {off}:
+    threads.one_blas_thread = __import__("contextlib").nullcontext
+    import semlevel.engine.tree as tree, semlevel.engine.fitting as fitting
+    tree.one_blas_thread = fitting.one_blas_thread = threads.one_blas_thread
+df = crossed()
+spec = "y x || _all: R.b || a: x, cov(un)"
+for _ in range(3): sl.mixed(spec, data=df)
+t = []
+for _ in range(9):
+    s = time.perf_counter(); sl.mixed(spec, data=df); t.append(time.perf_counter() - s)
+print(round(float(np.median(t)) * 1000, 1))
+"""
+
+
+def blas_threads() -> str:
+    """semlevel/engine/linalg/threads.py: the crossed slope fit with the machine's BLAS
+    threads and the tree's one-thread limit switched off, with it, and with one thread
+    throughout (fresh interpreters: the thread setting is read at numpy's import)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = []
+    for label, env, off in (("default threads, limit off", {}, True),
+                            ("default threads, limit on", {}, False),
+                            ("OPENBLAS_NUM_THREADS=1", {"OPENBLAS_NUM_THREADS": "1"}, False)):
+        run = subprocess.run([sys.executable, "-c", _THREADS.format(here=here, off=off)],
+                             capture_output=True, text=True, env={**os.environ, **env})
+        out.append(f"{label}: {run.stdout.strip() or run.stderr.strip()[-200:]} ms")
+    return "crossed 148 x 19 with a slope, median fit: " + "; ".join(out)
+
+
+CASES = {"unique": unique_vs_numpy, "ols": ols_normal_equations, "gram": dense_gram,
+         "threads": blas_threads}
+
+
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    warnings.simplefilter("ignore")
+    for name, f in CASES.items():
+        if argv and not any(a in name for a in argv):
+            continue
+        print(f"{name}: {f()}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
