@@ -334,3 +334,61 @@ def test_many_units_per_top_take_the_tree_path():
     a = sl.mixed("y x || k: || j:", data=big)
     b = sl.mixed_model("y x || k: || j:", data=big).fit(path="pooled")
     assert a.loglik == pytest.approx(b.loglik, abs=1e-7)
+
+
+@pytest.mark.parametrize("spec", [SPECS[0], SPECS[1], SPECS[3]])
+@pytest.mark.parametrize("reml", [False, True])
+def test_standard_errors_from_the_polish_equal_second_differences(spec, reml):
+    """The variance labels' Hessian the standard errors use comes from the Newton
+    polish's differences of the scale-profiled deviance, the scale added analytically
+    (:func:`semlevel.engine.profiled._label_curvature`): it equals the Hessian from
+    second differences of the unprofiled deviance in the labels themselves (the route
+    it replaces) to their precision, ML and REML, with an unstructured block too."""
+    from semlevel.engine import fitting
+    from semlevel.engine.parametrization import Parametrization
+    from semlevel.engine.optimize import function_hessian
+    model = sl.mixed_model(spec, data=crossed(5), reml=reml)
+    stats = statistics(model, "sparse")
+    param = Parametrization.of(model)
+    start = fitting._start(model, stats)
+    est, record, found = fitting.minimize_profiled(stats, param, start, reml)
+    assert found is not None
+    theta = est[param.free]
+
+    def dev(t):
+        v = est.copy()
+        v[param.free] = t
+        return deviance(v, stats, reml, gradient=False).deviance
+    H, g = function_hessian(dev, theta, 1e-4 * np.abs(theta))
+    np.testing.assert_allclose(found.hessian, H, rtol=2e-5, atol=2e-5 * np.abs(H).max())
+    # at the optimum: the gradient in the labels is negligible against the curvature
+    assert float(found.gradient @ np.linalg.solve(found.hessian, found.gradient)) < 1e-6
+    se_found = np.sqrt(np.diag(np.linalg.inv(0.5 * found.hessian)))
+    se_diff = np.sqrt(np.diag(np.linalg.inv(0.5 * H)))
+    np.testing.assert_allclose(se_found, se_diff, rtol=1e-5)
+
+
+def test_sparse_fit_evaluates_each_point_once_and_its_standard_errors_take_none():
+    """Every factorisation of the fit is one the optimiser counted (no point evaluated
+    twice, no second-difference Hessian after it) plus the final evaluation at the
+    estimates."""
+    from semlevel.engine import profiled, sparse
+    model = sl.mixed_model(SPECS[0], data=crossed(5))
+    calls = []
+    real = sparse.sparse_cross_products
+
+    def counted(values, stats):
+        calls.append(np.array(values, dtype=float))
+        return real(values, stats)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sparse, "sparse_cross_products", counted)
+    mp.setattr(profiled, "sparse_cross_products", counted)
+    try:
+        fit = model.fit(path="sparse")
+    finally:
+        mp.undo()
+    assert fit.converged
+    assert len(calls) == fit.optimization.evaluations + 1
+    seen = {c.tobytes() for c in calls[:-1]}
+    assert len(seen) == len(calls) - 1
+    assert np.isfinite(fit.random["se"]).all()

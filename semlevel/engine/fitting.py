@@ -20,7 +20,7 @@ from .evaluator import deviance, expand, statistics
 from .optimize import (OptimizationSummary, complex_step_hessian, difference_hessian,
                        function_hessian, newton, secant_hessian)
 from .parametrization import _VARIANCE_KINDS, Parametrization
-from .profiled import minimize_profiled
+from .profiled import Curvature, minimize_profiled
 from .protocol import Statistics, capabilities_of
 from ..model.coefficients import fixed_offset
 from .stats import PoolStats
@@ -105,7 +105,8 @@ def _start(model: PathModel, stats) -> np.ndarray:
     which saves it a third of its evaluations on nested and crossed designs."""
     start = starting_values(model)
     caps = capabilities_of(stats)
-    if caps.gradient and not caps.expected_information and not caps.dense_rows:
+    if (caps.gradient and not caps.expected_information and not caps.dense_rows) \
+            or caps.optimiser == "profiled":
         start = anova_start(model, start)
     return start
 
@@ -151,8 +152,10 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
 
     caps = capabilities_of(stats)
     if caps.optimiser == "profiled":
-        est, record = minimize_profiled(stats, param, values, reml, callback=callback)
-        fit = _finish(model, stats, est, record, check_psd)   # judges convergence too
+        est, record, curvature = minimize_profiled(stats, param, values, reml,
+                                                   callback=callback)
+        fit = _finish(model, stats, est, record, check_psd,   # judges convergence too
+                      curvature=curvature)
         if not record.converged:
             warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning,
                           stacklevel=4)
@@ -231,10 +234,12 @@ def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
 
 def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
             record: OptimizationSummary, check_psd: bool,
-            theta_vcov: np.ndarray | None = None) -> "Fit":
+            theta_vcov: np.ndarray | None = None,
+            curvature: Curvature | None = None) -> "Fit":
     """The Fit at estimates ``est``. ``theta_vcov`` (the variance parameters' covariance,
     with ``record``'s convergence judgement) is given when the fit was made on other
-    scales (:mod:`.scaling`); otherwise both come from the curvature here."""
+    scales (:mod:`.scaling`); otherwise both come from the curvature here, or from the
+    ``curvature`` the optimiser found at ``est`` (:func:`.profiled.minimize_profiled`)."""
     free, is_var = _free_variance_labels(model)
     est = expand(model, est)                               # derived residual covariances
     boundary = _boundary_labels(model, est, free, is_var)
@@ -252,7 +257,7 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
     if theta_vcov is None:
         theta_vcov = _variance_vcov(est, stats, model.reml, free,
                                     np.isin(names, boundary) | np.isin(names, singular),
-                                    check_psd, record)
+                                    check_psd, record, curvature)
     if boundary:
         warnings.warn("estimated at the boundary of the parameter space: "
                       + "; ".join(boundary), BoundaryWarning, stacklevel=4)
@@ -382,7 +387,8 @@ def _curvature_record(record: OptimizationSummary, H: np.ndarray, g: np.ndarray)
 
 def _variance_vcov(est: np.ndarray, stats: Statistics, reml: bool, free: np.ndarray,
                    at_boundary: np.ndarray, check_psd: bool,
-                   record: OptimizationSummary | None = None) -> np.ndarray:
+                   record: OptimizationSummary | None = None,
+                   found: Curvature | None = None) -> np.ndarray:
     """Inverse observed information of the free variance labels (natural metric).
 
     Computed from the analytic gradient of the profiled deviance: on the pooled path
@@ -391,7 +397,8 @@ def _variance_vcov(est: np.ndarray, stats: Statistics, reml: bool, free: np.ndar
     which two orders of summation of the same data do not share); on the dense path by
     its central differences; on the sparse path, which has no analytic gradient, by
     second differences of the deviance (their Hessian and gradient also complete the
-    optimiser's ``record``).
+    optimiser's ``record``), unless the optimiser ``found`` the curvature at ``est``
+    (then no further evaluations).
     Labels at the boundary are held at zero and get NaN: their standard errors are not
     defined.
     """
@@ -419,7 +426,10 @@ def _variance_vcov(est: np.ndarray, stats: Statistics, reml: bool, free: np.ndar
             v = est.copy()
             v[idx] = t
             return deviance(v, stats, reml, gradient=False).deviance
-        H, g = function_hessian(dev, theta, steps)
+        if found is not None and keep.all() and len(found.gradient) == k:
+            H, g = found.hessian, found.gradient
+        else:
+            H, g = function_hessian(dev, theta, steps)
         if np.all(np.isfinite(H)):
             try:
                 out[np.ix_(keep, keep)] = np.linalg.inv(0.5 * H)
