@@ -104,8 +104,23 @@ def blas_threads() -> str:
     return "crossed 148 x 19 with a slope, median fit: " + "; ".join(out)
 
 
+def tall_factor_threads() -> str:
+    """semlevel/engine/fitting.py (_statistics): the triangular factor of a tall [X, y]
+    on the machine's BLAS threads and on one."""
+    from threadpoolctl import threadpool_limits
+    from semlevel.engine.coefficient_basis import triangular_factor
+    out = []
+    for n in (100_000, 1_000_000):
+        W = np.random.default_rng(0).normal(size=(n, 3))
+        default = _ms(lambda: triangular_factor(W), 5)
+        with threadpool_limits(1):
+            one = _ms(lambda: triangular_factor(W), 5)
+        out.append(f"{n:,} x 3: {default:.1f} ms default threads, {one:.1f} ms one thread")
+    return "triangular factor, " + "; ".join(out)
+
+
 CASES = {"unique": unique_vs_numpy, "ols": ols_normal_equations, "gram": dense_gram,
-         "threads": blas_threads}
+         "threads": blas_threads, "tall factor threads": tall_factor_threads}
 
 
 def main(argv=None) -> None:

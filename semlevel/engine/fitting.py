@@ -62,12 +62,13 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
     scaled = rescaled(model)
     if scaled is not None:                   # extreme scales: fit standardised, map back
         smodel, factor = scaled
-        sstats = statistics(smodel, path)
+        sstats = _statistics(smodel, path)
         check_outcome(smodel, sstats)
         start = _start(smodel, sstats)
         check_identified(smodel, sstats, start)
-        sfit = optimise(smodel, sstats, start, max_iter, tol, callback)
-        stats = statistics(model, path)
+        with _blas_threads(sstats):
+            sfit = optimise(smodel, sstats, start, max_iter, tol, callback)
+        stats = _statistics(model, path)
         free, _ = _free_variance_labels(model)
         F = factor[free]
         try:
@@ -81,7 +82,7 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
                 "whose variances double precision cannot hold (the fit on standardised "
                 f"scales worked; its variances times up to {float(np.max(factor)):.3g} do "
                 "not): rescale the data (e.g. divide by a power of ten)") from None
-    stats = statistics(model, path)
+    stats = _statistics(model, path)
     check_outcome(model, stats)
     with _blas_threads(stats):
         start = _start(model, stats)
@@ -89,10 +90,21 @@ def fit_model(model: PathModel, max_iter: int = 200, tol: float = 1e-13,
         return optimise(model, stats, start, max_iter, tol, callback)
 
 
+def _statistics(model: PathModel, path: str | None):
+    """The statistics, computed with BLAS on one thread: their products are tall and
+    thin ([X, y]'[X, y] and the like), which a threaded BLAS computes more slowly than one
+    thread (the triangular factor of 100,000 x 3: 7.2 ms on two threads, 1.9-3.5 ms on
+    one; 1e6 x 3: 25 and 20 ms; ``benchmarks/micro.py tall``). The 100k 3-level fit with
+    the machine's default threads: 135 -> 91 ms (as with OPENBLAS_NUM_THREADS=1)."""
+    with one_blas_thread():
+        return statistics(model, path)
+
+
 def _blas_threads(stats):
     """BLAS on one thread for the rest of a fit whose products are all small (the tree
     path: its evaluations limit it themselves, and the starts, the identification check
-    and the standard errors between them are small too); else no change."""
+    and the standard errors between them are small too; the pooled path's per-pool
+    systems); else no change (the sparse path's dense Schur complement uses them)."""
     if capabilities_of(stats).small_products:
         return one_blas_thread()
     return contextlib.nullcontext()

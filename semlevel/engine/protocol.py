@@ -46,7 +46,8 @@ class Capabilities:
     complex_step: bool
     expected_information: bool
     dense_rows: bool
-    #: every product of an evaluation is small (the tree path's fronts): the fit runs
+    #: every product of an evaluation is small (the tree path's fronts, the pooled path's
+    #: per-pool systems): the fit runs
     #: BLAS on one thread (:mod:`.linalg.threads`), whose wake-ups would cost more
     small_products: bool = False
 
@@ -67,7 +68,7 @@ class Capabilities:
 
 
 POOLED = Capabilities(gradient=True, complex_step=True, expected_information=True,
-                      dense_rows=True)
+                      dense_rows=True, small_products=True)
 DENSE = Capabilities(gradient=True, complex_step=False, expected_information=False,
                      dense_rows=True)
 SPARSE = Capabilities(gradient=False, complex_step=False, expected_information=False,
