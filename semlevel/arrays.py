@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["unique", "unique_inverse", "same_row_pairs"]
+__all__ = ["unique", "unique_inverse", "same_row_pairs", "group_sums"]
 
 
 def unique(a) -> np.ndarray:
@@ -87,3 +87,31 @@ def same_row_pairs(row: np.ndarray, item: np.ndarray, a: np.ndarray, b: np.ndarr
     pos = np.minimum(np.searchsorted(skeys, want), max(len(skeys) - 1, 0))
     hit = skeys[pos] == want if len(skeys) else np.zeros(0, dtype=bool)
     return ia[hit], order[pos[hit]], entry[hit]
+
+
+def group_sums(codes: np.ndarray, x: np.ndarray, n_groups: int, axis: int = 0) -> np.ndarray:
+    """Sums of ``x`` along ``axis`` (0 or -1) by ``codes`` in 0..n_groups-1: each group's
+    sum depends on its own elements only, in their order (not on the other groups or
+    on where it lies), so the same rows give the same bits in any data set or
+    partition. Contiguous groups in code order (the wide data's rows) are summed in
+    place; others after a stable sort. Along the last axis (each group's values
+    contiguous in memory) the sums are numpy's pairwise ones."""
+    x = np.asarray(x)
+    last = axis in (-1, x.ndim - 1) and x.ndim > 1
+    shape = x.shape[:-1] + (n_groups,) if last else (n_groups,) + x.shape[1:]
+    out = np.zeros(shape, dtype=np.result_type(x, float))
+    if not len(codes):
+        return out
+    if codes[0] == 0 and not np.any(codes[1:] < codes[:-1]):
+        order = None
+    else:
+        order = np.argsort(codes, kind="stable")
+        codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    if last:
+        out[..., codes[starts]] = np.add.reduceat(x if order is None else x[..., order],
+                                                  starts, axis=-1)
+    else:
+        out[codes[starts]] = np.add.reduceat(x if order is None else x[order], starts,
+                                             axis=0)
+    return out

@@ -63,3 +63,32 @@ def test_unique_inverse_is_numpys():
         assert u1.dtype == u2.dtype
         np.testing.assert_array_equal(u1, u2)
         np.testing.assert_array_equal(i1, i2.reshape(-1))
+
+
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_group_sums_are_each_groups_own_sums(contiguous):
+    """semlevel.arrays.group_sums: the sums by code (empty groups zero), along the first
+    or the last axis, and each group's sum bit-identical wherever its rows lie (the
+    same rows in another data set, another order of the other groups)."""
+    from semlevel.arrays import group_sums
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 40, 600)
+    codes[codes == 5] = 6                                   # group 5 empty
+    if contiguous:
+        codes = np.sort(codes)
+    x = rng.normal(size=(600, 3)) * 10.0 ** rng.integers(-8, 8, (600, 1))
+    got = group_sums(codes, x, 40)
+    ref = np.array([x[codes == g].sum(axis=0) if (codes == g).any() else np.zeros(3)
+                    for g in range(40)])
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12 * np.abs(x).max())
+    assert not got[5].any()
+    last = group_sums(codes, np.ascontiguousarray(x.T), 40, axis=-1)
+    np.testing.assert_allclose(last.T, ref, rtol=1e-12, atol=1e-12 * np.abs(x).max())
+    # group 6's rows alone, or after other groups' rows: the same bits
+    rows6 = x[codes == 6]
+    alone = group_sums(np.zeros(len(rows6), dtype=np.int64), rows6, 1)[0]
+    assert np.array_equal(alone, got[6])
+    alone_t = group_sums(np.zeros(len(rows6), dtype=np.int64),
+                         np.ascontiguousarray(rows6.T), 1, axis=-1)[:, 0]
+    assert np.array_equal(alone_t, last[:, 6])
+    assert group_sums(np.zeros(0, dtype=np.int64), np.zeros((0, 3)), 4).shape == (4, 3)

@@ -17,7 +17,7 @@ from .sparse import evaluate_sparse
 from .sparse_stats import SparseStats, sparse_statistics
 from .protocol import Capabilities, capabilities_of
 from .sem_fiml import SEMStats, evaluate_sem
-from .stats import PoolStats, pool_statistics
+from .stats import PoolStats, pool_statistics, row_latent_keys
 from .tree import evaluate_tree
 from .tree_stats import TreeStats, tree_statistics, tree_structure
 from ..arrays import unique
@@ -163,9 +163,8 @@ def _choose(model: PathModel) -> tuple[str, object]:
     kinds, free = model.labels["kind"].to_numpy(), model.labels["free"].to_numpy()
     K1 = int(((kinds == "coef") & free).sum()) + 1
     if model.Z.shape[1]:
-        lat = model.effect_latent[data.slot]
-        pairs = unique(np.repeat(data.row, lat.shape[1]) * (lat.max() + 1) + lat.ravel())
-        q_r = np.bincount(pairs // (lat.max() + 1))
+        _, pairs, _, span = row_latent_keys(model)
+        q_r = np.bincount(pairs // span)
         q = int(q_r.max())
     else:
         q, q_r = 1, np.ones(1)

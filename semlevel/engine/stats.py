@@ -14,13 +14,13 @@ covariates differ are pools of one and are evaluated in batches.
 """
 from __future__ import annotations
 
+import weakref
 from typing import ClassVar
 
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import scipy.sparse as sp
 
 from .protocol import POOLED, Capabilities
 from ..model.pathmodel import PathModel
@@ -28,7 +28,7 @@ from . import weighting
 from ..model.coefficients import coefficient_design, fixed_offset
 from .coefficient_basis import CoefficientBasis
 from .unique_rows import unique_rows
-from ..arrays import unique_inverse
+from ..arrays import group_sums, unique_inverse
 
 __all__ = ["PoolStats", "pool_statistics", "coefficient_design", "internal_design"]
 
@@ -107,6 +107,24 @@ def _fill_phi(phi_idx: np.ndarray, lat_local: np.ndarray, rows_in: np.ndarray,
         block[hit] = lab[pos[hit]]
 
 
+#: per model: each (observation, effect)'s key row * span + latent, their unique values,
+#: the inverse and the span (the path choice and the pooled statistics both need them)
+_ROW_LATENTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def row_latent_keys(model: PathModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(keys (E, n_obs), unique keys, inverse (E * n_obs,), span) of the rows' latents:
+    key = row * span + latent of every observation's every effect."""
+    got = _ROW_LATENTS.get(model)
+    if got is None:
+        lat = model.effect_latent[model.data.slot].T                # (E, n_obs)
+        span = int(lat.max()) + 1 if lat.size else 1
+        keys = model.data.row * span + lat
+        uniq, inv = unique_inverse(keys.ravel())
+        got = _ROW_LATENTS[model] = (keys, uniq, inv, span)
+    return got
+
+
 def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> PoolStats:
     """Compute (once per fit) the pooled sufficient statistics of a model's rows.
 
@@ -134,49 +152,50 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     row = data.row
     E = model.Z.shape[1]
     if E:
-        lat = model.effect_latent[data.slot]                         # (n_obs, E)
         # a latent whose loadings are all zero in a row plays no part in it (an R.var
         # indicator of a level the row does not have): it is left out of the row
-        nz = Zw.ravel() != 0
-        pair_obs = np.repeat(np.arange(n_obs), E)[nz]
-        pair_row = np.repeat(row, E)[nz]
-        pair_lat = lat.ravel()[nz]
-        pair_val = Zw.ravel()[nz]
-        keys = pair_row * (int(lat.max()) + 1) + pair_lat
-        uniq, inv = unique_inverse(keys)
-        u_row = uniq // (int(lat.max()) + 1)
-        u_lat = uniq % (int(lat.max()) + 1)
+        nz = (Zw != 0).T                                           # (E, n_obs)
+        keys, uniq, inv, span = row_latent_keys(model)
+        if not nz.all():
+            uniq, inv = unique_inverse(keys[nz])
+        u_row = uniq // span
+        u_lat = uniq % span
         q_r = np.bincount(u_row, minlength=n_rows)
         start = np.r_[0, np.cumsum(q_r)[:-1]]
         local = np.arange(len(uniq)) - start[u_row]               # local index of each
-        col = inv                                                   # global column id
-        Zs = sp.csr_matrix((pair_val, (pair_obs, col)), shape=(n_obs, len(uniq)))
+        loc = np.zeros((E, n_obs), dtype=np.int64)                # (0 where not loaded:
+        loc[nz] = local[inv]                                      # its loading is 0)
     else:
         q_r = np.zeros(n_rows, dtype=np.int64)
         u_row = u_lat = local = np.zeros(0, dtype=np.int64)
-        Zs = sp.csr_matrix((n_obs, 0))
     q = max(int(q_r.max()) if n_rows else 0, 1)
 
-    # per-row statistics, one residual label at a time
-    ZZ = np.zeros((n_rows, G, q, q))
-    B = np.zeros((n_rows, G, q, K1))
-    C = np.zeros((n_rows, G, K1, K1))
-    nrg = np.zeros((n_rows, G))
-    rows_ind = sp.csr_matrix((np.ones(n_obs), (row, np.arange(n_obs))), shape=(n_rows, n_obs))
-    for g in range(G):
-        m = (g_of_obs == g).astype(float)
-        nrg[:, g] = rows_ind @ (m if res_count is None else m * res_count)
-        # (one residual label: m is all ones, and the products by it exact copies)
-        Wm = W * m[:, None] if G > 1 else W
-        for i in range(K1):
-            C[:, g, i, :] = rows_ind @ (Wm * W[:, i:i + 1])
-        if E:
-            Zm = sp.diags(m) @ Zs if G > 1 else Zs
-            zz = (Zs.T @ Zm).tocoo()
-            r = u_row[zz.row]
-            ZZ[r, g, local[zz.row], local[zz.col]] = zz.data
-            zw = np.asarray(Zs.T @ Wm)
-            B[u_row, g, local, :] = zw
+    # per-row statistics by residual label g: each row's sums over its own observations
+    # in their order (semlevel.arrays.group_sums; bincount adds in order too), the
+    # latents' by their local index; every array (effects or columns, observations)
+    Wt = np.ascontiguousarray(W.T)
+    cell = row * G + g_of_obs                                    # (row, g) of each obs
+    WW = np.empty((K1, K1, n_obs))
+    for i in range(K1):
+        np.multiply(Wt, Wt[i], out=WW[i])                        # WW[i, j] = W_j W_i
+    C = group_sums(cell, WW.reshape(K1 * K1, n_obs), n_rows * G, axis=-1
+                   ).T.reshape(n_rows, G, K1, K1)
+    nrg = group_sums(cell, np.ones(n_obs) if res_count is None else res_count,
+                     n_rows * G).reshape(n_rows, G)
+    ZZ = np.zeros((n_rows * G, q, q))
+    B = np.zeros((n_rows * G * q, K1))
+    if E:
+        Zt = np.ascontiguousarray(Zw.T)
+        at = [cell * q + loc[e] for e in range(E)]               # (row, g, latent)
+        for e in range(E):
+            for f in range(e, E):
+                M = np.bincount(at[e] * q + loc[f], weights=Zt[e] * Zt[f],
+                                minlength=n_rows * G * q * q).reshape(-1, q, q)
+                ZZ += M if e == f else M + M.transpose(0, 2, 1)
+            for k in range(K1):
+                B[:, k] += np.bincount(at[e], weights=Zt[e] * Wt[k], minlength=len(B))
+    ZZ = ZZ.reshape(n_rows, G, q, q)
+    B = B.reshape(n_rows, G, q, K1)
 
     # latent-covariance pattern of each row: indices into the extended parameter vector
     phi_idx = np.full((n_rows, q, q), const0, dtype=np.int64)
@@ -204,9 +223,8 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     first, pool = unique_rows(signature)
     P = len(first)
     count = np.bincount(pool, weights=rw, minlength=P).astype(float)
-    ind = sp.csr_matrix((np.ones(n_rows), (pool, np.arange(n_rows))), shape=(P, n_rows))
     Cr = C.reshape(n_rows, -1) if rw is None else C.reshape(n_rows, -1) * rw[:, None]
-    Cp = np.asarray(ind @ Cr).reshape(P, G, K1, K1)
+    Cp = group_sums(pool, Cr, P).reshape(P, G, K1, K1)
     d = G * q * K1
     Bf = B.reshape(n_rows, d) if rw is None else B.reshape(n_rows, d) * np.sqrt(rw)[:, None]
     if P <= 64:
@@ -217,7 +235,7 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
             # threads and costs ~60 ms instead of ~0.3 ms (benchmarks/README.md)
             Tp[p_] = np.einsum("ri,rj->ij", sub, sub)
     else:
-        Tp = np.asarray(ind @ np.einsum("ri,rj->rij", Bf, Bf).reshape(n_rows, d * d))
+        Tp = group_sums(pool, np.einsum("ri,rj->rij", Bf, Bf).reshape(n_rows, d * d), P)
     Tp = Tp.reshape(P, G, q, K1, G, q, K1)
     return PoolStats(phi_idx=phi_idx[first], ZZ=ZZ[first], n=nrg[first], C=Cp, T=Tp,
                      count=count, resid_ids=resid_ids, n_coef=K1 - 1, coef_ids=coef_ids,
