@@ -59,3 +59,14 @@ def test_a_model_from_a_submodule_fits_without_the_api():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "-1014.9268"
+
+
+def test_a_pooled_fit_from_the_shell_loads_no_scipy():
+    """``semlevel fit pig "..."`` (the pooled path, its table and p-values) needs numpy
+    and pandas only: scipy's import (0.1-0.3 s, more with its vendored array API
+    shims) is paid where the sparse, tree or dense paths or scipy.stats are used."""
+    code = ("from semlevel.cli import main\n"
+            "assert main(['fit', 'pig', 'weight week || id:']) == 0\n")
+    mods = _modules_after(code)
+    assert {"semlevel.engine.fitting", "semlevel.engine.stats"} <= set(mods)
+    assert [m for m in mods if m.split(".")[0] == "scipy"] == []

@@ -347,11 +347,12 @@ def test_standard_errors_from_the_polish_equal_second_differences(spec, reml):
     from semlevel.engine import fitting
     from semlevel.engine.parametrization import Parametrization
     from semlevel.engine.optimize import function_hessian
+    from semlevel.engine.profiled import minimize_profiled
     model = sl.mixed_model(spec, data=crossed(5), reml=reml)
     stats = statistics(model, "sparse")
     param = Parametrization.of(model)
     start = fitting._start(model, stats)
-    est, record, found = fitting.minimize_profiled(stats, param, start, reml)
+    est, record, found = minimize_profiled(stats, param, start, reml)
     assert found is not None
     theta = est[param.free]
 

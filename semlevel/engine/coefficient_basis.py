@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-from scipy.linalg import solve_triangular
 
-__all__ = ["CoefficientBasis", "BITS", "round_bits", "triangular_factor"]
+__all__ = ["CoefficientBasis", "BITS", "round_bits", "triangular_factor", "solve_triangular"]
 
 #: significant bits kept of the shift and the basis
 BITS = 30
@@ -40,6 +39,27 @@ SINGULAR = 1e-10
 
 #: designs with more columns are transformed by a BLAS product (see ``design``)
 COLUMNWISE = 8
+
+
+def solve_triangular(R: np.ndarray, b: np.ndarray, trans: str = "N") -> np.ndarray:
+    """x with R x = b (``trans="T"``: R' x = b) for upper-triangular R, by substitution
+    over its k rows (k is the number of coefficients: small). numpy only: scipy.linalg's
+    import costs ~0.2 s that a fit on the pooled path otherwise never pays."""
+    R = np.asarray(R, dtype=float)
+    b = np.asarray(b)
+    x = np.array(b, dtype=np.result_type(b, float), copy=True)
+    k = R.shape[0]
+    if trans == "T":                                  # R' lower triangular: forward
+        for i in range(k):
+            if i:
+                x[i] -= R[:i, i] @ x[:i]
+            x[i] /= R[i, i]
+    else:                                             # back substitution
+        for i in range(k - 1, -1, -1):
+            if i < k - 1:
+                x[i] -= R[i, i + 1:] @ x[i + 1:]
+            x[i] /= R[i, i]
+    return x
 
 
 def triangular_factor(W: np.ndarray) -> np.ndarray:

@@ -5,22 +5,23 @@ nonlinear residual structure (AR, MA, Toeplitz, exponential), the map from its p
 to the derived covariance labels with the chain rule for the gradient."""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..model.pathmodel import PathModel
-from .dense import DenseStats, dense_statistics, evaluate_dense
 from . import weighting
 from .deviance import Evaluation, evaluate
-from .sparse import evaluate_sparse
-from .sparse_stats import SparseStats, sparse_statistics
 from .protocol import Capabilities, capabilities_of
-from .sem_fiml import SEMStats, evaluate_sem
 from .stats import PoolStats, pool_statistics, row_latent_keys
-from .tree import evaluate_tree
-from .tree_stats import TreeStats, tree_statistics, tree_structure
 from ..arrays import unique
+
+if TYPE_CHECKING:  # pragma: no cover - the other paths load when a model takes them
+    from .dense import DenseStats
+    from .sparse_stats import SparseStats
+    from .tree_stats import TreeStats
 
 __all__ = ["statistics", "deviance", "path_of", "Structured", "expand", "PATHS"]
 
@@ -170,7 +171,7 @@ def _choose(model: PathModel) -> tuple[str, object]:
         q, q_r = 1, np.ones(1)
     if q >= TREE_MIN_Q and weighting.weights_of(model) is None \
             and float(np.sum(q_r.astype(float) ** 3)) >= TREE_MIN_WORK:
-        tree = tree_structure(model)
+        tree = _tree_structure(model)
         if tree is not None:
             return "tree", tree
     if q > SPARSE_LATENTS and weighting.weights_of(model) is None:
@@ -197,7 +198,7 @@ def _residual_path(model: PathModel) -> tuple[str, object]:
     sizes = np.bincount(model.data.row).astype(float)
     if model.Z.shape[1] and weighting.weights_of(model) is None \
             and float((sizes ** 3).sum()) >= TREE_MIN_DENSE_WORK:
-        tree = tree_structure(model)
+        tree = _tree_structure(model)
         if tree is not None:
             return "tree", tree
     return "dense", None
@@ -217,10 +218,16 @@ def statistics(model: PathModel, path: str | None = None
                          "vary within a row (this model has residual covariances or such "
                          "weights): use the dense path")
     if path == "tree":
+        from .tree_stats import tree_statistics
         core = tree_statistics(model, tree)
+    elif path == "pooled":
+        core = pool_statistics(model)
+    elif path == "dense":
+        from .dense import dense_statistics
+        core = dense_statistics(model)
     else:
-        core = {"dense": dense_statistics, "pooled": pool_statistics,
-                "sparse": sparse_statistics}[path](model)
+        from .sparse_stats import sparse_statistics
+        core = sparse_statistics(model)
     if model.info.structure is not None:
         return _structured(model, core)
     return core
@@ -235,13 +242,38 @@ def deviance(values: np.ndarray, stats: PoolStats | DenseStats, reml: bool,
         if gradient and ev.gradient is not None:
             ev.gradient = stats.chain(values, ev.gradient)
         return ev
-    run = _EVALUATE.get(type(stats))
+    run = _evaluation_of(type(stats))
     if run is None:                     # statistics kept elsewhere (semlevel.distributed)
         capabilities_of(stats)          # (a clear TypeError for anything else)
         return stats.evaluate(values, reml, gradient, check_psd, beta)
     return run(values, stats, reml, gradient, check_psd, beta)
 
 
-#: the one dispatch from a path's statistics to its evaluation
-_EVALUATE = {PoolStats: evaluate, DenseStats: evaluate_dense, SparseStats: evaluate_sparse,
-             TreeStats: evaluate_tree, SEMStats: evaluate_sem}
+#: the one dispatch from a path's statistics (module, class) to its evaluation (module,
+#: function); a path's modules load when a model first takes it (the pooled path's fits
+#: then never import scipy: ~0.25 s of a command's start)
+_EVALUATIONS = {
+    ("semlevel.engine.stats", "PoolStats"): ("semlevel.engine.deviance", "evaluate"),
+    ("semlevel.engine.dense", "DenseStats"): ("semlevel.engine.dense", "evaluate_dense"),
+    ("semlevel.engine.sparse_stats", "SparseStats"): ("semlevel.engine.sparse",
+                                                      "evaluate_sparse"),
+    ("semlevel.engine.tree_stats", "TreeStats"): ("semlevel.engine.tree", "evaluate_tree"),
+    ("semlevel.engine.sem_fiml", "SEMStats"): ("semlevel.engine.sem_fiml", "evaluate_sem"),
+}
+_EVALUATE: dict[type, object] = {PoolStats: evaluate}
+
+
+def _evaluation_of(cls: type):
+    """The evaluation function of a statistics class (None: not one of the paths')."""
+    run = _EVALUATE.get(cls)
+    if run is None:
+        where = _EVALUATIONS.get((cls.__module__, cls.__qualname__))
+        if where is None:
+            return None
+        run = _EVALUATE[cls] = getattr(importlib.import_module(where[0]), where[1])
+    return run
+
+
+def _tree_structure(model: PathModel):
+    from .tree_stats import tree_structure
+    return tree_structure(model)

@@ -20,13 +20,13 @@ from .evaluator import deviance, expand, statistics
 from .optimize import (OptimizationSummary, complex_step_hessian, difference_hessian,
                        function_hessian, newton, secant_hessian)
 from .parametrization import _VARIANCE_KINDS, Parametrization
-from .profiled import Curvature, minimize_profiled
 from .protocol import Statistics, capabilities_of
 from ..model.coefficients import fixed_offset
 from .stats import PoolStats
 
 if TYPE_CHECKING:  # pragma: no cover - the results layer builds it (services)
     from ..results import Fit
+    from .profiled import Curvature
 
 __all__ = ["fit_model", "optimise", "information_of", "fit_at", "starting_values", "ConvergenceWarning", "BoundaryWarning"]
 
@@ -164,6 +164,7 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
 
     caps = capabilities_of(stats)
     if caps.optimiser == "profiled":
+        from .profiled import minimize_profiled      # (the sparse path's: scipy)
         est, record, curvature = minimize_profiled(stats, param, values, reml,
                                                    callback=callback)
         fit = _finish(model, stats, est, record, check_psd,   # judges convergence too

@@ -7,11 +7,15 @@ column rank; when not, the labels that cannot be told apart are named.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sp
 
 from ..arrays import unique
 from ..model.pathmodel import PathModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    import scipy.sparse as sp
 
 __all__ = ["check_identified", "unidentified_labels", "refuse_unidentified"]
 
@@ -117,6 +121,7 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None,
     Z E_l Z' (E_l the positions of label l in Phi). ``columns``: the (Zs, Phi entries)
     the statistics were built from, and the residual blocks' ``layout``
     (:func:`.tree_residuals.block_layout`), when at hand (the tree path keeps them)."""
+    import scipy.sparse as sp
     from ..engine.sparse_stats import _phi_entries, _row_latents
 
     if columns is not None:
@@ -168,7 +173,7 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None,
 DENSE_GRAM_MAX = 300
 
 
-def _dense_gram(model: PathModel, var_ids: np.ndarray, Zs: sp.csr_matrix, ent
+def _dense_gram(model: PathModel, var_ids: np.ndarray, Zs: "sp.csr_matrix", ent
                 ) -> np.ndarray:
     """:func:`sparse_gram` for few latent columns and independent residuals, with dense
     arrays: M_l = E_l A for a latent label (its rows are those of A at the label's
@@ -218,11 +223,12 @@ def _dense_gram(model: PathModel, var_ids: np.ndarray, Zs: sp.csr_matrix, ent
 
 
 def _residual_derivatives(model: PathModel, start: np.ndarray | None, layout=None
-                          ) -> dict[int, sp.csr_matrix]:
+                          ) -> dict[int, "sp.csr_matrix"]:
     """d Theta / d theta_l over all observations (n_obs x n_obs, sparse) for every
     residual label l: the variances' diagonals, the residual covariances' pairs; for a
     nonlinear structure (AR, Toeplitz, ...) its parameters' instead of the derived
     covariances' (chain rule at ``start``)."""
+    import scipy.sparse as sp
     from .tree_residuals import block_layout
 
     n = model.data.n_obs
