@@ -25,6 +25,36 @@ def test_same_as_numpy(shape, dtype):
     np.testing.assert_array_equal(inv, i2.ravel())
 
 
+@pytest.mark.parametrize("weights", ["colliding", "splitting"])
+def test_the_hash_neither_merges_different_rows_nor_splits_equal_ones(monkeypatch, weights):
+    """Rows are grouped by a hash first: where two different rows share a hash the rows
+    themselves decide, and equal rows given different hashes (a product that rounds
+    differently by position) still come out as one."""
+    from semlevel.engine import unique_rows as module
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 3, (400, 6)).astype(float)
+    if weights == "colliding":                  # equal weights: permuted rows collide
+        monkeypatch.setattr(module, "_WEIGHTS", np.ones(4096))
+        assert module._by_hash(a) is None
+    else:                                       # equal rows, different hashes
+        real = module._by_hash
+
+        def split(x):
+            first, inv = real(x)
+            extra = np.flatnonzero(np.bincount(inv) > 1)[:3]     # groups of >1 row
+            for g in extra:                     # move each one's last row to a group
+                last = np.flatnonzero(inv == g)[-1]              # of its own
+                inv = inv.copy()
+                inv[last] = len(first)
+                first = np.r_[first, last]
+            return first, inv
+        monkeypatch.setattr(module, "_by_hash", split)
+    first, inv = unique_rows(a)
+    _, f2, i2 = np.unique(a, axis=0, return_index=True, return_inverse=True)
+    np.testing.assert_array_equal(first, f2)
+    np.testing.assert_array_equal(inv, i2.ravel())
+
+
 def test_mixed_signed_zeros_are_one_row():
     a = np.array([[0.0, 1.0], [-0.0, 1.0], [2.0, 1.0]])
     first, inv = unique_rows(a)

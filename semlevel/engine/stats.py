@@ -117,9 +117,10 @@ def row_latent_keys(model: PathModel) -> tuple[np.ndarray, np.ndarray, np.ndarra
     key = row * span + latent of every observation's every effect."""
     got = _ROW_LATENTS.get(model)
     if got is None:
-        lat = model.effect_latent[model.data.slot].T                # (E, n_obs)
+        lat = np.take(np.ascontiguousarray(model.effect_latent.T), model.data.slot,
+                      axis=1)                                        # (E, n_obs)
         span = int(lat.max()) + 1 if lat.size else 1
-        keys = model.data.row * span + lat
+        keys = model.data.row * span + lat                          # (contiguous)
         uniq, inv = unique_inverse(keys.ravel())
         got = _ROW_LATENTS[model] = (keys, uniq, inv, span)
     return got
