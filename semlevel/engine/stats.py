@@ -176,11 +176,15 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     # latents' by their local index; every array (effects or columns, observations)
     Wt = np.ascontiguousarray(W.T)
     cell = row * G + g_of_obs                                    # (row, g) of each obs
-    WW = np.empty((K1, K1, n_obs))
+    # C[i, j] = sums of W_i W_j, pair by pair through one buffer (W_i W_j = W_j W_i
+    # bit for bit: the lower triangle copies the upper)
+    C = np.empty((n_rows * G, K1, K1))
+    prod = np.empty(n_obs)
     for i in range(K1):
-        np.multiply(Wt, Wt[i], out=WW[i])                        # WW[i, j] = W_j W_i
-    C = group_sums(cell, WW.reshape(K1 * K1, n_obs), n_rows * G, axis=-1
-                   ).T.reshape(n_rows, G, K1, K1)
+        for j in range(i, K1):
+            np.multiply(Wt[j], Wt[i], out=prod)
+            C[:, i, j] = C[:, j, i] = group_sums(cell, prod, n_rows * G)
+    C = C.reshape(n_rows, G, K1, K1)
     nrg = group_sums(cell, np.ones(n_obs) if res_count is None else res_count,
                      n_rows * G).reshape(n_rows, G)
     ZZ = np.zeros((n_rows * G, q, q))
@@ -188,13 +192,20 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     if E:
         Zt = np.ascontiguousarray(Zw.T)
         at = [cell * q + loc[e] for e in range(E)]               # (row, g, latent)
+        # products and keys written into two reused buffers: a fresh array of every
+        # observation per pair costs its page faults (~0.5 ms per 100,000 rows here)
+        weight, key = np.empty(n_obs), np.empty(n_obs, dtype=np.int64)
         for e in range(E):
             for f in range(e, E):
-                M = np.bincount(at[e] * q + loc[f], weights=Zt[e] * Zt[f],
+                np.multiply(at[e], q, out=key)
+                key += loc[f]
+                np.multiply(Zt[e], Zt[f], out=weight)
+                M = np.bincount(key, weights=weight,
                                 minlength=n_rows * G * q * q).reshape(-1, q, q)
                 ZZ += M if e == f else M + M.transpose(0, 2, 1)
             for k in range(K1):
-                B[:, k] += np.bincount(at[e], weights=Zt[e] * Wt[k], minlength=len(B))
+                np.multiply(Zt[e], Wt[k], out=weight)
+                B[:, k] += np.bincount(at[e], weights=weight, minlength=len(B))
     ZZ = ZZ.reshape(n_rows, G, q, q)
     B = B.reshape(n_rows, G, q, K1)
 
