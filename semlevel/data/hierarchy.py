@@ -1,6 +1,7 @@
 """Nested grouping structure of long data: group codes per level, whatever the id coding."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,14 +52,16 @@ def _factorize(values: pd.Series) -> np.ndarray:
     return codes.astype(np.int64)
 
 
-def build_hierarchy(data: pd.DataFrame, levels: tuple[str, ...] | list[str]) -> Hierarchy:
+def build_hierarchy(data: "pd.DataFrame | Mapping[str, pd.Series]",
+                    levels: tuple[str, ...] | list[str]) -> Hierarchy:
     """Nested group codes for ``levels`` (top to bottom) of complete-case long data.
 
     Ids may be numbers, strings or categoricals and may repeat across parents; nesting is
-    enforced by coding each level within the groups of the level above.
+    enforced by coding each level within the groups of the level above. ``data`` may be
+    the level columns alone, as a mapping of equally long Series.
     """
-    n = len(data)
     levels = tuple(levels)
+    n = len(data) if isinstance(data, pd.DataFrame) else len(next(iter(data.values())))
     codes = np.zeros((n, len(levels)), dtype=np.int64)
     keys = []
     parent = np.zeros(n, dtype=np.int64)

@@ -69,9 +69,9 @@ def make_slots(hierarchy: Hierarchy, sorted_index: np.ndarray | None,
         codes_.append(k)
         uniques[name] = u
     combos, slot, n_obs = lex_groups(codes_, [len(u) for u in uniques.values()])
-    slots = pd.DataFrame({name: uniques[name].take(combos[:, j])
-                          for j, name in enumerate(cols)})
-    slots["n_obs"] = n_obs
+    columns = {name: uniques[name].take(combos[:, j]) for j, name in enumerate(cols)}
+    columns["n_obs"] = n_obs                  # (one construction: no column insertion)
+    slots = pd.DataFrame(columns)
     return slot, slots
 
 
@@ -209,7 +209,10 @@ def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Samp
                columns: list[str], time: str | None = None, key_by: str = "value") -> WideData:
     """Arrange the used rows of long ``data`` into the (sparse) wide form."""
     used = np.flatnonzero(sample.used)
-    sub = data.iloc[used]
+    # the columns each step reads, never a copy of the user's whole frame (nor a
+    # DataFrame selection: 0.5 ms in pandas 3, more than the model's numbers take)
+    sub = {c: data[c].iloc[used]
+           for c in dict.fromkeys([*levels, *([time] if time else []), outcome])}
     hier = build_hierarchy(sub, levels)
     order = hier.order
     sorted_hier = Hierarchy(levels=hier.levels, codes=hier.codes[order],
@@ -220,7 +223,8 @@ def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Samp
     first = np.r_[True, row[1:] != row[:-1]] if len(row) else np.zeros(0, bool)
     row_ids = sorted_hier.keys[0][first] if levels else np.array([0])
     keep = list(dict.fromkeys([outcome, *columns]))
-    frame = sub[keep].iloc[order].reset_index(drop=True)
+    take = used[order]
+    frame = pd.DataFrame({c: data[c].array.take(take) for c in keep}, copy=False)
     return WideData(outcome=outcome, hierarchy=sorted_hier, row=row, slot=slot, slots=slots,
                     row_ids=row_ids, data=frame, source=used[order], sample=sample,
                     original=data, obs_key=time)
