@@ -133,12 +133,17 @@ class Fit(LikelihoodCriteria):
         return dataclasses.replace(self, se_convention=convention)
 
     @cached_property
+    def _coefficient_map(self):
+        """The model's map from estimated to reported coefficients (computed once)."""
+        from .model.constraints import coefficient_map
+        return coefficient_map(self.model)
+
+    @cached_property
     def fixed_vcov(self) -> pd.DataFrame:
         """Covariance of the free coefficients (T Var(g) T' under constraints):
         (X'V^-1X)^-1, or under ``se_convention="full"`` the coefficients' block of the
         inverse joint observed information."""
-        from .model.constraints import coefficient_map
-        cmap = coefficient_map(self.model)
+        cmap = self._coefficient_map
         xtvx = self.evaluation.xtvx
         inv = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
         if self.vce is not None:                      # vce(robust|cluster): the sandwich
@@ -154,8 +159,7 @@ class Fit(LikelihoodCriteria):
         """Fixed effects: coef, se, z, p, ci_lower, ci_upper (index = Stata term labels);
         with ``dfmethod()``: coef, se, t, p, ci_lower, ci_upper, df. A coefficient that
         constraints fix has se 0 and no test."""
-        from .model.constraints import coefficient_map
-        cmap = coefficient_map(self.model)
+        cmap = self._coefficient_map
         names = cmap.names
         coef = np.asarray(self.evaluation.beta, dtype=float)
         coef = cmap.T @ coef + cmap.a if cmap.constrained else coef
@@ -537,15 +541,15 @@ class SEMFit(LikelihoodCriteria):
         """Mean parameters and structural coefficients, with standard errors from the joint
         observed information."""
         lab = self.model.labels
-        coef = np.flatnonzero((lab["kind"] == "coef").to_numpy())
-        path = np.flatnonzero((lab["kind"] == "path").to_numpy())
+        coef = np.flatnonzero((lab["kind"].to_numpy() == "coef"))
+        path = np.flatnonzero((lab["kind"].to_numpy() == "path"))
         return pd.concat([self._table(coef, self._se(coef)), self._table(path, self._se(path))])
 
     @property
     def random(self) -> pd.DataFrame:
         """(Co)variance parameters: estimate and standard error."""
         lab = self.model.labels
-        idx = np.flatnonzero(lab["kind"].isin(["var", "cov", "resvar", "rescov"]).to_numpy())
+        idx = np.flatnonzero(np.isin(lab["kind"].to_numpy(), ["var", "cov", "resvar", "rescov"]))
         return pd.DataFrame({"estimate": self.values[idx], "se": self._se(idx)},
                             index=pd.Index(lab.index[idx], name="label"))
 

@@ -107,11 +107,11 @@ def _check_identified(model: PathModel, moments: Moments, info: np.ndarray | Non
     (coefficient design) and the expected information at the start (variance labels)."""
     labels = model.labels
     names = labels.index.to_numpy()
-    coef_ids = np.flatnonzero((labels["kind"] == "coef").to_numpy() & labels["free"].to_numpy())
+    coef_ids = np.flatnonzero((labels["kind"].to_numpy() == "coef") & labels["free"].to_numpy())
     k = moments.k
     Rx = moments.R[:k, :k]
     bad = _dependent_columns(Rx.T @ Rx, names[coef_ids])
-    var_ids = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
+    var_ids = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"].to_numpy() != "coef"))
     if not bad and len(var_ids) and info is not None:
         bad = _dependent_columns(info[np.ix_(var_ids, var_ids)], names[var_ids])
     refuse_unidentified(bad)
@@ -135,7 +135,7 @@ def fit_remote(model: RemotePathModel, max_iter: int = 200, tol: float = 1e-13,
     basis = moments.basis()
     stats, handles = source.statistics(template, basis, pool_limit)
     if stats is None:
-        coef_ids = np.flatnonzero((model.labels["kind"] == "coef").to_numpy()
+        coef_ids = np.flatnonzero((model.labels["kind"].to_numpy() == "coef")
                                   & model.labels["free"].to_numpy())
         stats = RemoteStats(handles=handles, backend=source.backend, n_obs=moments.n_obs,
                             n_coef=len(coef_ids), coef_ids=coef_ids, basis=basis)

@@ -96,8 +96,8 @@ def sem_statistics(model: SEMModel, split: frozenset[str] = frozenset()) -> SEMS
         """Label row of ``name`` in ``slot`` (its member's when released)."""
         return index[member_name(name, slot_names[slot]) if name in split else name]
 
-    coef_names = [n for n in lab.index[(lab["kind"] == "coef").to_numpy()] if n not in split]
-    coef_names += [m for n in lab.index[(lab["kind"] == "coef").to_numpy()] if n in split
+    coef_names = [n for n in lab.index[(lab["kind"].to_numpy() == "coef")] if n not in split]
+    coef_names += [m for n in lab.index[(lab["kind"].to_numpy() == "coef")] if n in split
                    for m in members if m.startswith(f"{n} [")]
     coef_ids = np.array([index[n] for n in coef_names], dtype=np.int64)
     col = {int(c): j for j, c in enumerate(coef_ids)}
@@ -228,7 +228,7 @@ def evaluate_sem(values: np.ndarray, stats: SEMStats, reml: bool, gradient: bool
 
 def _transform(model: SEMModel):
     lab = model.labels
-    free = np.flatnonzero(lab["free"].to_numpy() & (lab["kind"] != "coef").to_numpy())
+    free = np.flatnonzero(lab["free"].to_numpy() & (lab["kind"].to_numpy() != "coef"))
     is_var = np.isin(lab["kind"].to_numpy()[free], ("var", "resvar"))
     return free, is_var
 

@@ -68,7 +68,7 @@ def reml_terms(fit) -> RemlTerms:
     labels = model.labels
     Xt, coef_ids = coefficient_design(model)
     boundary = set(fit.boundary)
-    free = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
+    free = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"].to_numpy() != "coef"))
     var_ids = np.array([j for j in free if labels.index[j] not in boundary], dtype=np.int64)
     pos = {int(j): i for i, j in enumerate(var_ids)}
     k, r = Xt.shape[1], len(var_ids)

@@ -41,7 +41,7 @@ def _gradient_and_hessian(model: PathModel, reml: bool, information: str = "expe
     stats = statistics(model)
     values = starting_values(model)
     labels = model.labels
-    var_idx = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"] != "coef").to_numpy())
+    var_idx = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"].to_numpy() != "coef"))
     coef_idx = stats.coef_ids if not reml else np.zeros(0, dtype=np.int64)
     idx = np.concatenate([coef_idx, var_idx])
 

@@ -60,7 +60,7 @@ def _one(fit, label: str) -> dict:
                              np.full(members, fit.values[model.labels.index.get_loc(label)])])
     k = stats.n_coef
     lab = model.labels
-    own = np.flatnonzero(lab["free"].to_numpy() & (lab["kind"] != "coef").to_numpy())
+    own = np.flatnonzero(lab["free"].to_numpy() & (lab["kind"].to_numpy() != "coef"))
     own = own[own != lab.index.get_loc(label)]
     extra = np.arange(n_lab, n_lab + members)
     is_coef = lab.loc[label, "kind"] == "coef"

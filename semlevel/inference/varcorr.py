@@ -39,7 +39,7 @@ def interval(est: float, se: float, z: float, scale: str) -> tuple[float, float]
 def free_variances(model: PathModel) -> np.ndarray:
     """Positions of the free variance parameters (the rows of ``theta_vcov``)."""
     lab = model.labels
-    return np.flatnonzero(lab["free"].to_numpy() & (lab["kind"] != "coef").to_numpy())
+    return np.flatnonzero(lab["free"].to_numpy() & (lab["kind"].to_numpy() != "coef"))
 
 
 def variance_table(fit, z: float) -> pd.DataFrame:
@@ -48,23 +48,31 @@ def variance_table(fit, z: float) -> pd.DataFrame:
     an exponential structure's rho, atanh for Toeplitz correlations. Derived covariances
     of a residual structure (kind ``lag``) are not parameters and are not listed."""
     lab = fit.model.labels
-    idx = np.flatnonzero(~lab["kind"].isin(["coef", "lag"]).to_numpy())
+    kinds, blocks, names = (lab["kind"].to_numpy(), lab["block"].to_numpy(),
+                            lab.index.to_numpy())
+    idx = np.flatnonzero(~np.isin(kinds, ["coef", "lag"]))
     _, ci_scale = label_roles(fit.model)
     free_pos = {j: i for i, j in enumerate(free_variances(fit.model))}
     V = fit.theta_vcov
-    rows = []
+    cols: dict[str, list] = {c: [] for c in ("estimate", "se", "ci_lower", "ci_upper",
+                                             "kind", "block", "boundary")}
     for j in idx:
-        name, kind = lab.index[j], lab["kind"].iloc[j]
         est = float(fit.values[j])
         i = free_pos.get(j)
         # a negative diagonal (an indefinite information, e.g. not converged): no SE
         se = float(np.sqrt(V[i, i])) if i is not None and np.isfinite(V[i, i]) \
             and V[i, i] >= 0 else np.nan
         lo, hi = interval(est, se, z, ci_scale[j])
-        rows.append({"label": name, "estimate": est, "se": se, "ci_lower": lo,
-                     "ci_upper": hi, "kind": kind, "block": lab["block"].iloc[j],
-                     "boundary": name in fit.boundary})
-    return pd.DataFrame(rows).set_index("label")
+        for c, v in (("estimate", est), ("se", se), ("ci_lower", lo), ("ci_upper", hi),
+                     ("kind", kinds[j]), ("block", blocks[j]),
+                     ("boundary", names[j] in fit.boundary)):
+            cols[c].append(v)
+    # (one construction from columns: records and set_index cost 1.4 ms in pandas 3)
+    return pd.DataFrame({c: np.array(v, dtype=float) if c in ("estimate", "se", "ci_lower",
+                                                              "ci_upper")
+                         else np.array(v, dtype=bool) if c == "boundary" else v
+                         for c, v in cols.items()},
+                        index=pd.Index(names[idx].tolist(), name="label"))
 
 
 def covariance_members(model: PathModel, name: str) -> tuple[str, str]:

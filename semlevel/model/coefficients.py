@@ -41,7 +41,7 @@ def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
 
 def _coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     labels = model.labels
-    coef_ids = np.flatnonzero((labels["kind"] == "coef").to_numpy() & labels["free"].to_numpy())
+    coef_ids = np.flatnonzero((labels["kind"].to_numpy() == "coef") & labels["free"].to_numpy())
     k = len(model.terms)
     if k == 0:
         return np.zeros((model.data.n_obs, 0)), coef_ids
@@ -104,7 +104,7 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 def _fixed_offset(model: PathModel) -> np.ndarray:
     labels = model.labels
-    fixed = (labels["kind"] == "coef").to_numpy() & ~labels["free"].to_numpy()
+    fixed = (labels["kind"].to_numpy() == "coef") & ~labels["free"].to_numpy()
     if not fixed.any() or not len(model.terms):
         return np.zeros(model.data.n_obs)
     values = np.nan_to_num(labels["value"].to_numpy(dtype=float))

@@ -86,7 +86,7 @@ def coefficient_map(model: PathModel) -> CoefficientMap:
     if cmap is not None:
         return cmap
     labels = model.labels
-    ids = np.flatnonzero((labels["kind"] == "coef").to_numpy() & labels["free"].to_numpy())
+    ids = np.flatnonzero((labels["kind"].to_numpy() == "coef") & labels["free"].to_numpy())
     k = len(ids)
     return CoefficientMap(names=list(labels.index[ids]), T=np.eye(k), a=np.zeros(k))
 

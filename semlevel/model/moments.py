@@ -146,7 +146,7 @@ def moment_structure(model: PathModel, listwise: bool = False) -> MomentStructur
     Y = np.empty((N, p))
     Y[np.repeat(np.arange(N), p), np.tile(np.arange(p), N)] = data.y[order]
     lab = model.labels
-    free = np.flatnonzero(lab["free"].to_numpy() & (lab["kind"] != "lag").to_numpy())
+    free = np.flatnonzero(lab["free"].to_numpy() & (lab["kind"].to_numpy() != "lag"))
     kinds = lab["kind"].to_numpy()[free]
     free = np.r_[free[kinds == "coef"], free[kinds != "coef"]]
     return MomentStructure(model=model, Y=Y, rows_used=rows_used,
