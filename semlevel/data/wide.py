@@ -7,6 +7,7 @@ materialises the wide DataFrame a user would see (Stata's ``reshape wide``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -174,9 +175,13 @@ class WideData:
     def n_slots(self) -> int:
         return int(len(self.slots))
 
-    @property
+    @cached_property
     def y(self) -> np.ndarray:
-        return self.data[self.outcome].to_numpy(dtype=float)
+        """The outcome at the used observations (read once: a fit asks about ten times;
+        read-only, as the data it comes from)."""
+        y = np.array(self.data[self.outcome].to_numpy(dtype=float))
+        y.setflags(write=False)
+        return y
 
     def slot_keys(self, s: int) -> dict:
         """Key dict of slot ``s`` (nested level ids and the observation key)."""

@@ -17,6 +17,7 @@ from .deviance import Evaluation, evaluate
 from .protocol import Capabilities, capabilities_of
 from .stats import PoolStats, pool_statistics, row_latent_keys
 from ..arrays import unique
+from ..model.label_arrays import label_arrays
 
 if TYPE_CHECKING:  # pragma: no cover - the other paths load when a model takes them
     from .dense import DenseStats
@@ -130,7 +131,7 @@ def _sparse_is_cheaper(model: PathModel, q_r: np.ndarray) -> bool:
     the pooled and dense paths factor every row's q x q system. Compares the two costs."""
     lowest = model.latents["level"].to_numpy() == list(model.data.hierarchy.levels)[-1]
     q2 = float((~lowest).sum())
-    kinds, free = model.labels["kind"].to_numpy(), model.labels["free"].to_numpy()
+    kinds, free = label_arrays(model).kind, label_arrays(model).free
     n_var = int((free & (kinds != "coef")).sum())
     sparse = q2 ** 3 * (1 + 2 * n_var)
     dense = float(np.sum(q_r.astype(float) ** 3))
@@ -161,7 +162,7 @@ def _choose(model: PathModel) -> tuple[str, object]:
     if len(model.theta):
         return _residual_path(model)
     G = len(unique(model.resid_of_obs()))
-    kinds, free = model.labels["kind"].to_numpy(), model.labels["free"].to_numpy()
+    kinds, free = label_arrays(model).kind, label_arrays(model).free
     K1 = int(((kinds == "coef") & free).sum()) + 1
     if model.Z.shape[1]:
         _, pairs, _, span = row_latent_keys(model)

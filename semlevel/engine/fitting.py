@@ -23,6 +23,7 @@ from .parametrization import _VARIANCE_KINDS, Parametrization
 from .protocol import Statistics, capabilities_of
 from ..model.coefficients import fixed_offset
 from .stats import PoolStats
+from ..model.label_arrays import label_arrays
 
 if TYPE_CHECKING:  # pragma: no cover - the results layer builds it (services)
     from ..results import Fit
@@ -41,10 +42,9 @@ class BoundaryWarning(UserWarning):
 
 
 def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
-    labels = model.labels
-    free = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"].to_numpy() != "coef"))
-    is_var = labels["kind"].to_numpy()[free]
-    is_var = np.isin(is_var, _VARIANCE_KINDS)
+    la = label_arrays(model)
+    free = la.free_variances
+    is_var = np.isin(la.kind[free], _VARIANCE_KINDS)
     return free, is_var
 
 
@@ -222,7 +222,7 @@ def _fisher(stats, param: Parametrization, values: np.ndarray, reml: bool):
 def _needs_psd_check(model: PathModel, param: Parametrization) -> bool:
     """Latent covariance matrices need checking only where a covariance label is not part
     of a Cholesky-parametrised block (those are positive semi-definite by construction)."""
-    cov = set(np.flatnonzero(model.labels["kind"].to_numpy() == "cov").tolist())
+    cov = set(np.flatnonzero(label_arrays(model).kind == "cov").tolist())
     for idx in param.blocks:
         cov -= set(idx.ravel().tolist())
     cov -= {lc for _, lc, _ in param.exchangeable}     # PSD by their eigenvalue coordinates
@@ -241,7 +241,7 @@ def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
         est[model.label_index(name)] = float(v)
     stats = statistics(model)
     record = OptimizationSummary(method="none", message="evaluated at given values")
-    check_psd = bool(np.isin(model.labels["kind"].to_numpy(), ["cov", "rescov"]).any())
+    check_psd = bool(np.isin(label_arrays(model).kind, ["cov", "rescov"]).any())
     return _finish(model, stats, est, record, check_psd)
 
 
@@ -265,7 +265,7 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
         raise ValueError("the parameter values are not admissible (a covariance matrix is "
                          "not positive semi-definite)")
     est[stats.coef_ids] = final.beta                      # every label's estimate
-    names = model.labels.index.to_numpy()[free]
+    names = label_arrays(model).names[free]
     singular = [lab for _, labs in _singular_exchangeable(model, est) for lab in labs]
     if theta_vcov is None:
         theta_vcov = _variance_vcov(est, stats, model.reml, free,
@@ -296,7 +296,7 @@ def _boundary_labels(model, est, free, is_var) -> list[str]:
     # outcome's own variance where the other variances are not labels of this kind (a
     # residual structure's var(e))
     top = max(float(np.max(var_vals)), _outcome_variance(model), 1e-300)
-    names = model.labels.index.to_numpy()
+    names = label_arrays(model).names
     out = [str(names[i]) for i in free[is_var] if est[i] * scale[i] <= 1e-10 * top]
     for idx in Parametrization.of(model).blocks:
         block = est[idx]
@@ -324,7 +324,7 @@ def _variance_scales(model) -> np.ndarray:
         return out
     pa, pb, pl = (model.phi[c].to_numpy() for c in ("a", "b", "label"))
     a, lab = pa[pa == pb], pl[pa == pb]
-    var = model.labels["kind"].to_numpy()[lab] == "var"  # a label's latents share an effect
+    var = label_arrays(model).kind[lab] == "var"  # a label's latents share an effect
     out[lab[var]] = lat[a[var]]
     return np.where(out > 0, out, 1.0)
 
@@ -344,7 +344,7 @@ def _singular_exchangeable(model, est) -> list[tuple[str, list[str]]]:
     """Exchangeable blocks (one variance, one covariance label) estimated singular: an
     eigenvalue var - cov or var + (m - 1) cov at zero. Their labels get no standard
     errors (the information is not defined on that edge), like a variance at zero."""
-    names = model.labels.index.to_numpy()
+    names = label_arrays(model).names
     out = []
     for lv, lc, m in Parametrization.of(model).exchangeable:
         a, b = est[lv] - est[lc], est[lv] + (m - 1) * est[lc]
@@ -364,7 +364,7 @@ def _unit_correlations(model, est, found: list[str]) -> list[str]:
         return []
     a, b, lab = phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy()
     diag = {int(x): int(l) for x, y, l in zip(a, b, lab) if x == y}
-    names = model.labels.index.to_numpy()
+    names = label_arrays(model).names
     out: list[str] = []
     for x, y, l in zip(a, b, lab):
         if x == y or int(x) not in diag or int(y) not in diag:

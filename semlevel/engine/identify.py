@@ -13,6 +13,7 @@ import numpy as np
 
 from ..arrays import unique
 from ..model.pathmodel import PathModel
+from ..model.label_arrays import label_arrays
 
 if TYPE_CHECKING:  # pragma: no cover
     import scipy.sparse as sp
@@ -52,7 +53,7 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
     bad = _dependent_columns(Xt.T @ Xt, labels.index.to_numpy()[coef_ids])
     if bad:
         return bad
-    var_ids = np.flatnonzero(labels["free"].to_numpy() & (labels["kind"].to_numpy() != "coef"))
+    var_ids = label_arrays(model).free_variances
     if not len(var_ids):
         return []
     from .deviance import expected_information

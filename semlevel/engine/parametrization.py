@@ -17,6 +17,7 @@ import numpy as np
 from ..model.pathmodel import PathModel
 from ..model.residuals import coefficients_to_pacf, pacf_to_coefficients
 from ..arrays import unique
+from ..model.label_arrays import label_arrays
 
 __all__ = ["Parametrization"]
 
@@ -88,7 +89,7 @@ def _exchangeable_pairs(model: PathModel, free: np.ndarray, taken: set[int]
     if not len(phi) or "group" in phi:
         return []
     a_, b_, lab = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
-    kinds = model.labels["kind"].to_numpy()
+    kinds = label_arrays(model).kind
     diag = {int(x): int(l) for x, y, l in zip(a_, b_, lab) if x == y}
     theta_labels = set(model.theta["label"].tolist()) if len(model.theta) else set()
     out = []
@@ -145,8 +146,9 @@ class Parametrization:
 
     def __init__(self, model: PathModel):
         labels = model.labels
-        kinds = labels["kind"].to_numpy()
-        free = labels["free"].to_numpy() & (kinds != "coef")
+        la = label_arrays(model)
+        kinds = la.kind
+        free = la.free & (kinds != "coef")
         self.free = np.flatnonzero(free)
         taken: set[int] = set()
         self.blocks: list[np.ndarray] = []      # m x m label rows of each Cholesky block

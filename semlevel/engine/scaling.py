@@ -22,6 +22,7 @@ import numpy as np
 
 from ..model.pathmodel import PathModel
 from .starts import effect_loading_squares, latent_loading_squares
+from ..model.label_arrays import label_arrays
 
 __all__ = ["BAND", "rescaled"]
 
@@ -38,9 +39,8 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
     if info.weights is not None or info.structure is not None:
         return None
     labels = model.labels
-    kinds = labels["kind"].to_numpy()
-    fixed = ~labels["free"].to_numpy()
-    values = labels["value"].to_numpy(dtype=float)
+    la = label_arrays(model)
+    kinds, fixed, values = la.kind, ~la.free, la.value
     if np.any(fixed & (kinds != "coef") & np.isfinite(values) & (values != 0)):
         return None
     if np.any(fixed & (kinds == "coef") & np.isfinite(values) & (values != 0)):

@@ -10,6 +10,7 @@ from ..model.coefficients import coefficient_design, ols_residual
 from ..model.label_kinds import label_roles
 from ..model.pathmodel import PathModel
 from .coefficient_basis import round_bits
+from ..model.label_arrays import label_arrays
 
 __all__ = ["starting_values", "anova_start", "effect_loading_squares", "latent_loading_squares"]
 
@@ -56,12 +57,12 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     nonzero loadings): a fit on Dask computes them on the cluster.
     """
     labels = model.labels
-    vals = labels["value"].to_numpy(dtype=float).copy()
+    vals = label_arrays(model).value.copy()
     if "estimate" in labels:
         est = labels["estimate"].to_numpy(dtype=float)
         use = labels["free"].to_numpy() & np.isfinite(est)
         vals[use] = est[use]
-    need = np.isnan(vals) & (labels["kind"].to_numpy() != "coef")
+    need = np.isnan(vals) & (label_arrays(model).kind != "coef")
     if not need.any():
         return vals
     if residual_variance is None:
@@ -78,7 +79,7 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     pa, pb, pl = (model.phi[c].to_numpy() for c in ("a", "b", "label"))
     on = pa == pb
     first_latent = dict(zip(pl[on][::-1].tolist(), pa[on][::-1].tolist()))
-    kinds = labels["kind"].to_numpy()
+    kinds = label_arrays(model).kind
     role, _ = label_roles(model)
     for i in np.flatnonzero(need):
         kind = kinds[i]
@@ -102,8 +103,8 @@ def anova_start(model: PathModel, start: np.ndarray) -> np.ndarray:
     far off (a crossed factor with few levels; units of very different variances).
     Labels with a value or an estimate keep it; rounded as :func:`starting_values`."""
     labels = model.labels
-    if "estimate" in labels or labels["value"].notna().to_numpy()[
-            (labels["kind"].to_numpy() != "coef")].any():
+    la = label_arrays(model)
+    if "estimate" in labels or np.isfinite(la.value[la.kind != "coef"]).any():
         return start
     Xt, _ = coefficient_design(model)
     y = model.data.y

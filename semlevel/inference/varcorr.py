@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..model.label_kinds import label_roles
 from ..model.pathmodel import PathModel
+from ..model.label_arrays import label_arrays
 
 __all__ = ["interval", "variance_table", "sd_table", "covariance_members", "free_variances"]
 
@@ -38,8 +39,7 @@ def interval(est: float, se: float, z: float, scale: str) -> tuple[float, float]
 
 def free_variances(model: PathModel) -> np.ndarray:
     """Positions of the free variance parameters (the rows of ``theta_vcov``)."""
-    lab = model.labels
-    return np.flatnonzero(lab["free"].to_numpy() & (lab["kind"].to_numpy() != "coef"))
+    return label_arrays(model).free_variances
 
 
 def variance_table(fit, z: float) -> pd.DataFrame:
@@ -48,8 +48,8 @@ def variance_table(fit, z: float) -> pd.DataFrame:
     an exponential structure's rho, atanh for Toeplitz correlations. Derived covariances
     of a residual structure (kind ``lag``) are not parameters and are not listed."""
     lab = fit.model.labels
-    kinds, blocks, names = (lab["kind"].to_numpy(), lab["block"].to_numpy(),
-                            lab.index.to_numpy())
+    la = label_arrays(fit.model)
+    kinds, blocks, names = la.kind, lab["block"].to_numpy(), la.names
     idx = np.flatnonzero(~np.isin(kinds, ["coef", "lag"]))
     _, ci_scale = label_roles(fit.model)
     free_pos = {j: i for i, j in enumerate(free_variances(fit.model))}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from ..arrays import unique
+from .label_arrays import label_arrays
 
 if TYPE_CHECKING:  # annotations only: pathmodel imports this module
     from .pathmodel import PathModel
@@ -40,8 +41,7 @@ def coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
-    labels = model.labels
-    coef_ids = np.flatnonzero((labels["kind"].to_numpy() == "coef") & labels["free"].to_numpy())
+    coef_ids = label_arrays(model).coefficients
     k = len(model.terms)
     if k == 0:
         return np.zeros((model.data.n_obs, 0)), coef_ids
@@ -103,11 +103,11 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 def _fixed_offset(model: PathModel) -> np.ndarray:
-    labels = model.labels
-    fixed = (labels["kind"].to_numpy() == "coef") & ~labels["free"].to_numpy()
+    la = label_arrays(model)
+    fixed = (la.kind == "coef") & ~la.free
     if not fixed.any() or not len(model.terms):
         return np.zeros(model.data.n_obs)
-    values = np.nan_to_num(labels["value"].to_numpy(dtype=float))
+    values = np.nan_to_num(la.value)
     per_obs = model.path_label[model.data.slot]
     mask = fixed[per_obs]
     return (model.X * np.where(mask, values[per_obs], 0.0)).sum(axis=1)

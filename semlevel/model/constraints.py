@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..syntax.linear import equations_matrix
 from .coefficients import coefficient_design
+from .label_arrays import label_arrays
 
 if TYPE_CHECKING:  # annotations only: pathmodel imports this module
     from .pathmodel import PathModel
@@ -85,10 +86,10 @@ def coefficient_map(model: PathModel) -> CoefficientMap:
     cmap = model.info.constraints
     if cmap is not None:
         return cmap
-    labels = model.labels
-    ids = np.flatnonzero((labels["kind"].to_numpy() == "coef") & labels["free"].to_numpy())
+    ids = label_arrays(model).coefficients
     k = len(ids)
-    return CoefficientMap(names=list(labels.index[ids]), T=np.eye(k), a=np.zeros(k))
+    return CoefficientMap(names=label_arrays(model).names[ids].tolist(), T=np.eye(k),
+                          a=np.zeros(k))
 
 
 def constrain_coefficients(model: PathModel, constraints, r=None) -> PathModel:

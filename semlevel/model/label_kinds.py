@@ -25,6 +25,7 @@ from __future__ import annotations
 from enum import Enum
 
 import numpy as np
+from .label_arrays import label_arrays
 
 __all__ = ["LabelKind", "label_roles", "ROLES"]
 
@@ -55,7 +56,7 @@ def label_roles(model) -> tuple[np.ndarray, np.ndarray]:
     residual structure's parameters are told apart by the structure object, which
     knows which of them is the variance."""
     lab = model.labels
-    kinds = lab["kind"].to_numpy()
+    kinds = label_arrays(model).kind
     names = lab.index
     unknown = set(kinds) - {k.value for k in LabelKind}
     if unknown:
