@@ -223,7 +223,9 @@ class Fit(LikelihoodCriteria):
         specified with ``stddeviations``.
         """
         tab = self.random_sd if getattr(self.spec, "stddeviations", False) else self.random_variance
-        return tab[["estimate", "se", "ci_lower", "ci_upper"]]
+        # (a frame of the columns, not tab[[...]]: a selection costs 0.5 ms in pandas 3)
+        return pd.DataFrame({c: tab[c] for c in ("estimate", "se", "ci_lower", "ci_upper")},
+                            index=tab.index)
 
     # ---- tests -----------------------------------------------------------------------
     @cached_property

@@ -44,3 +44,14 @@ def test_a_new_model_reads_its_own_table(model):
     j = other.label_index("id: cov(week,_cons)")
     assert not la.free[j] and la.value[j] == 0.0
     assert label_arrays(model).free[j]               # the first model is unchanged
+
+
+def test_phi_arrays_equal_the_table_and_follow_a_fitted_model(model):
+    from semlevel.model.label_arrays import phi_arrays
+    pa = phi_arrays(model)
+    for name in ("a", "b", "label"):
+        np.testing.assert_array_equal(getattr(pa, name), model.phi[name].to_numpy())
+    fit = model.fit()
+    # the fitted model (the table with estimates) shares the arrays, equal to its own
+    assert label_arrays(fit.model).names.tolist() == fit.model.labels.index.tolist()
+    assert phi_arrays(fit.model) is pa

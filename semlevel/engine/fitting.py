@@ -23,7 +23,7 @@ from .parametrization import _VARIANCE_KINDS, Parametrization
 from .protocol import Statistics, capabilities_of
 from ..model.coefficients import fixed_offset
 from .stats import PoolStats
-from ..model.label_arrays import label_arrays
+from ..model.label_arrays import carry_label_arrays, label_arrays, phi_arrays
 
 if TYPE_CHECKING:  # pragma: no cover - the results layer builds it (services)
     from ..results import Fit
@@ -274,7 +274,7 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
     if boundary:
         warnings.warn("estimated at the boundary of the parameter space: "
                       + "; ".join(boundary), BoundaryWarning, stacklevel=4)
-    fitted = model.with_labels(model.labels.assign(estimate=est))
+    fitted = carry_label_arrays(model, model.with_labels(model.labels.assign(estimate=est)))
     # the engine's estimates become a Fit in the results layer (lme4's mkMerMod step),
     # with vce(robust|cluster) applied there: through the seam, not an upward import
     return service("fit_result")(model=fitted, stats=stats, values=est, evaluation=final,
@@ -322,7 +322,7 @@ def _variance_scales(model) -> np.ndarray:
         lat = latent_loading_squares(model, effect_loading_squares(model))
     except NotImplementedError:                 # the loadings are on the cluster
         return out
-    pa, pb, pl = (model.phi[c].to_numpy() for c in ("a", "b", "label"))
+    pa, pb, pl = phi_arrays(model)
     a, lab = pa[pa == pb], pl[pa == pb]
     var = label_arrays(model).kind[lab] == "var"  # a label's latents share an effect
     out[lab[var]] = lat[a[var]]
@@ -362,7 +362,7 @@ def _unit_correlations(model, est, found: list[str]) -> list[str]:
     phi = model.phi
     if not len(phi):
         return []
-    a, b, lab = phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy()
+    a, b, lab = phi_arrays(model)
     diag = {int(x): int(l) for x, y, l in zip(a, b, lab) if x == y}
     names = label_arrays(model).names
     out: list[str] = []

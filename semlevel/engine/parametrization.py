@@ -17,7 +17,7 @@ import numpy as np
 from ..model.pathmodel import PathModel
 from ..model.residuals import coefficients_to_pacf, pacf_to_coefficients
 from ..arrays import unique
-from ..model.label_arrays import label_arrays
+from ..model.label_arrays import label_arrays, phi_arrays
 
 __all__ = ["Parametrization"]
 
@@ -34,7 +34,7 @@ def _complete_blocks(model: PathModel, free: np.ndarray, taken: set[int]) -> lis
     phi = model.phi
     if not len(phi) or "group" in phi:
         return []
-    a, b, lab = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
+    a, b, lab = phi_arrays(model)
     count = np.bincount(lab, minlength=len(free))
     if len(model.theta):
         count[unique(model.theta["label"].to_numpy())] += 1
@@ -43,10 +43,8 @@ def _complete_blocks(model: PathModel, free: np.ndarray, taken: set[int]) -> lis
     single = (a != b) & (count[lab] == 1) & free[lab]
     if not single.any():
         return []
-    keep = np.isin(phi["a"].to_numpy(), np.r_[phi["a"].to_numpy()[single],
-                                              phi["b"].to_numpy()[single]])
-    a, b, lab = (phi["a"].to_numpy()[keep], phi["b"].to_numpy()[keep],
-                 phi["label"].to_numpy()[keep])
+    keep = np.isin(a, np.r_[a[single], b[single]])
+    a, b, lab = a[keep], b[keep], lab[keep]
     parent = {int(x): int(x) for x in np.r_[a, b]}
 
     def root(x):
@@ -88,7 +86,7 @@ def _exchangeable_pairs(model: PathModel, free: np.ndarray, taken: set[int]
     phi = model.phi
     if not len(phi) or "group" in phi:
         return []
-    a_, b_, lab = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
+    a_, b_, lab = phi_arrays(model)
     kinds = label_arrays(model).kind
     diag = {int(x): int(l) for x, y, l in zip(a_, b_, lab) if x == y}
     theta_labels = set(model.theta["label"].tolist()) if len(model.theta) else set()

@@ -10,7 +10,7 @@ from ..model.coefficients import coefficient_design, ols_residual
 from ..model.label_kinds import label_roles
 from ..model.pathmodel import PathModel
 from .coefficient_basis import round_bits
-from ..model.label_arrays import label_arrays
+from ..model.label_arrays import label_arrays, phi_arrays
 
 __all__ = ["starting_values", "anova_start", "effect_loading_squares", "latent_loading_squares"]
 
@@ -35,14 +35,26 @@ def effect_loading_squares(model: PathModel) -> np.ndarray:
     return got
 
 
+#: each model object's effect of every latent (-1: none), made once
+_LATENT_EFFECT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def latent_loading_squares(model: PathModel, effect_squares: np.ndarray) -> np.ndarray:
     """``effect_squares`` per latent (each latent belongs to one effect; 1 otherwise)."""
-    # (lists, not the Series: iterating a column of arrow strings is slow)
-    by_effect = {(eq, ef): float(v) for v, eq, ef in
-                 zip(effect_squares, model.effects["equation"].tolist(),
-                     model.effects["effect"].tolist())}
-    return np.array([by_effect.get((eq, ef), 1.0) for eq, ef in
-                     zip(model.latents["equation"].tolist(), model.latents["effect"].tolist())])
+    idx = _LATENT_EFFECT.get(model)
+    if idx is None:
+        # (lists, not the Series: iterating a column of arrow strings is slow)
+        position = {(eq, ef): e for e, (eq, ef) in
+                    enumerate(zip(model.effects["equation"].tolist(),
+                                  model.effects["effect"].tolist()))}
+        idx = _LATENT_EFFECT[model] = np.array(
+            [position.get((eq, ef), -1) for eq, ef in
+             zip(model.latents["equation"].tolist(), model.latents["effect"].tolist())],
+            dtype=np.int64)
+    squares = np.asarray(effect_squares, dtype=float)
+    if not len(squares):
+        return np.ones(len(idx))
+    return np.where(idx >= 0, squares[np.maximum(idx, 0)], 1.0)
 
 
 def starting_values(model: PathModel, residual_variance: float | None = None,
@@ -76,7 +88,7 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     n_levels = int(model.effects["level"].nunique()) if len(model.effects) else 0
     share = s2 / (n_levels + 1)
     lat_z2 = latent_loading_squares(model, loading_squares)
-    pa, pb, pl = (model.phi[c].to_numpy() for c in ("a", "b", "label"))
+    pa, pb, pl = phi_arrays(model)
     on = pa == pb
     first_latent = dict(zip(pl[on][::-1].tolist(), pa[on][::-1].tolist()))
     kinds = label_arrays(model).kind
@@ -112,7 +124,7 @@ def anova_start(model: PathModel, start: np.ndarray) -> np.ndarray:
     n = len(r)
     s2 = float(np.mean(r ** 2)) or 1.0
     out = start.copy()
-    pa, pb, pl = (model.phi[c].to_numpy() for c in ("a", "b", "label"))
+    pa, pb, pl = phi_arrays(model)
     var_of = dict(zip(pa[pa == pb].tolist(), pl[pa == pb].tolist()))
     slot = model.data.slot
     guesses: dict[int, float] = {}

@@ -23,6 +23,7 @@ from functools import cached_property
 import numpy as np
 
 from .protocol import POOLED, Capabilities
+from ..model.label_arrays import phi_arrays
 from ..model.pathmodel import PathModel
 from . import weighting
 from ..model.coefficients import coefficient_design, fixed_offset
@@ -221,14 +222,14 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
         phi_idx[ok_pair] = const0
         phi_idx[:, np.arange(q), np.arange(q)] = np.where(lat_local >= 0, const0, const1)
         groups = model.group_of(phi)
+        pa, pb, pl = phi_arrays(model)
         row_group = (model.obs_group[np.flatnonzero(np.r_[True, row[1:] != row[:-1]])]
                      if model.obs_group is not None else np.full(n_rows, -1))
         # entries for every group first, then those of each row's own group
         for g in [-1] + sorted(set(groups.tolist()) - {-1}):
             sel = groups == g
             rows_in = np.ones(n_rows, dtype=bool) if g == -1 else row_group == g
-            _fill_phi(phi_idx, lat_local, rows_in, phi["a"].to_numpy()[sel],
-                      phi["b"].to_numpy()[sel], phi["label"].to_numpy()[sel], n_lat)
+            _fill_phi(phi_idx, lat_local, rows_in, pa[sel], pb[sel], pl[sel], n_lat)
     # pools: identical pattern, cross-products and counts
     signature = np.concatenate([phi_idx.reshape(n_rows, -1).astype(float),
                                 ZZ.reshape(n_rows, -1), nrg], axis=1)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pathmodel import PathModel
 
-__all__ = ["LabelArrays", "label_arrays"]
+__all__ = ["LabelArrays", "label_arrays", "PhiArrays", "phi_arrays", "carry_label_arrays"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +61,35 @@ def label_arrays(model: "PathModel") -> LabelArrays:
             free=_read_only(lab["free"].to_numpy(dtype=bool)),
             value=_read_only(lab["value"].to_numpy(dtype=float)))
     return got
+
+
+class PhiArrays(NamedTuple):
+    """The latent (co)variance table ``model.phi`` as arrays: latents a <= b, label."""
+
+    a: np.ndarray
+    b: np.ndarray
+    label: np.ndarray
+
+
+_PHI: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def phi_arrays(model: "PathModel") -> PhiArrays:
+    """The :class:`PhiArrays` of ``model`` (read from ``model.phi`` once)."""
+    got = _PHI.get(model)
+    if got is None:
+        phi = model.phi
+        got = _PHI[model] = PhiArrays(*(_read_only(phi[c].to_numpy(dtype=np.int64))
+                                        for c in ("a", "b", "label")))
+    return got
+
+
+def carry_label_arrays(source: "PathModel", target: "PathModel") -> "PathModel":
+    """``target`` (a copy of ``source`` with the same ``phi`` and a table with the same
+    names, kinds, free flags and values: an added ``estimate`` column) sharing
+    ``source``'s arrays; returned."""
+    for cache in (_ARRAYS, _PHI):
+        got = cache.get(source)
+        if got is not None:
+            cache[target] = got
+    return target
