@@ -192,6 +192,10 @@ class CoefficientBasis:
 
     def logdet(self) -> float:
         """log |det basis| (log|X'V^-1X| = log|internal| - 2 logdet())."""
+        return self._logdet
+
+    @cached_property
+    def _logdet(self) -> float:
         return float(np.log(np.abs(np.diag(self.basis))).sum()) if self.k else 0.0
 
     def original_gradient(self, g: np.ndarray) -> np.ndarray:

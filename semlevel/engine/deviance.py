@@ -73,7 +73,7 @@ def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
                      xtvx=basis.original_information(Sxx))
     if not gradient:
         return out, None
-    gamma = np.r_[-beta, 1.0]
+    gamma = np.append(-beta, 1.0)                 # (np.r_ costs 25 us a call)
     Gam = np.outer(gamma, gamma)
     if reml and k:
         Gam[:k, :k] += np.linalg.inv(Sxx)

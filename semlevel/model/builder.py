@@ -195,8 +195,10 @@ def _random_design(spec: MixedSpec, wide, levels: list[str]) -> tuple[pd.DataFra
                              "equation": q, "effect": lab, "factor": factor,
                              "variable": None if lab == "_cons" or factor else lab})
             z_cols.append(col)
-    effects = pd.DataFrame(eff_rows, columns=["level", "level_index", "equation", "effect",
-                                              "variable", "factor"])
+    # (columns, not records: a frame of arrow strings from records costs twice as much)
+    effects = pd.DataFrame({c: [r[c] for r in eff_rows] for c in
+                            ("level", "level_index", "equation", "effect", "variable",
+                             "factor")})
     Z = np.column_stack(z_cols) if z_cols else np.zeros((wide.n_obs, 0))
     return effects, Z
 
@@ -245,14 +247,16 @@ def _latent_labels(spec: MixedSpec, effects: pd.DataFrame, effect_latent: np.nda
             if j >= len(lat_of):
                 continue                                   # the factor's pairs: below
             a, b = lat_of[i], lat_of[j]
-            phi_parts.append(pd.DataFrame({"a": np.minimum(a, b), "b": np.maximum(a, b),
-                                           "label": lab_id[lab]}))
+            phi_parts.append((np.minimum(a, b), np.maximum(a, b),
+                              np.full(len(a), lab_id[lab], dtype=np.int64)))
         if len(effs) == 1 and factor_of[effs[0]] and structure == "exchangeable":
             a, b = np.triu_indices(len(lat_of[0]), 1)     # every pair of the factor's levels
-            phi_parts.append(pd.DataFrame({"a": lat_of[0][a], "b": lat_of[0][b],
-                                           "label": lab_id[pair_label[(0, 1)]]}))
-    phi = (pd.concat(phi_parts, ignore_index=True) if phi_parts
-           else pd.DataFrame({"a": [], "b": [], "label": []}, dtype=np.int64))
+            phi_parts.append((lat_of[0][a], lat_of[0][b],
+                              np.full(len(a), lab_id[pair_label[(0, 1)]], dtype=np.int64)))
+    # one frame of the concatenated parts (a frame per part and a concat: 0.5 ms)
+    phi = pd.DataFrame({c: (np.concatenate([part[i] for part in phi_parts]).astype(np.int64)
+                            if phi_parts else np.zeros(0, dtype=np.int64))
+                        for i, c in enumerate(("a", "b", "label"))})
     return phi, cov_blocks, notes
 
 
