@@ -122,3 +122,15 @@ def test_group_sums_are_each_groups_own_sums(contiguous):
                          np.ascontiguousarray(rows6.T), 1, axis=-1)[:, 0]
     assert np.array_equal(alone_t, last[:, 6])
     assert group_sums(np.zeros(0, dtype=np.int64), np.zeros((0, 3)), 4).shape == (4, 3)
+
+
+def test_cross_products_at_once_or_pair_by_pair_are_the_same_bits(monkeypatch):
+    """The pooled statistics sum the cross-products W_i W_j in one call for small data
+    and pair by pair for large (memory): the two give the same bits."""
+    import semlevel as sl
+    from semlevel.engine import stats
+    model = sl.mixed_model("weight week || id: week, cov(un)", data=sl.datasets.load("pig"))
+    at_once = stats.pool_statistics(model)
+    monkeypatch.setattr(stats, "PRODUCTS_AT_ONCE", 0)
+    by_pair = stats.pool_statistics(model)
+    assert np.array_equal(at_once.C, by_pair.C) and np.array_equal(at_once.T, by_pair.T)
