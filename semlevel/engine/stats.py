@@ -128,8 +128,9 @@ def row_latent_keys(model: PathModel) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 #: observations x (coefficients + 1)^2 up to which the cross-products C are summed in one
-#: call (a call per pair costs ~50 us: most of a small model's statistics)
-PRODUCTS_AT_ONCE = 1_000_000
+#: call (32 MB of products; a call per pair costs ~50 us, most of a small model's
+#: statistics, and 5-10 ms more on the 100,000-row random-slope case)
+PRODUCTS_AT_ONCE = 4_000_000
 
 
 def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> PoolStats:
