@@ -257,8 +257,10 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
     est = expand(model, est)                               # derived residual covariances
     boundary = _boundary_labels(model, est, free, is_var)
     est = est.copy()
-    at_zero = model.labels.index.get_indexer([b for b in boundary if b in model.labels.index])
-    est[at_zero] = 0.0                                    # on the boundary: exactly zero
+    if boundary:                                          # on the boundary: exactly zero
+        at_zero = model.labels.index.get_indexer([b for b in boundary
+                                                  if b in model.labels.index])
+        est[at_zero] = 0.0
     final = deviance(est, stats, model.reml, gradient=capabilities_of(stats).gradient,
                      check_psd=check_psd)
     if not np.isfinite(final.deviance):
