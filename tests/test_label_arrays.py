@@ -20,6 +20,7 @@ def test_arrays_equal_the_table(model):
     assert la.kind.tolist() == lab["kind"].tolist()
     np.testing.assert_array_equal(la.free, lab["free"].to_numpy())
     np.testing.assert_array_equal(la.value, lab["value"].to_numpy(dtype=float))
+    assert la.block.tolist() == lab["block"].tolist()
     kinds = lab["kind"].to_numpy()
     assert la.coefficients.tolist() == np.flatnonzero(kinds == "coef").tolist()
     assert la.free_variances.tolist() == np.flatnonzero(kinds != "coef").tolist()
@@ -28,7 +29,7 @@ def test_arrays_equal_the_table(model):
 
 def test_arrays_are_read_only(model):
     la = label_arrays(model)
-    for a in (la.names, la.kind, la.free, la.value):
+    for a in (la.names, la.kind, la.free, la.value, la.block):
         with pytest.raises(ValueError):
             a[0] = a[0]
 

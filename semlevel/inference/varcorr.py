@@ -47,9 +47,8 @@ def variance_table(fit, z: float) -> pd.DataFrame:
     the log scale for variances, Wald for covariances and AR/MA coefficients, logit for
     an exponential structure's rho, atanh for Toeplitz correlations. Derived covariances
     of a residual structure (kind ``lag``) are not parameters and are not listed."""
-    lab = fit.model.labels
     la = label_arrays(fit.model)
-    kinds, blocks, names = la.kind, lab["block"].to_numpy(), la.names
+    kinds, blocks, names = la.kind, la.block, la.names
     idx = np.flatnonzero(~np.isin(kinds, ["coef", "lag"]))
     _, ci_scale = label_roles(fit.model)
     free_pos = {j: i for i, j in enumerate(free_variances(fit.model))}

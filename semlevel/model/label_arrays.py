@@ -23,12 +23,14 @@ __all__ = ["LabelArrays", "label_arrays", "PhiArrays", "phi_arrays", "carry_labe
 
 @dataclass(frozen=True)
 class LabelArrays:
-    """One entry per row of ``model.labels``: its name, kind, whether free, its value."""
+    """One entry per row of ``model.labels``: its name, kind, whether free, its value,
+    its block."""
 
     names: np.ndarray    # object (str)
     kind: np.ndarray     # object (str): one of LABEL_KINDS
     free: np.ndarray     # bool
     value: np.ndarray    # float (NaN: none given)
+    block: np.ndarray    # object: the display group (``id: Unstructured``)
 
     @property
     def coefficients(self) -> np.ndarray:
@@ -59,7 +61,9 @@ def label_arrays(model: "PathModel") -> LabelArrays:
             names=_read_only(lab.index.to_numpy(dtype=object)),
             kind=_read_only(lab["kind"].to_numpy(dtype=object)),
             free=_read_only(lab["free"].to_numpy(dtype=bool)),
-            value=_read_only(lab["value"].to_numpy(dtype=float)))
+            value=_read_only(lab["value"].to_numpy(dtype=float)),
+            block=_read_only(lab["block"].to_numpy(dtype=object) if "block" in lab
+                             else np.full(len(lab), None, dtype=object)))
     return got
 
 
