@@ -68,8 +68,11 @@ def build_hierarchy(data: "pd.DataFrame | Mapping[str, pd.Series]",
     for l, name in enumerate(levels):
         own = _factorize(data[name])
         keys.append(np.asarray(data[name]))
-        combined = parent * (int(own.max()) + 1 if n else 1) + own
-        codes[:, l] = unique_inverse(combined)[1]
+        if l == 0 and (not n or own.min() >= 0):
+            codes[:, 0] = own                 # (already the sorted codes 0..K-1)
+        else:
+            combined = parent * (int(own.max()) + 1 if n else 1) + own
+            codes[:, l] = unique_inverse(combined)[1]
         parent = codes[:, l]
     order = np.lexsort(tuple(codes[:, l] for l in reversed(range(len(levels))))) if levels \
         else np.arange(n)
