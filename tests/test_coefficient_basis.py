@@ -185,3 +185,22 @@ def test_fit_does_not_depend_on_row_order(prod):
         other = f2.fixed if tab is f1.fixed else f2.random
         a, b = tab[cols].to_numpy(), other[cols].to_numpy()
         assert np.all(np.abs(a - b) <= 1e-10 * np.abs(a).max(axis=0))
+
+
+@pytest.mark.parametrize("k", [1, 3, 12])
+def test_the_pooled_paths_transposed_design_is_the_same_bits(k):
+    """The pooled statistics build the internal design transposed (each column of W
+    contiguous): the same products and sums in the same order as internal_design,
+    with the data's own basis and with a given one."""
+    from semlevel.engine.stats import internal_design, internal_design_rows
+    rng = np.random.default_rng(k)
+    X = rng.normal(size=(3000, k)) * 10 + 3
+    y = rng.normal(size=3000) + 100
+    W, basis = internal_design(X, y)
+    Wt, basis_rows = internal_design_rows(X, y)
+    assert np.array_equal(basis.basis, basis_rows.basis)
+    assert np.array_equal(basis.shift, basis_rows.shift)
+    assert np.array_equal(W.T, Wt)
+    W2, _ = internal_design(X[:100], y[:100], basis)
+    Wt2, _ = internal_design_rows(X[:100], y[:100], basis)
+    assert np.array_equal(W2.T, Wt2)

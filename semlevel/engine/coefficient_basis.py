@@ -137,12 +137,14 @@ class CoefficientBasis:
         return cls(round_bits(shift), round_bits(basis), ratio)
 
     @classmethod
-    def of(cls, X: np.ndarray, y: np.ndarray) -> "CoefficientBasis":
-        """The basis of a design ``X`` and outcome ``y`` held in memory."""
-        if not X.shape[1]:
+    def of(cls, X: np.ndarray, y: np.ndarray, rows: bool = False) -> "CoefficientBasis":
+        """The basis of a design ``X`` and outcome ``y`` held in memory (``rows``: ``X``
+        given as its columns, k x n)."""
+        k = X.shape[0] if rows else X.shape[1]
+        if not k:
             return cls.identity(0)
-        Wt = np.empty((X.shape[1] + 1, len(y)))
-        Wt[:-1] = X.T
+        Wt = np.empty((k + 1, len(y)))
+        Wt[:-1] = X if rows else X.T
         Wt[-1] = y
         return cls.from_triangular(triangular_factor(Wt, transposed=True))
 
@@ -160,6 +162,29 @@ class CoefficientBasis:
                 if self.basis[i, j] != 0.0:
                     out[:, j] += X[:, i] * self.basis[i, j]
         return out
+
+    def design_rows(self, XT: np.ndarray, out: np.ndarray) -> None:
+        """:meth:`design` in the transposed layout: ``out[j]`` (k x n) = column j of
+        X @ basis from the columns ``XT`` (k x n) of X, each accumulated as there (the
+        same products and sums in the same order: the same bits)."""
+        if self.k > COLUMNWISE:
+            np.matmul(self.basis.T, XT, out=out)
+            return
+        out[:] = 0.0
+        tmp = np.empty(XT.shape[1])
+        for j in range(self.k):
+            for i in range(j + 1):
+                if self.basis[i, j] != 0.0:
+                    np.multiply(XT[i], self.basis[i, j], out=tmp)
+                    out[j] += tmp
+
+    def centre_rows(self, XT: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+        """:meth:`centre` in the transposed layout, into ``out`` (n,)."""
+        out[:] = y
+        tmp = np.empty(len(y))
+        for j in range(self.k):
+            np.multiply(XT[j], self.shift[j], out=tmp)
+            out -= tmp
 
     def centre(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
         """y - X @ shift, accumulated column by column (see :meth:`design`; O(n k))."""

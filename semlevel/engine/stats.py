@@ -86,6 +86,21 @@ def internal_design(Xt: np.ndarray, y: np.ndarray, basis: CoefficientBasis | Non
     return W, basis
 
 
+def internal_design_rows(Xt: np.ndarray, y: np.ndarray,
+                         basis: CoefficientBasis | None = None
+                         ) -> tuple[np.ndarray, CoefficientBasis]:
+    """:func:`internal_design` transposed ((k + 1) x n, each column of W contiguous, as the
+    pooled statistics use it) and computed so, bit for bit the same values: one pass to
+    transpose X instead of W's allocation, its columns' copies and a transpose of W."""
+    XT = np.ascontiguousarray(Xt.T)
+    if basis is None:
+        basis = CoefficientBasis.of(XT, y, rows=True)
+    Wt = np.empty((basis.k + 1, len(y)))
+    basis.design_rows(XT, Wt[:basis.k])
+    basis.centre_rows(XT, y, Wt[basis.k])
+    return Wt, basis
+
+
 def _fill_phi(phi_idx: np.ndarray, lat_local: np.ndarray, rows_in: np.ndarray,
               a_: np.ndarray, b_: np.ndarray, lab_: np.ndarray, n_lat: int) -> None:
     """Write the labels of latent pairs (a, b) into the rows' local covariance patterns."""
@@ -145,11 +160,16 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     n_lab = len(labels)
     const0, const1 = n_lab, n_lab + 1
     Xt, coef_ids = coefficient_design(model)
-    W, basis = internal_design(Xt, data.y - fixed_offset(model), basis)
     # weights (engine.weighting): transformed data, weighted residual counts and rows
-    W, Zw = weighting.scaled_design(model, W, model.Z)
+    if weighting.weights_of(model) is None:
+        Wt, basis = internal_design_rows(Xt, data.y - fixed_offset(model), basis)
+        Zw = model.Z
+    else:
+        W, basis = internal_design(Xt, data.y - fixed_offset(model), basis)
+        W, Zw = weighting.scaled_design(model, W, model.Z)
+        Wt = np.ascontiguousarray(W.T)
     res_count, rw = weighting.residual_counts(model), weighting.row_weights(model)
-    K1 = W.shape[1]
+    K1 = Wt.shape[0]
 
     # residual label of each observation -> g axis
     res_lab = model.resid_of_obs()
@@ -181,7 +201,6 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     # per-row statistics by residual label g: each row's sums over its own observations
     # in their order (semlevel.arrays.group_sums; bincount adds in order too), the
     # latents' by their local index; every array (effects or columns, observations)
-    Wt = np.ascontiguousarray(W.T)
     cell = row * G + g_of_obs                                    # (row, g) of each obs
     # C[i, j] = sums of W_i W_j (W_i W_j = W_j W_i bit for bit): every product summed in
     # one call where they fit in PRODUCTS_AT_ONCE values, else pair by pair through one
