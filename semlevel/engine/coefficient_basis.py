@@ -166,17 +166,19 @@ class CoefficientBasis:
     def design_rows(self, XT: np.ndarray, out: np.ndarray) -> None:
         """:meth:`design` in the transposed layout: ``out[j]`` (k x n) = column j of
         X @ basis from the columns ``XT`` (k x n) of X, each accumulated as there (the
-        same products and sums in the same order: the same bits)."""
+        same products and sums in the same order: the same bits). ``out`` may be ``XT``
+        itself (columns are written last to first: each uses only those before it)."""
         if self.k > COLUMNWISE:
-            np.matmul(self.basis.T, XT, out=out)
+            out[:] = self.basis.T @ XT
             return
-        out[:] = 0.0
-        tmp = np.empty(XT.shape[1])
-        for j in range(self.k):
+        acc, tmp = np.empty(XT.shape[1]), np.empty(XT.shape[1])
+        for j in range(self.k - 1, -1, -1):
+            acc[:] = 0.0
             for i in range(j + 1):
                 if self.basis[i, j] != 0.0:
                     np.multiply(XT[i], self.basis[i, j], out=tmp)
-                    out[j] += tmp
+                    acc += tmp
+            out[j] = acc
 
     def centre_rows(self, XT: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
         """:meth:`centre` in the transposed layout, into ``out`` (n,)."""

@@ -27,7 +27,7 @@ from ..model.label_arrays import phi_arrays
 from ..model.pathmodel import PathModel
 from . import weighting
 from ..model.coefficients import coefficient_design, fixed_offset
-from .coefficient_basis import CoefficientBasis
+from .coefficient_basis import CoefficientBasis, triangular_factor
 from .unique_rows import unique_rows
 from ..arrays import group_sums, unique_inverse
 
@@ -92,12 +92,15 @@ def internal_design_rows(Xt: np.ndarray, y: np.ndarray,
     """:func:`internal_design` transposed ((k + 1) x n, each column of W contiguous, as the
     pooled statistics use it) and computed so, bit for bit the same values: one pass to
     transpose X instead of W's allocation, its columns' copies and a transpose of W."""
-    XT = np.ascontiguousarray(Xt.T)
+    k = Xt.shape[1]
+    Wt = np.empty((k + 1, len(y)))                  # [X, y]', then its columns in place
+    Wt[:k] = Xt.T
+    Wt[k] = y
     if basis is None:
-        basis = CoefficientBasis.of(XT, y, rows=True)
-    Wt = np.empty((basis.k + 1, len(y)))
-    basis.design_rows(XT, Wt[:basis.k])
-    basis.centre_rows(XT, y, Wt[basis.k])
+        basis = (CoefficientBasis.from_triangular(triangular_factor(Wt, transposed=True))
+                 if k else CoefficientBasis.identity(0))
+    basis.centre_rows(Wt[:k], y, Wt[k])
+    basis.design_rows(Wt[:k], Wt[:k])
     return Wt, basis
 
 

@@ -45,10 +45,10 @@ def _coefficient_design(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     k = len(model.terms)
     if k == 0:
         return np.zeros((model.data.n_obs, 0)), coef_ids
-    per_obs = model.path_label[model.data.slot]            # (n_obs, k) label of each cell
     if np.array_equal(model.path_label, np.tile(np.arange(k), (model.path_label.shape[0], 1))) \
             and np.array_equal(coef_ids, np.arange(k)):
         return model.X, coef_ids
+    per_obs = model.path_label[model.data.slot]            # (n_obs, k) label of each cell
     col_of = {lab: i for i, lab in enumerate(coef_ids)}
     Xt = np.zeros((model.data.n_obs, len(coef_ids)))
     for t in range(k):
