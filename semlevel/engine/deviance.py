@@ -227,11 +227,15 @@ def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | N
     Om = A - bmm(AN, A)
     MM = np.eye(q) - AN
     n_lab = len(values)
-    labs = unique(stats.phi_idx)
-    labs = labs[labs < n_lab]
+    if n_lab == stats.const0:
+        labs, E = stats.label_positions                                         # (P,L,q,q)
+    else:
+        labs = unique(stats.phi_idx)
+        labs = labs[labs < n_lab]
+        E = np.stack([(stats.phi_idx == l).astype(float) for l in labs], axis=1) \
+            if len(labs) else None
     info = np.zeros((n_lab, n_lab))
     if len(labs):
-        E = np.stack([(stats.phi_idx == l).astype(float) for l in labs], axis=1)  # (P,L,q,q)
         EO = E @ Om[:, None]
         info[np.ix_(labs, labs)] += 0.5 * np.einsum("p,plij,pmji->lm", cnt, EO, EO)
         Bz = MM[:, None] @ stats.ZZ @ np.swapaxes(MM, 1, 2)[:, None]           # (P,G,q,q)

@@ -29,7 +29,7 @@ from . import weighting
 from ..model.coefficients import coefficient_design, fixed_offset
 from .coefficient_basis import CoefficientBasis, triangular_factor
 from .unique_rows import unique_rows
-from ..arrays import group_sums, unique_inverse
+from ..arrays import group_sums, unique, unique_inverse
 
 __all__ = ["PoolStats", "pool_statistics", "coefficient_design", "internal_design"]
 
@@ -65,6 +65,17 @@ class PoolStats:
     @property
     def n_pools(self) -> int:
         return int(self.count.shape[0])
+
+    @cached_property
+    def label_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, E): the labels (below ``const0``) in the pools' Phi and the indicator
+        E[p, l] (q x q) of each one's positions there (the expected information's, built
+        once instead of at each scoring step)."""
+        labs = unique(self.phi_idx)
+        labs = labs[labs < self.const0]
+        E = np.stack([(self.phi_idx == l).astype(float) for l in labs], axis=1) \
+            if len(labs) else np.zeros(self.phi_idx.shape[:1] + (0,) + self.phi_idx.shape[1:])
+        return labs, E
 
     @cached_property
     def T_by_latent_pair(self) -> np.ndarray:
