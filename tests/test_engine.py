@@ -503,3 +503,25 @@ def test_pooled_expected_information_equals_the_dense_one():
             a = pooled_info(v, pool_statistics(m))[np.ix_(var, var)]
             b = dense_info(m, v, np.zeros(0, dtype=np.int64), var)
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("spec", ["weight week || id:", "weight week || id: week, cov(un)"])
+def test_pooled_fit_does_not_evaluate_its_final_point_again(monkeypatch, spec):
+    """The Fit takes the optimiser's last evaluation where its values are the estimates
+    to the bit: the evaluations are the optimiser's plus one gradient per free variance
+    parameter for the complex-step Hessian of the standard errors, and the log
+    likelihood is the one a fresh evaluation at the estimates gives."""
+    from semlevel.engine import fitting
+    calls = []
+    real = fitting.deviance
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(fitting, "deviance", counted)
+    fit = sl.mixed(spec, data=sl.datasets.load("pig"))
+    k = len(fit.theta_vcov)
+    assert len(calls) == fit.optimization.evaluations + k
+    again = real(fit.values, fit.stats, False, gradient=True)
+    assert again.deviance == fit.evaluation.deviance
+    np.testing.assert_array_equal(again.beta, fit.evaluation.beta)

@@ -156,13 +156,18 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
     def to_values(u):
         return param.values(u, values)
 
+    caps = capabilities_of(stats)
+    last: list = []                  # the latest evaluation with the final one's options
+
     def fun(u, want_grad):
-        ev = deviance(to_values(u), stats, reml, gradient=want_grad, check_psd=check_psd)
+        v = to_values(u)
+        ev = deviance(v, stats, reml, gradient=want_grad, check_psd=check_psd)
+        if want_grad == caps.gradient:
+            last[:] = [v, ev]
         if not np.isfinite(ev.deviance):
             return np.inf, None
         return ev.deviance, (param.gradient(u, ev.gradient) if want_grad else None)
 
-    caps = capabilities_of(stats)
     if caps.optimiser == "profiled":
         from .profiled import minimize_profiled      # (the sparse path's: scipy)
         est, record, curvature = minimize_profiled(stats, param, values, reml,
@@ -183,7 +188,8 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
                        approx_hessian=approx, callback=callback)
     if not record.converged:
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=4)
-    return _finish(model, stats, to_values(u), record, check_psd)
+    return _finish(model, stats, to_values(u), record, check_psd,
+                   evaluated=tuple(last) if last else None)
 
 
 def information_of(stats, values: np.ndarray) -> np.ndarray | None:
@@ -248,11 +254,14 @@ def fit_at(model: PathModel, values: Mapping[str, float]) -> "Fit":
 def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
             record: OptimizationSummary, check_psd: bool,
             theta_vcov: np.ndarray | None = None,
-            curvature: Curvature | None = None) -> "Fit":
+            curvature: Curvature | None = None,
+            evaluated: tuple | None = None) -> "Fit":
     """The Fit at estimates ``est``. ``theta_vcov`` (the variance parameters' covariance,
     with ``record``'s convergence judgement) is given when the fit was made on other
     scales (:mod:`.scaling`); otherwise both come from the curvature here, or from the
-    ``curvature`` the optimiser found at ``est`` (:func:`.profiled.minimize_profiled`)."""
+    ``curvature`` the optimiser found at ``est`` (:func:`.profiled.minimize_profiled`).
+    ``evaluated``: the optimiser's latest (values, Evaluation), used where its values are
+    the final ones to the bit."""
     free, is_var = _free_variance_labels(model)
     est = expand(model, est)                               # derived residual covariances
     boundary = _boundary_labels(model, est, free, is_var)
@@ -261,8 +270,12 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
         at_zero = model.labels.index.get_indexer([b for b in boundary
                                                   if b in model.labels.index])
         est[at_zero] = 0.0
-    final = deviance(est, stats, model.reml, gradient=capabilities_of(stats).gradient,
-                     check_psd=check_psd)
+    if evaluated is not None and evaluated[0].shape == est.shape \
+            and evaluated[0].dtype == est.dtype and evaluated[0].tobytes() == est.tobytes():
+        final = evaluated[1]             # the optimiser's last point: not evaluated again
+    else:
+        final = deviance(est, stats, model.reml, gradient=capabilities_of(stats).gradient,
+                         check_psd=check_psd)
     if not np.isfinite(final.deviance):
         raise ValueError("the parameter values are not admissible (a covariance matrix is "
                          "not positive semi-definite)")
