@@ -119,8 +119,52 @@ def tall_factor_threads() -> str:
     return "triangular factor, " + "; ".join(out)
 
 
+def unique_rows_hash() -> str:
+    """semlevel/engine/unique_rows.py: the pools' signature rows (2,000 x 73) grouped by
+    a hash against the void sort alone."""
+    from semlevel.engine import unique_rows as ur
+    rng = np.random.default_rng(0)
+    a = np.repeat(rng.integers(0, 3, (40, 73)).astype(float), 50, axis=0)
+    real = ur._by_hash
+    hashed = _ms(lambda: ur.unique_rows(a))
+    ur._by_hash = lambda x: None
+    try:
+        void = _ms(lambda: ur.unique_rows(a))
+    finally:
+        ur._by_hash = real
+    return f"2,000 x 73, 40 distinct: void sort {void:.2f} ms, hash {hashed:.2f} ms"
+
+
+def pandas_small_calls() -> str:
+    """The small-frame costs the builder, the engine and the results layer avoid
+    (pandas 3, arrow strings): a column selection against a frame of the columns, a
+    Series comparison against the array's, Series.nunique against a set, records against
+    columns, np.r_ against np.append; on a labels-sized frame."""
+    import pandas as pd
+    lab = pd.DataFrame({"kind": ["coef", "coef", "var", "resvar"], "free": [True] * 4,
+                        "value": [np.nan] * 4, "block": ["fixed", "fixed", "id", "Residual"],
+                        "x": [1, 2, 3, 4]}, index=pd.Index(list("abcd"), name="name"))
+    cols = ["kind", "free", "value", "block"]
+    rows = lab.reset_index().to_dict("records")
+    beta = np.array([1.5, -2.0])
+    us = lambda f: _ms(f, 200) * 1000  # noqa: E731
+    return (f"df[cols] {us(lambda: lab[cols]):.0f} us, frame of the columns "
+            f"{us(lambda: pd.DataFrame({c: lab[c] for c in cols}, index=lab.index)):.0f} us; "
+            f"Series == 'coef' {us(lambda: (lab['kind'] == 'coef').to_numpy()):.0f} us, "
+            f"array == 'coef' {us(lambda: lab['kind'].to_numpy() == 'coef'):.0f} us; "
+            f"nunique {us(lambda: lab['block'].nunique()):.0f} us, set "
+            f"{us(lambda: len(set(lab['block'].tolist()))):.0f} us; frame from records "
+            f"{us(lambda: pd.DataFrame(rows)):.0f} us, from columns "
+            f"{us(lambda: pd.DataFrame({c: [r[c] for r in rows] for c in rows[0]})):.0f} us; "
+            f"to_dict('records') {us(lambda: lab.to_dict('records')):.0f} us, the columns' "
+            f"lists {us(lambda: [lab[c].tolist() for c in cols]):.0f} us; "
+            f"np.r_ {us(lambda: np.r_[-beta, 1.0]):.1f} us, np.append "
+            f"{us(lambda: np.append(-beta, 1.0)):.1f} us")
+
+
 CASES = {"unique": unique_vs_numpy, "ols": ols_normal_equations, "gram": dense_gram,
-         "threads": blas_threads, "tall factor threads": tall_factor_threads}
+         "threads": blas_threads, "tall factor threads": tall_factor_threads,
+         "unique_rows hash": unique_rows_hash, "pandas small calls": pandas_small_calls}
 
 
 def main(argv=None) -> None:

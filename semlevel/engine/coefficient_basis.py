@@ -137,15 +137,18 @@ class CoefficientBasis:
         return cls(round_bits(shift), round_bits(basis), ratio)
 
     @classmethod
-    def of(cls, X: np.ndarray, y: np.ndarray, rows: bool = False) -> "CoefficientBasis":
-        """The basis of a design ``X`` and outcome ``y`` held in memory (``rows``: ``X``
-        given as its columns, k x n)."""
-        k = X.shape[0] if rows else X.shape[1]
-        if not k:
-            return cls.identity(0)
-        Wt = np.empty((k + 1, len(y)))
-        Wt[:-1] = X if rows else X.T
+    def of(cls, X: np.ndarray, y: np.ndarray) -> "CoefficientBasis":
+        """The basis of a design ``X`` and outcome ``y`` held in memory."""
+        Wt = np.empty((X.shape[1] + 1, len(y)))
+        Wt[:-1] = X.T
         Wt[-1] = y
+        return cls.of_columns(Wt)
+
+    @classmethod
+    def of_columns(cls, Wt: np.ndarray) -> "CoefficientBasis":
+        """The basis of [X, y] given as its columns, (k + 1) x n."""
+        if Wt.shape[0] <= 1:
+            return cls.identity(0)
         return cls.from_triangular(triangular_factor(Wt, transposed=True))
 
     # ---- the data in internal coordinates --------------------------------------------

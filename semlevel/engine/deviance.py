@@ -18,7 +18,6 @@ import numpy as np
 from .coefficient_basis import CoefficientBasis
 from .linalg.small import bmm, solve_logdet
 from .stats import PoolStats
-from ..arrays import unique
 
 __all__ = ["Evaluation", "evaluate", "profile", "coefficient_gradient", "LOG2PI"]
 
@@ -73,7 +72,7 @@ def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
                      xtvx=basis.original_information(Sxx))
     if not gradient:
         return out, None
-    gamma = np.append(-beta, 1.0)                 # (np.r_ costs 25 us a call)
+    gamma = np.append(-beta, 1.0)                 # (half np.r_'s time: micro.py)
     Gam = np.outer(gamma, gamma)
     if reml and k:
         Gam[:k, :k] += np.linalg.inv(Sxx)
@@ -226,14 +225,8 @@ def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | N
     AN = bmm(A, N)
     Om = A - bmm(AN, A)
     MM = np.eye(q) - AN
-    n_lab = len(values)
-    if n_lab == stats.const0:
-        labs, E = stats.label_positions                                         # (P,L,q,q)
-    else:
-        labs = unique(stats.phi_idx)
-        labs = labs[labs < n_lab]
-        E = np.stack([(stats.phi_idx == l).astype(float) for l in labs], axis=1) \
-            if len(labs) else None
+    n_lab = len(values)                  # = stats.const0: ext's constants follow the labels
+    labs, E = stats.label_positions                                             # (P,L,q,q)
     info = np.zeros((n_lab, n_lab))
     if len(labs):
         EO = E @ Om[:, None]

@@ -131,7 +131,8 @@ def _sparse_is_cheaper(model: PathModel, q_r: np.ndarray) -> bool:
     the pooled and dense paths factor every row's q x q system. Compares the two costs."""
     lowest = model.latents["level"].to_numpy() == list(model.data.hierarchy.levels)[-1]
     q2 = float((~lowest).sum())
-    kinds, free = label_arrays(model).kind, label_arrays(model).free
+    la = label_arrays(model)
+    kinds, free = la.kind, la.free
     n_var = int((free & (kinds != "coef")).sum())
     sparse = q2 ** 3 * (1 + 2 * n_var)
     dense = float(np.sum(q_r.astype(float) ** 3))
@@ -162,7 +163,8 @@ def _choose(model: PathModel) -> tuple[str, object]:
     if len(model.theta):
         return _residual_path(model)
     G = len(unique(model.resid_of_obs()))
-    kinds, free = label_arrays(model).kind, label_arrays(model).free
+    la = label_arrays(model)
+    kinds, free = la.kind, la.free
     K1 = int(((kinds == "coef") & free).sum()) + 1
     if model.Z.shape[1]:
         _, pairs, _, span = row_latent_keys(model)

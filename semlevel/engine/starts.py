@@ -85,7 +85,7 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     # another order (rows reordered, partitions on Dask) start from the same point
     s2 = float(round_bits(residual_variance or 1.0, 20))
     loading_squares = round_bits(loading_squares, 20)
-    n_levels = len(set(model.effects["level"].tolist()))  # (Series.nunique: 0.25 ms)
+    n_levels = len(set(model.effects["level"].tolist()))  # (a third of nunique's time)
     share = s2 / (n_levels + 1)
     lat_z2 = latent_loading_squares(model, loading_squares)
     pa, pb, pl = phi_arrays(model)

@@ -195,7 +195,7 @@ def _random_design(spec: MixedSpec, wide, levels: list[str]) -> tuple[pd.DataFra
                              "equation": q, "effect": lab, "factor": factor,
                              "variable": None if lab == "_cons" or factor else lab})
             z_cols.append(col)
-    # (columns, not records: a frame of arrow strings from records costs twice as much)
+    # (built from columns, as the other tables)
     effects = pd.DataFrame({c: [r[c] for r in eff_rows] for c in
                             ("level", "level_index", "equation", "effect", "variable",
                              "factor")})

@@ -20,8 +20,8 @@ def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
     effect_latent = np.full((p, len(effects)), -1, dtype=np.int64)
     rows = []
     groups: dict[tuple, tuple] = {}
-    # (plain records from the columns: a row Series of arrow strings costs 0.2 ms to
-    # make, to_dict("records") 0.6 ms for the two rows of a random slope)
+    # (plain records from the columns: a row Series of arrow strings is slow to make,
+    # and to_dict("records") slower than these five columns' lists: micro.py)
     names_ = [c for c in ("level_index", "effect", "level", "factor", "equation")
               if c in effects.columns]
     records = [dict(zip(names_, vals)) for vals in
