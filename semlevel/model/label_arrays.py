@@ -53,17 +53,19 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 def label_arrays(model: "PathModel") -> LabelArrays:
-    """The :class:`LabelArrays` of ``model`` (read from its table once)."""
+    """The :class:`LabelArrays` of ``model`` (its label table's columns)."""
     got = _ARRAYS.get(model)
     if got is None:
-        lab = model.labels
+        lab = model.label_table
+        n = len(lab)
         got = _ARRAYS[model] = LabelArrays(
-            names=_read_only(lab.index.to_numpy(dtype=object)),
-            kind=_read_only(lab["kind"].to_numpy(dtype=object)),
-            free=_read_only(lab["free"].to_numpy(dtype=bool)),
-            value=_read_only(lab["value"].to_numpy(dtype=float)),
-            block=_read_only(lab["block"].to_numpy(dtype=object) if "block" in lab
-                             else np.full(len(lab), None, dtype=object)))
+            names=_read_only(lab.index if lab.index is not None
+                             else np.arange(n).astype(str).astype(object)),
+            kind=_read_only(lab["kind"].astype(object)),
+            free=_read_only(lab["free"].astype(bool)),
+            value=_read_only(lab["value"].astype(float)),
+            block=_read_only(lab["block"].astype(object) if "block" in lab
+                             else np.full(n, None, dtype=object)))
     return got
 
 
@@ -82,8 +84,8 @@ def phi_arrays(model: "PathModel") -> PhiArrays:
     """The :class:`PhiArrays` of ``model`` (read from ``model.phi`` once)."""
     got = _PHI.get(model)
     if got is None:
-        phi = model.phi
-        got = _PHI[model] = PhiArrays(*(_read_only(phi[c].to_numpy(dtype=np.int64))
+        phi = model.phi_table
+        got = _PHI[model] = PhiArrays(*(_read_only(phi[c].astype(np.int64))
                                         for c in ("a", "b", "label")))
     return got
 

@@ -1,0 +1,138 @@
+"""ColumnTable: a small table held as named numpy columns, a DataFrame on request.
+
+A model's tables (labels, latents, random effects, latent and residual covariances) are
+a few rows each, read column by column by the engine many times a fit and by a user
+rarely. In pandas 3 every construction of such a frame costs 0.2-0.5 ms and every
+column read 15-30 us (string columns are arrow arrays: ``benchmarks/micro.py "pandas
+small calls"``), which made a small model's fit (pig: 10 evaluations of 0.2 ms) take
+13 ms. The builder therefore makes these tables as columns; the engine reads the
+columns; :meth:`ColumnTable.to_frame` makes the DataFrame a user sees, once, when asked.
+
+Columns are read-only arrays (strings and tuples as ``object`` arrays): a changed table
+is a new table (:meth:`ColumnTable.assign`), as a changed model is a new model.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+__all__ = ["ColumnTable"]
+
+
+def _column(values: Any, n: int | None) -> np.ndarray:
+    """``values`` as a read-only 1-d array: numbers keep their dtype, anything else
+    (strings, None, tuples) becomes an ``object`` array, one element per entry."""
+    if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind not in "US":
+        a = values.view()
+    else:
+        seq = values if isinstance(values, (list, tuple, np.ndarray)) else list(values)
+        a = None
+        if len(seq) and all(isinstance(v, (bool, int, float, np.number, np.bool_))
+                            for v in seq):
+            a = np.asarray(seq)
+        if a is None or a.ndim != 1:
+            a = np.empty(len(seq), dtype=object)
+            for i, v in enumerate(seq):
+                a[i] = v
+    if n is not None and len(a) != n:
+        raise ValueError(f"a column of {len(a)} entries in a table of {n} rows")
+    a.flags.writeable = False
+    return a
+
+
+class ColumnTable:
+    """Named columns of equal length, optionally with row names (``index``).
+
+    ``table["kind"]`` is a column (a read-only array), ``len(table)`` the number of rows,
+    ``"kind" in table`` whether a column exists, :meth:`to_frame` the DataFrame (made
+    once and kept), :meth:`of` the table of a DataFrame.
+    """
+
+    __slots__ = ("_columns", "index", "index_name", "_n", "_frame")
+
+    def __init__(self, columns: Mapping[str, Any], index: Any = None,
+                 index_name: str | None = None, n: int | None = None) -> None:
+        if index is not None:
+            index = _column(index, None)
+            n = len(index)
+        cols: dict[str, np.ndarray] = {}
+        for name, values in columns.items():
+            cols[name] = _column(values, n)
+            n = len(cols[name])
+        self._columns = cols
+        self.index = index
+        self.index_name = index_name
+        self._n = 0 if n is None else n
+        self._frame = None
+
+    @classmethod
+    def of(cls, frame) -> "ColumnTable":
+        """The table of a DataFrame: its columns as arrays (strings as ``object``), its
+        index as row names unless it is the default 0..n-1."""
+        import pandas as pd
+        index = None
+        if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0
+                and frame.index.step == 1 and frame.index.name is None):
+            index = frame.index.to_numpy(dtype=object)
+        cols = {}
+        for c in frame.columns:
+            s = frame[c]
+            kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"
+            cols[c] = s.to_numpy() if kind in "biufc" else s.to_numpy(dtype=object)
+        out = cls(cols, index=index, index_name=frame.index.name, n=len(frame))
+        out._frame = frame
+        return out
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self._columns[name]
+        except KeyError:
+            raise KeyError(f"no column {name!r} (columns: {', '.join(self._columns)})") \
+                from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._columns
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._columns)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self._columns.get(name, default)
+
+    def assign(self, **columns: Any) -> "ColumnTable":
+        """A new table with these columns added or replaced (same rows)."""
+        return ColumnTable({**self._columns, **columns}, index=self.index,
+                           index_name=self.index_name, n=self._n)
+
+    def take(self, rows) -> "ColumnTable":
+        """A new table of the given rows (positions or a boolean mask)."""
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        return ColumnTable({c: a[rows] for c, a in self._columns.items()},
+                           index=None if self.index is None else self.index[rows],
+                           index_name=self.index_name, n=len(rows))
+
+    def to_frame(self):
+        """The pandas DataFrame of this table (made once; a copy a user may edit into a
+        new table: the model keeps this table)."""
+        if self._frame is None:
+            import pandas as pd
+            index = (None if self.index is None
+                     else pd.Index(self.index, name=self.index_name))
+            # writable copies: pandas may keep the arrays it is given
+            self._frame = pd.DataFrame({c: np.array(a) for c, a in self._columns.items()},
+                                       index=index,
+                                       columns=list(self._columns) if self._columns else None)
+        return self._frame
+
+    def __repr__(self) -> str:
+        return f"<ColumnTable {self._n} rows: {', '.join(self._columns)}>"
