@@ -653,7 +653,7 @@ def auto_view(model, opt: DiagramOptions) -> tuple[str, str]:
     full up to ``max_slots`` slots (up to :data:`MAX_FULL_SLOPE_SLOTS` with random
     slopes), collapsed beyond."""
     n = model.data.n_slots
-    slopes = bool(model.effects["variable"].notna().any()) if len(model.effects) else False
+    slopes = bool(model.effects["variable"].notna().any()) if len(model.effect_table) else False
     limit = min(opt.max_slots, MAX_FULL_SLOPE_SLOTS) if slopes else opt.max_slots
     if n <= limit:
         return "full", ""

@@ -51,7 +51,7 @@ class RemotePathModel(PathModel):
         if self.obs_resid_label is not None or self.obs_group is not None:
             raise ValueError("labels by a grouping variable (relax(..., by=)) are not "
                              "supported on Dask data yet")
-        if len(self.theta):
+        if len(self.theta_table):
             raise ValueError("residual covariances between slots (correlated errors) are "
                              "not supported on Dask data yet")
         if self.info.structure is not None:
@@ -97,7 +97,7 @@ def starting_values_from(model: PathModel, moments: Moments) -> np.ndarray:
     data moments it needs (OLS residual variance, mean squares of the loadings) computed
     on the cluster."""
     z2 = np.array([float(moments.z2[e] / moments.nz[e]) if moments.nz[e] else 1.0
-                   for e in range(len(model.effects))])
+                   for e in range(len(model.effect_table))])
     return starting_values(model, residual_variance=moments.rss() / moments.n_obs,
                            loading_squares=z2)
 

@@ -65,7 +65,7 @@ class DenseStats:
 def dense_statistics(model: PathModel) -> DenseStats:
     """Collect, once per fit, each row's W, loadings and label-index matrices."""
     data = model.data
-    n_lab = len(model.labels)
+    n_lab = len(model.label_table)
     const0 = n_lab                       # index of the constant 0 (the extended vector)
     Xt, coef_ids = coefficient_design(model)
     W, basis = internal_design(Xt, data.y - fixed_offset(model))
@@ -104,7 +104,7 @@ def dense_statistics(model: PathModel) -> DenseStats:
             local, Zl = np.zeros(0, dtype=np.int64), np.zeros((n, 0))
         rows.setdefault(n, []).append((W[obs], Zl, local, th, og[lo], obs))
     batches = []
-    n_lat = len(model.latents)
+    n_lat = len(model.latent_table)
     phi = model.phi
     pg = model.group_of(phi)
     for n, items in sorted(rows.items()):

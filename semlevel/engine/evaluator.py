@@ -84,10 +84,9 @@ def expand(model: PathModel, values: np.ndarray) -> np.ndarray:
 
 def _structured(model: PathModel, core) -> Structured:
     structure = model.info.structure
-    idx = model.labels.index
     return Structured(core=core, structure=structure,
-                      param_ids=idx.get_indexer(list(structure.params)),
-                      lag_ids=idx.get_indexer(list(structure.lags)))
+                      param_ids=model.label_positions(structure.params),
+                      lag_ids=model.label_positions(structure.lags))
 
 
 #: largest pooled outer-product array (floats) before the dense path is taken instead
@@ -129,7 +128,7 @@ def _sparse_is_cheaper(model: PathModel, q_r: np.ndarray) -> bool:
     the sparse path eliminates the lowest level's small blocks and factors only the
     latents above them densely (q2 of them), once per finite-difference evaluation;
     the pooled and dense paths factor every row's q x q system. Compares the two costs."""
-    lowest = model.latents["level"].to_numpy() == list(model.data.hierarchy.levels)[-1]
+    lowest = model.latent_table["level"] == list(model.data.hierarchy.levels)[-1]
     q2 = float((~lowest).sum())
     la = label_arrays(model)
     kinds, free = la.kind, la.free
@@ -160,7 +159,7 @@ def _choose(model: PathModel) -> tuple[str, object]:
     data = model.data
     if weighting.needs_dense(model):
         return "dense", None
-    if len(model.theta):
+    if len(model.theta_table):
         return _residual_path(model)
     G = len(unique(model.resid_of_obs()))
     la = label_arrays(model)
@@ -216,7 +215,7 @@ def statistics(model: PathModel, path: str | None = None
         path, tree = _choose(model)
     if path not in PATHS:
         raise ValueError(f"unknown evaluation path {path!r}; one of {PATHS}")
-    if path == "pooled" and (len(model.theta) or weighting.needs_dense(model)):
+    if path == "pooled" and (len(model.theta_table) or weighting.needs_dense(model)):
         raise ValueError("the pooled path needs independent residuals and no weights that "
                          "vary within a row (this model has residual covariances or such "
                          "weights): use the dense path")

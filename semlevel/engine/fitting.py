@@ -267,8 +267,8 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
     boundary = _boundary_labels(model, est, free, is_var)
     est = est.copy()
     if boundary:                                          # on the boundary: exactly zero
-        at_zero = model.labels.index.get_indexer([b for b in boundary
-                                                  if b in model.labels.index])
+        at_zero = model.label_positions(boundary)
+        at_zero = at_zero[at_zero >= 0]
         est[at_zero] = 0.0
     if evaluated is not None and evaluated[0].shape == est.shape \
             and evaluated[0].dtype == est.dtype and evaluated[0].tobytes() == est.tobytes():
@@ -289,7 +289,8 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
     if boundary:
         warnings.warn("estimated at the boundary of the parameter space: "
                       + "; ".join(boundary), BoundaryWarning, stacklevel=4)
-    fitted = carry_label_arrays(model, model.with_labels(model.labels.assign(estimate=est)))
+    fitted = carry_label_arrays(model, model.with_labels(
+        model.label_table.assign(estimate=est)))
     # the engine's estimates become a Fit in the results layer (lme4's mkMerMod step),
     # with vce(robust|cluster) applied there: through the seam, not an upward import
     return service("fit_result")(model=fitted, stats=stats, values=est, evaluation=final,
@@ -330,7 +331,7 @@ def _variance_scales(model) -> np.ndarray:
     """Per label: the mean square of the loadings of the latent whose variance it is
     (1 for intercepts, residual variances and other labels), which puts every variance on
     the outcome's scale. 1 everywhere where the loadings are not on the client (Dask)."""
-    out = np.ones(len(model.labels))
+    out = np.ones(len(model.label_table))
     try:
         if model.Z is None or not model.Z.shape[1]:
             return out
@@ -374,8 +375,7 @@ def _singular_exchangeable(model, est) -> list[tuple[str, list[str]]]:
 def _unit_correlations(model, est, found: list[str]) -> list[str]:
     """Latent covariances outside Cholesky blocks estimated at a correlation of +-1
     (e.g. ``correlate()`` of two latents sharing a variance label)."""
-    phi = model.phi
-    if not len(phi):
+    if not len(model.phi_table):
         return []
     a, b, lab = phi_arrays(model)
     diag = {int(x): int(l) for x, y, l in zip(a, b, lab) if x == y}

@@ -48,9 +48,8 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
     from ..model.coefficients import coefficient_design
     from .information import parameter_derivatives
 
-    labels = model.labels
     Xt, coef_ids = coefficient_design(model)
-    bad = _dependent_columns(Xt.T @ Xt, labels.index.to_numpy()[coef_ids])
+    bad = _dependent_columns(Xt.T @ Xt, label_arrays(model).names[coef_ids])
     if bad:
         return bad
     var_ids = label_arrays(model).free_variances
@@ -68,7 +67,7 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
             else None
         layout = tree.blocks[0] if tree is not None and tree.blocks is not None else None
         return _dependent_columns(sparse_gram(model, var_ids, columns, start, layout),
-                                  labels.index.to_numpy()[var_ids])
+                                  label_arrays(model).names[var_ids])
     if isinstance(stats, PoolStats):
         # the expected information is J'WJ (W positive definite): singular exactly where
         # the covariance Jacobian J is
@@ -76,7 +75,7 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
                                     stats)
         if info is not None:
             return _dependent_columns(info[np.ix_(var_ids, var_ids)],
-                                      labels.index.to_numpy()[var_ids])
+                                      label_arrays(model).names[var_ids])
     pos = {int(v): i for i, v in enumerate(var_ids)}
     blocks = []
     start = start if start is not None else starting_values(model)
@@ -92,7 +91,7 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
         blocks.append(J)
     J = np.vstack(blocks)
     G = J.T @ J
-    return _dependent_columns(G, labels.index.to_numpy()[var_ids])
+    return _dependent_columns(G, label_arrays(model).names[var_ids])
 
 
 def check_identified(model: PathModel, stats=None, start: np.ndarray | None = None) -> None:
@@ -131,7 +130,7 @@ def sparse_gram(model: PathModel, var_ids: np.ndarray, columns=None,
         Zs, g_row, g_lat = _row_latents(model)
         ent = _phi_entries(model, g_row, g_lat)
     q = Zs.shape[1]
-    if q <= DENSE_GRAM_MAX and not len(model.theta):
+    if q <= DENSE_GRAM_MAX and not len(model.theta_table):
         return _dense_gram(model, var_ids, Zs, ent)
     A = (Zs.T @ Zs).tocsr()
     residual = _residual_derivatives(model, start, layout)
@@ -252,8 +251,7 @@ def _residual_derivatives(model: PathModel, start: np.ndarray | None, layout=Non
         return out
     from .evaluator import expand
     from .starts import starting_values
-    idx = model.labels.index
-    pid, lid = idx.get_indexer(list(st.params)), idx.get_indexer(list(st.lags))
+    pid, lid = model.label_positions(st.params), model.label_positions(st.lags)
     full = expand(model, start if start is not None else starting_values(model))
     J = st.jacobian(full[pid])
     zero = sp.csr_matrix((n, n))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.coefficients import coefficient_design
+from ..model.label_arrays import phi_arrays
 from ..model.pathmodel import PathModel
 from ..arrays import unique
 
@@ -28,9 +29,9 @@ def row_derivatives(model: PathModel):
     data = model.data
     starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
     ends = np.r_[starts[1:], data.n_obs]
-    phi = model.phi
-    pa, pb, pl = (phi["a"].to_numpy(), phi["b"].to_numpy(), phi["label"].to_numpy())
-    pg, tg = model.group_of(phi), model.group_of(model.theta)
+    phi = model.phi_table
+    pa, pb, pl = phi_arrays(model)
+    pg, tg = model.group_of(phi), model.group_of(model.theta_table)
     res_all = model.resid_of_obs()
     for lo, hi in zip(starts, ends):
         obs = np.arange(lo, hi)
@@ -40,10 +41,10 @@ def row_derivatives(model: PathModel):
         og = model.obs_group[obs] if model.obs_group is not None else np.full(n, -1)
         D: dict[int, np.ndarray] = {int(lab): np.diag((res == lab).astype(float))
                                     for lab in unique(res)}
-        if len(model.theta):
+        if len(model.theta_table):
             where = {int(s_): i for i, s_ in enumerate(slots)}
-            for (s_, t_, lab), g in zip(model.theta[["s", "t", "label"]].itertuples(index=False),
-                                        tg):
+            theta = model.theta_table
+            for s_, t_, lab, g in zip(theta["s"], theta["t"], theta["label"], tg):
                 if int(s_) in where and int(t_) in where:
                     i, j = where[int(s_)], where[int(t_)]
                     if g != -1 and not (og[i] == g and og[j] == g):
@@ -73,9 +74,8 @@ def parameter_derivatives(model: PathModel, values: np.ndarray):
     full = expand(model, values)
     st = model.info.structure
     if st is not None:
-        idx = model.labels.index
-        pid = idx.get_indexer(list(st.params))
-        lid = idx.get_indexer(list(st.lags))
+        pid = model.label_positions(st.params)
+        lid = model.label_positions(st.lags)
         J = st.jacobian(full[pid])
         where = {int(l): i for i, l in enumerate(lid)}
     for obs, D in row_derivatives(model):

@@ -31,13 +31,13 @@ def _complete_blocks(model: PathModel, free: np.ndarray, taken: set[int]) -> lis
     """Sets of latents whose covariance matrix is fully free with one label per entry, used
     nowhere else (e.g. two latents joined by ``correlate``): optimised through a Cholesky
     factor too, so a variance can reach zero without leaving the PSD cone."""
-    phi = model.phi
+    phi = model.phi_table
     if not len(phi) or "group" in phi:
         return []
     a, b, lab = phi_arrays(model)
     count = np.bincount(lab, minlength=len(free))
-    if len(model.theta):
-        count[unique(model.theta["label"].to_numpy())] += 1
+    if len(model.theta_table):
+        count[unique(np.asarray(model.theta_table["label"], dtype=np.int64))] += 1
     # a complete block's covariance labels occur once each: only their latents can form
     # one (a design's thousands of units sharing cov(un) labels are skipped at once)
     single = (a != b) & (count[lab] == 1) & free[lab]
@@ -83,13 +83,13 @@ def _exchangeable_pairs(model: PathModel, free: np.ndarray, taken: set[int]
     variance joined by ``correlate``). Optimised through the two eigenvalues
     a = var - cov (m - 1 times) and b = var + (m - 1) cov on the sd scale, so every
     point is positive semi-definite and either eigenvalue can reach zero."""
-    phi = model.phi
+    phi = model.phi_table
     if not len(phi) or "group" in phi:
         return []
     a_, b_, lab = phi_arrays(model)
     kinds = label_arrays(model).kind
     diag = {int(x): int(l) for x, y, l in zip(a_, b_, lab) if x == y}
-    theta_labels = set(model.theta["label"].tolist()) if len(model.theta) else set()
+    theta_labels = set(model.theta_table["label"].tolist())
     out = []
     for lc in unique(lab[a_ != b_]):
         lc = int(lc)
@@ -143,7 +143,6 @@ class Parametrization:
         return got
 
     def __init__(self, model: PathModel):
-        labels = model.labels
         la = label_arrays(model)
         kinds = la.kind
         free = la.free & (kinds != "coef")
@@ -152,9 +151,9 @@ class Parametrization:
         self.blocks: list[np.ndarray] = []      # m x m label rows of each Cholesky block
         for block in model.info.cov_blocks:
             names = [n for row in block for n in row]
-            if not all(n in labels.index for n in names):
+            if (model.label_positions(names) < 0).any():
                 continue
-            idx = np.array([[labels.index.get_loc(n) for n in row] for row in block])
+            idx = np.array([model.label_positions(row) for row in block])
             upper = idx[np.triu_indices(len(idx))]
             if (len(set(upper.tolist())) != len(upper) or not free[upper].all()
                     or taken & set(upper.tolist())):
@@ -172,7 +171,7 @@ class Parametrization:
         self.structure = None
         st = model.info.structure
         if st is not None:
-            ids = labels.index.get_indexer(list(st.params))
+            ids = model.label_positions(st.params)
             if (ids >= 0).all() and free[ids].all():
                 sizes = [len(p.params) for p in getattr(st, "parts", (st,))]
                 self.structure = (st.kind, ids, sizes)

@@ -21,8 +21,8 @@ import dataclasses
 import numpy as np
 
 from ..model.pathmodel import PathModel
+from ..model.label_arrays import label_arrays, phi_arrays
 from .starts import effect_loading_squares, latent_loading_squares
-from ..model.label_arrays import label_arrays
 
 __all__ = ["BAND", "rescaled"]
 
@@ -38,7 +38,6 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
     info = model.info
     if info.weights is not None or info.structure is not None:
         return None
-    labels = model.labels
     la = label_arrays(model)
     kinds, fixed, values = la.kind, ~la.free, la.value
     if np.any(fixed & (kinds != "coef") & np.isfinite(values) & (values != 0)):
@@ -58,17 +57,17 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
     if np.all((scales > BAND[0]) & (scales < BAND[1])):
         return None
     # the factor of every label
-    factor = np.ones(len(labels))
+    factor = np.ones(len(model.label_table))
     factor[kinds == "coef"] = s_y
     factor[np.isin(kinds, ("resvar", "rescov"))] = s_y * s_y
     lat_scale = np.sqrt(latent_loading_squares(model, e2))
-    for a, b, lab in zip(model.phi["a"], model.phi["b"], model.phi["label"]):
+    for a, b, lab in zip(*phi_arrays(model)):
         factor[int(lab)] = s_y * s_y / (lat_scale[int(a)] * lat_scale[int(b)])
     data = dataclasses.replace(model.data,
                                data=model.data.data.assign(**{model.outcome: y / s_y}))
-    scaled_labels = labels.copy()
-    if "estimate" in scaled_labels:
-        scaled_labels["estimate"] = scaled_labels["estimate"] / factor
-    scaled = dataclasses.replace(model, data=data, Z=model.Z / np.where(s_e > 0, s_e, 1.0),
-                                 labels=scaled_labels)
+    labels = model.label_table
+    if "estimate" in labels:
+        labels = labels.assign(estimate=labels["estimate"] / factor)
+    scaled = model.replace(data=data, Z=model.Z / np.where(s_e > 0, s_e, 1.0),
+                           labels=labels)
     return scaled, factor

@@ -126,7 +126,7 @@ def _row_latents(model: PathModel):
         return sp.csr_matrix((data.n_obs, 0)), np.zeros(0, np.int64), np.zeros(0, np.int64)
     lat = model.effect_latent[data.slot]
     nz = model.Z.ravel() != 0
-    n_lat = len(model.latents)
+    n_lat = len(model.latent_table)
     keys = np.repeat(data.row, E)[nz] * n_lat + lat.ravel()[nz]
     uniq, col = np.unique(keys, return_inverse=True)
     Zs = sp.csr_matrix((model.Z.ravel()[nz], (np.repeat(np.arange(data.n_obs), E)[nz], col)),
@@ -140,7 +140,7 @@ def _phi_entries(model: PathModel, g_row: np.ndarray, g_lat: np.ndarray) -> pd.D
     For every entry (a, b) of ``model.phi``, every row holding both latents gives one
     entry between its two columns; an entry of a group applies only to rows of that
     group, and overrides the every-group entry of the same pair."""
-    n_lat = max(len(model.latents), 1)
+    n_lat = max(len(model.latent_table), 1)
     pa = model.phi["a"].to_numpy(np.int64)
     pb = model.phi["b"].to_numpy(np.int64)
     plab = model.phi["label"].to_numpy(np.int64)
@@ -196,11 +196,11 @@ def _block_one(model: PathModel, unit: np.ndarray, A: sp.csr_matrix, g_lat: np.n
 
 def sparse_statistics(model: PathModel) -> SparseStats:
     """Compute (once per fit) the statistics of the sparse path."""
-    if len(model.theta):
+    if len(model.theta_table):
         raise ValueError("the sparse path needs independent residuals (no residual "
                          "covariances)")
     data = model.data
-    n_lab = len(model.labels)
+    n_lab = len(model.label_table)
     const0 = n_lab                      # the constant 0 of the extended vector
     Xt, coef_ids = coefficient_design(model)
     W, basis = internal_design(Xt, data.y - fixed_offset(model))

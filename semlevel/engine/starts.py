@@ -45,11 +45,12 @@ def latent_loading_squares(model: PathModel, effect_squares: np.ndarray) -> np.n
     if idx is None:
         # (lists, not the Series: iterating a column of arrow strings is slow)
         position = {(eq, ef): e for e, (eq, ef) in
-                    enumerate(zip(model.effects["equation"].tolist(),
-                                  model.effects["effect"].tolist()))}
+                    enumerate(zip(model.effect_table["equation"].tolist(),
+                                  model.effect_table["effect"].tolist()))}
         idx = _LATENT_EFFECT[model] = np.array(
             [position.get((eq, ef), -1) for eq, ef in
-             zip(model.latents["equation"].tolist(), model.latents["effect"].tolist())],
+             zip(model.latent_table["equation"].tolist(),
+                 model.latent_table["effect"].tolist())],
             dtype=np.int64)
     squares = np.asarray(effect_squares, dtype=float)
     if not len(squares):
@@ -68,11 +69,11 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     (``residual_variance``; ``loading_squares``, one per effect, the mean square of its
     nonzero loadings): a fit on Dask computes them on the cluster.
     """
-    labels = model.labels
+    labels = model.label_table
     vals = label_arrays(model).value.copy()
     if "estimate" in labels:
-        est = labels["estimate"].to_numpy(dtype=float)
-        use = labels["free"].to_numpy() & np.isfinite(est)
+        est = np.asarray(labels["estimate"], dtype=float)
+        use = np.asarray(labels["free"], dtype=bool) & np.isfinite(est)
         vals[use] = est[use]
     need = np.isnan(vals) & (label_arrays(model).kind != "coef")
     if not need.any():
@@ -85,7 +86,7 @@ def starting_values(model: PathModel, residual_variance: float | None = None,
     # another order (rows reordered, partitions on Dask) start from the same point
     s2 = float(round_bits(residual_variance or 1.0, 20))
     loading_squares = round_bits(loading_squares, 20)
-    n_levels = len(set(model.effects["level"].tolist()))  # (a third of nunique's time)
+    n_levels = len(set(model.effect_table["level"].tolist()))
     share = s2 / (n_levels + 1)
     lat_z2 = latent_loading_squares(model, loading_squares)
     pa, pb, pl = phi_arrays(model)
@@ -114,9 +115,8 @@ def anova_start(model: PathModel, start: np.ndarray) -> np.ndarray:
     tree path's quasi-Newton steps where the equal split of the residual variance may be
     far off (a crossed factor with few levels; units of very different variances).
     Labels with a value or an estimate keep it; rounded as :func:`starting_values`."""
-    labels = model.labels
     la = label_arrays(model)
-    if "estimate" in labels or np.isfinite(la.value[la.kind != "coef"]).any():
+    if "estimate" in model.label_table or np.isfinite(la.value[la.kind != "coef"]).any():
         return start
     Xt, _ = coefficient_design(model)
     y = model.data.y
@@ -129,7 +129,7 @@ def anova_start(model: PathModel, start: np.ndarray) -> np.ndarray:
     slot = model.data.slot
     guesses: dict[int, float] = {}
     done: set[int] = set()
-    for e, eff in enumerate(model.effects["effect"]):
+    for e, eff in enumerate(model.effect_table["effect"].tolist()):
         if not (eff == "_cons" or str(eff).startswith("R.")):
             continue
         lat = model.effect_latent[slot, e]
@@ -156,7 +156,7 @@ def anova_start(model: PathModel, start: np.ndarray) -> np.ndarray:
     shrink = min(1.0, 0.8 * s2 / taken) if taken else 1.0
     for j, g in guesses.items():
         out[j] = float(round_bits(g * shrink, 20))
-    resid = [i for i, k in enumerate(labels["kind"].to_numpy()) if k == "resvar"]
+    resid = np.flatnonzero(la.kind == "resvar").tolist()
     if done and len(resid) == 1:
         out[resid[0]] = float(round_bits(max(s2 - taken * shrink, 0.2 * s2), 20))
     return out

@@ -169,8 +169,7 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     (``semlevel.distributed``) must all use the same, global, ones."""
     data = model.data
     n_obs, n_rows = data.n_obs, data.n_rows
-    labels = model.labels
-    n_lab = len(labels)
+    n_lab = len(model.label_table)
     const0, const1 = n_lab, n_lab + 1
     Xt, coef_ids = coefficient_design(model)
     # weights (engine.weighting): transformed data, weighted residual counts and rows
@@ -263,8 +262,8 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
     if E:
         lat_local = np.full((n_rows, q), -1, dtype=np.int64)
         lat_local[u_row, local] = u_lat
-        n_lat = len(model.latents)
-        phi = model.phi
+        n_lat = len(model.latent_table)
+        phi = model.phi_table
         ok_pair = (lat_local[:, :, None] >= 0) & (lat_local[:, None, :] >= 0)
         phi_idx[ok_pair] = const0
         phi_idx[:, np.arange(q), np.arange(q)] = np.where(lat_local >= 0, const0, const1)

@@ -258,7 +258,7 @@ def _deepest(Zs: sp.csr_matrix, unit: np.ndarray, depth: np.ndarray) -> np.ndarr
 def tree_statistics(model: PathModel, structure: TreeStructure | None = None) -> TreeStats:
     """Compute (once per fit) the statistics of the tree path."""
     data = model.data
-    n_lab = len(model.labels)
+    n_lab = len(model.label_table)
     const0 = n_lab
     Xt, coef_ids = coefficient_design(model)
     W, basis = internal_design(Xt, data.y - fixed_offset(model))
@@ -278,7 +278,7 @@ def tree_statistics(model: PathModel, structure: TreeStructure | None = None) ->
                          f"units (fronts of at most {MAX_FRONT} latents), or its residual "
                          "covariances join observations of different branches: use "
                          "another path")
-    if len(model.theta) and tree.blocks is None:
+    if len(model.theta_table) and tree.blocks is None:
         raise ValueError("this tree was found without the model's residual covariances")
     # observations in residual blocks enter per evaluation (tree_residuals), not here
     blocked = (tree.blocks[0].block >= 0) if tree.blocks is not None else \

@@ -101,7 +101,7 @@ def row_batches(model, values: np.ndarray) -> list[RowBatch]:
     row = data.row
     og = model.obs_group if model.obs_group is not None else np.full(n_obs, -1)
     row_group = og[starts] if R else np.zeros(0, dtype=np.int64)
-    L = max(len(model.latents), 1)
+    L = max(len(model.latent_table), 1)
     if E:
         lat = model.effect_latent[data.slot]                           # (n_obs, E)
         ok = lat >= 0
@@ -121,7 +121,7 @@ def row_batches(model, values: np.ndarray) -> list[RowBatch]:
     P = max(data.n_slots, 1)
     th_codes, th_vals = _symmetric_table(model.theta, "s", "t", values, P,
                                          model.group_of(model.theta))
-    correlated = len(model.theta) > 0
+    correlated = len(model.theta_table) > 0
     out = []
     shapes = np.unique(np.stack([n_r, q_r], axis=1), axis=0) if R else np.zeros((0, 2), int)
     for n, q in shapes:
@@ -229,4 +229,4 @@ def posterior(fit) -> Posterior:
     order = np.lexsort((lat_a, row_a))
     return Posterior(row=row_a[order], latent=lat_a[order], mean=cat(means)[order],
                      var=cat(cvars)[order], pev=cat(pevs)[order], prior=cat(priors)[order],
-                     xb=xb, fitted=fitted, rstandard=rstd, n_latents=len(model.latents))
+                     xb=xb, fitted=fitted, rstandard=rstd, n_latents=len(model.latent_table))

@@ -155,7 +155,7 @@ def sparse_posterior(fit) -> Posterior | None:
     return Posterior(row=g_row.astype(np.int64), latent=g_lat.astype(np.int64), mean=mean,
                      var=var, pev=pev, prior=prior_variances(factor, stats), xb=xb,
                      fitted=fitted, rstandard=(y - fitted) / np.sqrt(res),
-                     n_latents=len(model.latents))
+                     n_latents=len(model.latent_table))
 
 
 def _has_unloaded_latents(model, q: int) -> bool:
@@ -165,6 +165,6 @@ def _has_unloaded_latents(model, q: int) -> bool:
         return False
     lat = model.effect_latent[model.data.slot]
     ok = lat >= 0
-    L = max(len(model.latents), 1)
+    L = max(len(model.latent_table), 1)
     rows = np.repeat(model.data.row, lat.shape[1]).reshape(lat.shape)
     return len(unique(rows[ok] * L + lat[ok])) != q

@@ -63,7 +63,7 @@ def icc(fit, level: float | None = None) -> pd.DataFrame:
                          + "), whose intraclass correlation depends on the covariates")
     lab = model.labels
     resid = unique(model.resid_of_obs())
-    if len(resid) != 1 or len(model.theta) or model.info.structure:
+    if len(resid) != 1 or len(model.theta_table) or model.info.structure:
         raise ValueError("icc() needs one residual variance and independent residuals "
                          "(this model has a residual structure or residual variances by "
                          "group)")

@@ -398,7 +398,7 @@ def _predict_frame(fit, post: Posterior, frame: pd.DataFrame, kind: str
     if kind in ("residuals", "rstandard"):
         out = sub[model.outcome].to_numpy(dtype=float) - out
     if kind == "rstandard":
-        if len(model.theta):
+        if len(model.theta_table):
             why_sub = np.where(why_sub == "", "rstandard with correlated errors is defined "
                                "for estimation rows only", why_sub)
         out = out / np.sqrt(values[res_lab])

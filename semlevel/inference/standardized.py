@@ -68,7 +68,7 @@ def mx_of(mom) -> np.ndarray:
 
 
 def _phi(model, est: np.ndarray) -> np.ndarray:
-    n_lat = len(model.latents)
+    n_lat = len(model.latent_table)
     Phi = np.zeros((n_lat, n_lat))
     a, b, lab = (model.phi["a"].to_numpy(), model.phi["b"].to_numpy(),
                  model.phi["label"].to_numpy())
@@ -123,7 +123,7 @@ def _slot_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray]:
             lv = np.where(same, z * sd_lat, np.nan)
             parts_all.append(lv / sd_y[rows])
             parts_lv.append(lv)
-    if len(model.phi):
+    if len(model.phi_table):
         a, b = model.phi["a"].to_numpy(), model.phi["b"].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
             r = np.where(a == b, 1.0, Phi[a, b] / (d[a] * d[b]))
@@ -131,7 +131,7 @@ def _slot_values(model, est: np.ndarray, mom) -> tuple[np.ndarray, np.ndarray]:
         parts_lv.append(r)
     parts_all.append(theta / var_y)
     parts_lv.append(theta)
-    if len(model.theta):
+    if len(model.theta_table):
         s_, t_ = model.theta["s"].to_numpy(), model.theta["t"].to_numpy()
         cov = est[model.theta["label"].to_numpy()]
         with np.errstate(divide="ignore", invalid="ignore"):

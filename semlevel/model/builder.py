@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..columns import ColumnTable
 from ..data.sample import check_columns, check_unique_columns, select_sample
 from ..data.weights import survey_columns
 from ..data.wide import build_wide
@@ -96,9 +97,8 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
     return attach_small_sample(attach_survey(model, spec), spec)
 
 
-def _label_table(label_rows: list[dict]) -> pd.DataFrame:
-    """The labels table (index ``name``; kind, free, value, block) in one construction
-    (each column assignment or selection of a small frame costs 0.3-0.5 ms in pandas 3):
+def _label_table(label_rows: list[dict]) -> ColumnTable:
+    """The labels table (row names: the labels; kind, free, value, block) as columns:
     every label free but a residual structure's lags, values unset unless given."""
     names = [r["name"] for r in label_rows]
     seen: set[str] = set()
@@ -107,12 +107,12 @@ def _label_table(label_rows: list[dict]) -> pd.DataFrame:
             raise ValueError(f"two random-effects equations define the same parameter {nm!r}")
         seen.add(nm)
     kinds = [r["kind"] for r in label_rows]
-    return pd.DataFrame({"kind": kinds,
-                         "free": [k != "lag" for k in kinds],
-                         "value": np.array([r.get("value", np.nan) for r in label_rows],
-                                           dtype=float),
-                         "block": [r.get("block", np.nan) for r in label_rows]},
-                        index=pd.Index(names, name="name"))
+    return ColumnTable({"kind": kinds,
+                        "free": np.array([k != "lag" for k in kinds], dtype=bool),
+                        "value": np.array([r.get("value", np.nan) for r in label_rows],
+                                          dtype=float),
+                        "block": [r.get("block", np.nan) for r in label_rows]},
+                       index=names, index_name="name")
 
 
 def _check_slot_key(wide, slot_key: str, levels: list[str]) -> None:
@@ -174,7 +174,7 @@ def _checked_inputs(spec: MixedSpec, data: pd.DataFrame):
     return data, res_spec, levels, covariates
 
 
-def _random_design(spec: MixedSpec, wide, levels: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+def _random_design(spec: MixedSpec, wide, levels: list[str]) -> tuple[ColumnTable, np.ndarray]:
     """The random effects (one row per effect: level, equation, effect, definition
     variable or factor) and their loadings ``Z`` (one column per effect), equations top
     to bottom."""
@@ -195,16 +195,15 @@ def _random_design(spec: MixedSpec, wide, levels: list[str]) -> tuple[pd.DataFra
                              "equation": q, "effect": lab, "factor": factor,
                              "variable": None if lab == "_cons" or factor else lab})
             z_cols.append(col)
-    # (built from columns, as the other tables)
-    effects = pd.DataFrame({c: [r[c] for r in eff_rows] for c in
-                            ("level", "level_index", "equation", "effect", "variable",
-                             "factor")})
+    effects = ColumnTable({c: [r[c] for r in eff_rows] for c in
+                           ("level", "level_index", "equation", "effect", "variable",
+                            "factor")}, n=len(eff_rows))
     Z = np.column_stack(z_cols) if z_cols else np.zeros((wide.n_obs, 0))
     return effects, Z
 
 
-def _latent_labels(spec: MixedSpec, effects: pd.DataFrame, effect_latent: np.ndarray,
-                   label_rows: list[dict]) -> tuple[pd.DataFrame, list, list[str]]:
+def _latent_labels(spec: MixedSpec, effects: ColumnTable, effect_latent: np.ndarray,
+                   label_rows: list[dict]) -> tuple[ColumnTable, list, list[str]]:
     """Each equation's (co)variance labels (appended to ``label_rows``: a variance where
     the structure puts the label on the diagonal, else a covariance) and the latent
     covariance table ``phi`` (a, b, label); the unstructured blocks (optimised through a
@@ -212,9 +211,7 @@ def _latent_labels(spec: MixedSpec, effects: pd.DataFrame, effect_latent: np.nda
     phi_parts = []
     cov_blocks: list[list[list[str]]] = []
     notes: list[str] = []
-    # the effects' columns as arrays and lists once (each lookup in a frame of arrow
-    # strings costs a few hundred microseconds)
-    eq_of = effects["equation"].to_numpy()
+    eq_of = effects["equation"]
     effect_names = effects["effect"].tolist()
     factor_of = effects["factor"].tolist()
     for q, eq in enumerate(spec.equations):
@@ -253,10 +250,9 @@ def _latent_labels(spec: MixedSpec, effects: pd.DataFrame, effect_latent: np.nda
             a, b = np.triu_indices(len(lat_of[0]), 1)     # every pair of the factor's levels
             phi_parts.append((lat_of[0][a], lat_of[0][b],
                               np.full(len(a), lab_id[pair_label[(0, 1)]], dtype=np.int64)))
-    # one frame of the concatenated parts (a frame per part and a concat: 0.5 ms)
-    phi = pd.DataFrame({c: (np.concatenate([part[i] for part in phi_parts]).astype(np.int64)
-                            if phi_parts else np.zeros(0, dtype=np.int64))
-                        for i, c in enumerate(("a", "b", "label"))})
+    phi = ColumnTable({c: (np.concatenate([part[i] for part in phi_parts]).astype(np.int64)
+                           if phi_parts else np.zeros(0, dtype=np.int64))
+                       for i, c in enumerate(("a", "b", "label"))})
     return phi, cov_blocks, notes
 
 
@@ -285,7 +281,7 @@ def _residuals_by(model: PathModel, wide, res_spec, labels: pd.DataFrame) -> Pat
         return model.with_labels(model.labels, info=dict(
             model.info, by=by, by_values=_by_values(wide, by)[1]))
     from .relax import relax_by
-    resid_block = labels["block"].iloc[int(model.resid_label[0])]
+    resid_block = model.label_table["block"][int(model.resid_label[0])]
     for name in [n for n in model.labels.index if model.labels.loc[n, "block"] == resid_block]:
         model = relax_by(model, name, by)
     labels_ = model.labels.copy()

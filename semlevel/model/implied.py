@@ -147,7 +147,7 @@ def implied_moments(model, row: int = 0) -> Implied:
     resid = model.resid_of_obs()[obs]
     for a in range(n):
         cov[a, a] += syms[str(names_l[resid[a]])]
-    if len(model.theta):
+    if len(model.theta_table):
         where = {int(s): a for a, s in enumerate(slots)}
         for s, t, l in model.theta[["s", "t", "label"]].itertuples(index=False):
             if int(s) in where and int(t) in where:

@@ -55,9 +55,8 @@ def label_roles(model) -> tuple[np.ndarray, np.ndarray]:
     (``"wald"``, ``"log"``, ``"logit"``, ``"atanh"``; ``""`` for derived labels). A
     residual structure's parameters are told apart by the structure object, which
     knows which of them is the variance."""
-    lab = model.labels
     kinds = label_arrays(model).kind
-    names = lab.index
+    names = label_arrays(model).names
     unknown = set(kinds) - {k.value for k in LabelKind}
     if unknown:
         raise ValueError(f"unknown label kind {sorted(unknown)[0]!r}")

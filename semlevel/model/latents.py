@@ -4,12 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..columns import ColumnTable
 from ..data.wide import lex_groups
 
 __all__ = ["make_latents"]
 
 
-def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
+def make_latents(wide, effects: "ColumnTable | pd.DataFrame", levels: list[str]):
     """Latent table and the latent each effect loads on in each slot.
 
     The top level's latents are one per effect (named after the level); a nested level's
@@ -23,9 +24,9 @@ def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
     # (plain records from the columns: a row Series of arrow strings is slow to make,
     # and to_dict("records") slower than these five columns' lists: micro.py)
     names_ = [c for c in ("level_index", "effect", "level", "factor", "equation")
-              if c in effects.columns]
+              if c in effects]
     records = [dict(zip(names_, vals)) for vals in
-               zip(*(effects[c].tolist() for c in names_))] if len(effects) else []
+               zip(*(np.asarray(effects[c]).tolist() for c in names_))] if len(effects) else []
     for e, eff in enumerate(records):
         l = int(eff["level_index"])
         suffix = "" if eff["effect"] == "_cons" else f".{eff['effect']}"
@@ -63,7 +64,7 @@ def make_latents(wide, effects: pd.DataFrame, levels: list[str]):
             if count[r["name"]] > 1:
                 r["name"] = f"{r['name']}#{r['equation']}"
     columns = ["name", "level", "key", "effect", "equation"]
-    latents = pd.DataFrame({c: [r[c] for r in rows] for c in columns}, columns=columns)
+    latents = ColumnTable({c: [r[c] for r in rows] for c in columns}, n=len(rows))
     return latents, effect_latent
 
 

@@ -76,7 +76,7 @@ def template_covariance(model: PathModel, Z0: np.ndarray, lat0: np.ndarray,
         Phi[pos[a[keep]], pos[b[keep]]] = values[lab[keep]]
         Phi[pos[b[keep]], pos[a[keep]]] = values[lab[keep]]
         sigma = sigma + L @ Phi @ L.T
-    if len(model.theta):
+    if len(model.theta_table):
         s, t, lab = (model.theta[c].to_numpy(np.int64) for c in ("s", "t", "label"))
         sigma[s, t] += values[lab]
         off = s != t
@@ -135,7 +135,7 @@ def moment_structure(model: PathModel, listwise: bool = False) -> MomentStructur
                     "row has its own implied moments)")
     if np.any(resid != resid[:1]):
         _refuse("the residual variance of a slot differs between rows")
-    phi_keep = np.ones(len(model.phi), dtype=bool)
+    phi_keep = np.ones(len(model.phi_table), dtype=bool)
     if model.obs_group is not None:
         groups = model.obs_group[order].reshape(N, p)
         if np.any(groups != groups[:1]):

@@ -187,6 +187,12 @@ class PathModel:
     def _label_rows(self) -> dict[str, int]:
         return {str(n): i for i, n in enumerate(self.label_table.index)}
 
+    def label_positions(self, names) -> np.ndarray:
+        """Rows of ``names`` in ``labels`` (-1 for a name that is not a label), as
+        ``labels.index.get_indexer(names)``."""
+        rows = self._label_rows
+        return np.array([rows.get(n, -1) for n in names], dtype=np.int64)
+
     def resid_of_obs(self) -> np.ndarray:
         """Residual-variance label of every observation."""
         if self.obs_resid_label is not None:

@@ -167,7 +167,7 @@ def _apply(model: PathModel, mem: pd.DataFrame, assign: dict[int, str], labels: 
 
 def _drop_unused(model: PathModel) -> PathModel:
     """Remove labels that no longer have any occurrence, renumbering the references."""
-    n = len(model.labels)
+    n = len(model.label_table)
     used = np.zeros(n, dtype=bool)
     used[unique(model.path_label)] = True
     if model.obs_resid_label is None:          # else the slot labels are superseded

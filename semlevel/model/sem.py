@@ -95,7 +95,7 @@ def sem_model(base: PathModel, predictors: dict | None = None, correlated: bool 
     original = base.data.original
     if spec is None or original is None:
         raise ValueError("general SEM paths need a model built from a mixed specification")
-    if base.info.structure is not None or len(base.theta) or \
+    if base.info.structure is not None or len(base.theta_table) or \
             base.obs_resid_label is not None:
         raise ValueError("general SEM paths are not available with residual structures, "
                          "correlated errors or labels by a grouping variable")

@@ -44,7 +44,7 @@ def attach_survey(model: PathModel, spec) -> PathModel:
         if not model.data.hierarchy.levels:
             raise ValueError("weights need a multilevel model (at least one || level:)")
         weights = evaluate_weights(wspec, model.data)
-        if len(model.theta) and np.any(weights.by_level[:, -1] != 1.0):
+        if len(model.theta_table) and np.any(weights.by_level[:, -1] != 1.0):
             raise ValueError("observation-level weights cannot be combined with correlated "
                              "residual errors (residuals() structures other than "
                              "independent): the weighted likelihood replicates single "
