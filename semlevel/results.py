@@ -16,7 +16,7 @@ from .engine.optimize import OptimizationSummary
 from .engine.stats import PoolStats
 from .inference.lrtest import LRTest, linear_loglik, lr_linear, lrtest
 from .inference.varcorr import (covariance_members, free_variances, sd_table,
-                                variance_table)
+                                variance_columns)
 from .model.pathmodel import PathModel
 from .model.sem import SEMModel
 
@@ -143,6 +143,12 @@ class Fit(LikelihoodCriteria):
         """Covariance of the free coefficients (T Var(g) T' under constraints):
         (X'V^-1X)^-1, or under ``se_convention="full"`` the coefficients' block of the
         inverse joint observed information."""
+        names = self._coefficient_map.names
+        return pd.DataFrame(self._fixed_vcov, index=names, columns=names)
+
+    @cached_property
+    def _fixed_vcov(self) -> np.ndarray:
+        """:attr:`fixed_vcov` as an array (what :attr:`fixed` needs)."""
         cmap = self._coefficient_map
         xtvx = self.evaluation.xtvx
         inv = np.linalg.inv(xtvx) if xtvx is not None and len(xtvx) else np.zeros((0, 0))
@@ -151,8 +157,7 @@ class Fit(LikelihoodCriteria):
         elif self.se_convention == "full" and len(inv):
             from .inference.score import joint_observed_vcov
             inv = joint_observed_vcov(self)[:len(inv), :len(inv)]
-        inv = cmap.T @ inv @ cmap.T.T if cmap.constrained else inv
-        return pd.DataFrame(inv, index=cmap.names, columns=cmap.names)
+        return cmap.T @ inv @ cmap.T.T if cmap.constrained else inv
 
     @cached_property
     def fixed(self) -> pd.DataFrame:
@@ -163,7 +168,7 @@ class Fit(LikelihoodCriteria):
         names = cmap.names
         coef = np.asarray(self.evaluation.beta, dtype=float)
         coef = cmap.T @ coef + cmap.a if cmap.constrained else coef
-        se = np.sqrt(np.clip(np.diag(self.fixed_vcov.to_numpy()), 0.0, None)) if len(coef) \
+        se = np.sqrt(np.clip(np.diag(self._fixed_vcov), 0.0, None)) if len(coef) \
             else np.zeros(0)
         se = np.where(cmap.determined, 0.0, se) if cmap.constrained else se
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -203,7 +208,12 @@ class Fit(LikelihoodCriteria):
     def random_variance(self) -> pd.DataFrame:
         """Variance components in the variance metric, as `mixed` prints them (CIs on the
         scale of each label's kind); see :func:`semlevel.inference.varcorr.variance_table`."""
-        return variance_table(self, self._z)
+        return self._variance_columns.to_frame()
+
+    @cached_property
+    def _variance_columns(self):
+        """:attr:`random_variance`'s columns (a ColumnTable), made once."""
+        return variance_columns(self, self._z)
 
     @cached_property
     def random_sd(self) -> pd.DataFrame:
@@ -222,10 +232,15 @@ class Fit(LikelihoodCriteria):
         Variances and covariances; standard deviations and correlations when the model was
         specified with ``stddeviations``.
         """
-        tab = self.random_sd if getattr(self.spec, "stddeviations", False) else self.random_variance
-        # (a frame of the columns, not tab[[...]]: a selection costs 0.5 ms in pandas 3)
-        return pd.DataFrame({c: tab[c] for c in ("estimate", "se", "ci_lower", "ci_upper")},
-                            index=tab.index)
+        if getattr(self.spec, "stddeviations", False):
+            tab = self.random_sd
+            # (a frame of the columns, not tab[[...]]: a selection costs 0.5 ms in pandas 3)
+            return pd.DataFrame({c: tab[c] for c in ("estimate", "se", "ci_lower",
+                                                     "ci_upper")}, index=tab.index)
+        tab = self._variance_columns
+        return pd.DataFrame({c: np.array(tab[c]) for c in ("estimate", "se", "ci_lower",
+                                                           "ci_upper")},
+                            index=pd.Index(tab.index, name=tab.index_name))
 
     # ---- tests -----------------------------------------------------------------------
     @cached_property

@@ -13,6 +13,10 @@ __all__ = ["bmm", "solve_logdet", "SMALL"]
 
 #: largest inner/outer dimension written out entry by entry
 SMALL = 3
+#: smallest stack written out entry by entry: below it numpy's per-matrix kernel costs
+#: less than the m x n x k vectorised passes (a model whose rows share one pattern, as
+#: the manual's pig data, has a stack of one)
+STACK = 32
 
 
 def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -21,7 +25,7 @@ def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = b.shape[2]
     if k == 1:                      # an outer product per matrix: one broadcast
         return a * b
-    if max(m, k, n) > SMALL:
+    if max(m, k, n) > SMALL or P < STACK:
         return a @ b
     out = np.empty((P, m, n), dtype=np.result_type(a, b))
     for i in range(m):
