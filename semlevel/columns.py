@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["ColumnTable"]
+__all__ = ["ColumnTable", "FrameField"]
 
 
 def _column(values: Any, n: int | None) -> np.ndarray:
@@ -136,3 +136,36 @@ class ColumnTable:
 
     def __repr__(self) -> str:
         return f"<ColumnTable {self._n} rows: {', '.join(self._columns)}>"
+
+
+_NO_DEFAULT = object()
+
+
+class FrameField:
+    """A dataclass field (of a frozen dataclass: the model, its wide data) that holds a
+    :class:`ColumnTable`: reading the attribute gives the table's DataFrame (made on
+    first read), ``obj.__dict__[name]`` the columns, which is what the engine reads
+    (the classes expose them: ``PathModel.label_table``, ``WideData.slot_table``).
+    Setting it takes a ColumnTable or a DataFrame (kept as its columns)."""
+
+    def __init__(self, default: Any = _NO_DEFAULT) -> None:
+        self.default = default
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:                # the dataclass asking for the field's default
+            if self.default is _NO_DEFAULT:
+                raise AttributeError(self.name)
+            return self.default
+        return obj.__dict__[self.name].to_frame()
+
+    def __set__(self, obj, value) -> None:
+        if not isinstance(value, ColumnTable):
+            import pandas as pd
+            if not isinstance(value, pd.DataFrame):
+                raise TypeError(f"{type(obj).__name__}.{self.name} is a table (a DataFrame "
+                                f"or a ColumnTable), not {type(value).__name__}")
+            value = ColumnTable.of(value)
+        obj.__dict__[self.name] = value

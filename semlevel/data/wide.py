@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays import unique_inverse
+from ..columns import ColumnTable, FrameField
 
 from .hierarchy import Hierarchy, build_hierarchy
 from .sample import Sample
@@ -31,8 +32,9 @@ def slot_name(variable: str, slot_keys: dict) -> str:
 
 def make_slots(hierarchy: Hierarchy, sorted_index: np.ndarray | None,
                time: np.ndarray | None = None, key_by: str = "value"
-               ) -> tuple[np.ndarray, pd.DataFrame]:
-    """Slot of each (sorted) observation and the slot table.
+               ) -> tuple[np.ndarray, ColumnTable]:
+    """Slot of each (sorted) observation and the slot table (its columns: a DataFrame
+    on request, ``to_frame()``).
 
     A slot is the tuple of positions below the top level: the id value (``key_by="value"``,
     Stata ``reshape`` semantics) or the order within the parent (``key_by="order"``) of
@@ -71,9 +73,8 @@ def make_slots(hierarchy: Hierarchy, sorted_index: np.ndarray | None,
         uniques[name] = u
     combos, slot, n_obs = lex_groups(codes_, [len(u) for u in uniques.values()])
     columns = {name: uniques[name].take(combos[:, j]) for j, name in enumerate(cols)}
-    columns["n_obs"] = n_obs                  # (one construction: no column insertion)
-    slots = pd.DataFrame(columns)
-    return slot, slots
+    columns["n_obs"] = n_obs
+    return slot, ColumnTable(columns, n=len(n_obs))
 
 
 def lex_groups(codes: list[np.ndarray], sizes: list[int]
@@ -132,7 +133,7 @@ class WideData:
     hierarchy: Hierarchy
     row: np.ndarray
     slot: np.ndarray
-    slots: pd.DataFrame
+    slots: pd.DataFrame = FrameField()
     row_ids: np.ndarray
     data: pd.DataFrame
     source: np.ndarray
@@ -172,8 +173,13 @@ class WideData:
         return int(len(self.row_ids))
 
     @property
+    def slot_table(self) -> ColumnTable:
+        """``slots`` as columns (what the model builder reads)."""
+        return self.__dict__["slots"]
+
+    @property
     def n_slots(self) -> int:
-        return int(len(self.slots))
+        return int(len(self.slot_table))
 
     @cached_property
     def y(self) -> np.ndarray:
@@ -185,8 +191,9 @@ class WideData:
 
     def slot_keys(self, s: int) -> dict:
         """Key dict of slot ``s`` (nested level ids and the observation key)."""
-        rec = self.slots.iloc[s]
-        return {k: (v.item() if hasattr(v, "item") else v) for k, v in rec.items() if k != "n_obs"}
+        tab = self.slot_table
+        return {k: (v.item() if hasattr(v, "item") else v)
+                for k, v in ((c, tab[c][s]) for c in tab) if k != "n_obs"}
 
     def slot_names(self, variable: str | None = None) -> list[str]:
         """Wide column names of ``variable`` (default the outcome), one per slot."""

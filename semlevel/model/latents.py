@@ -16,7 +16,7 @@ def make_latents(wide, effects: "ColumnTable | pd.DataFrame", levels: list[str])
     The top level's latents are one per effect (named after the level); a nested level's
     latents are one per effect and slot-key prefix (``j[1]``, ``j[1].week``).
     """
-    slots = wide.slots
+    slots = wide.slot_table
     p = len(slots)
     effect_latent = np.full((p, len(effects)), -1, dtype=np.int64)
     rows = []
@@ -68,7 +68,7 @@ def make_latents(wide, effects: "ColumnTable | pd.DataFrame", levels: list[str])
     return latents, effect_latent
 
 
-def _prefix_groups(slots: pd.DataFrame, cols: list[str]) -> tuple[np.ndarray, list[tuple]]:
+def _prefix_groups(slots: ColumnTable, cols: list[str]) -> tuple[np.ndarray, list[tuple]]:
     """Each slot's group by the values of ``cols`` (numbered in sorted order of the
     values, as ``groupby(sort=True)``) and each group's key tuple."""
     codes, uniques = [], []

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..columns import ColumnTable
+from ..columns import ColumnTable, FrameField
 from ..data.wide import WideData, slot_name
 from ..services import service
 from .info import ModelInfo, as_info
@@ -31,43 +31,6 @@ __all__ = ["PathModel", "LABEL_KINDS"]
 #: residual variance / covariance
 #: every label kind (:class:`~.label_kinds.LabelKind`; roles and CI scales there)
 LABEL_KINDS = tuple(kind.value for kind in LabelKind)
-
-_NO_DEFAULT = object()
-
-
-class _TableField:
-    """A PathModel field that holds a :class:`~semlevel.columns.ColumnTable` (or a
-    DataFrame given by a user): reading the attribute gives the DataFrame (made once,
-    on first read), :func:`table_of` gives the columns. The engine reads the columns, so
-    a fit never makes the frames of its model (0.2-0.5 ms each in pandas 3)."""
-
-    def __init__(self, default: Any = _NO_DEFAULT) -> None:
-        self.default = default
-
-    def __set_name__(self, owner, name: str) -> None:
-        self.name = name
-
-    def __get__(self, obj, owner=None):
-        if obj is None:                # the dataclass asking for the field's default
-            if self.default is _NO_DEFAULT:
-                raise AttributeError(self.name)
-            return self.default
-        return obj.__dict__[self.name].to_frame()
-
-    def __set__(self, obj, value) -> None:
-        if not isinstance(value, ColumnTable):
-            if not isinstance(value, pd.DataFrame):
-                raise TypeError(f"PathModel.{self.name} is a table (a DataFrame or a "
-                                f"ColumnTable), not {type(value).__name__}")
-            value = ColumnTable.of(value)
-        obj.__dict__[self.name] = value
-
-
-def table_of(model: "PathModel", name: str) -> ColumnTable:
-    """The columns of the model's table ``name`` (``labels``, ``latents``, ``effects``,
-    ``phi``, ``theta``), without making its DataFrame."""
-    return model.__dict__[name]
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class PathModel:
@@ -114,17 +77,17 @@ class PathModel:
     """
 
     data: WideData
-    labels: pd.DataFrame = _TableField()
+    labels: pd.DataFrame = FrameField()
     terms: list[str]
     X: np.ndarray
     path_label: np.ndarray
     resid_label: np.ndarray
-    latents: pd.DataFrame = _TableField()
-    effects: pd.DataFrame = _TableField()
+    latents: pd.DataFrame = FrameField()
+    effects: pd.DataFrame = FrameField()
     Z: np.ndarray
     effect_latent: np.ndarray
-    phi: pd.DataFrame = _TableField()
-    theta: pd.DataFrame = _TableField(default=ColumnTable(
+    phi: pd.DataFrame = FrameField()
+    theta: pd.DataFrame = FrameField(default=ColumnTable(
         {"s": np.zeros(0, np.int64), "t": np.zeros(0, np.int64),
          "label": np.zeros(0, np.int64)}))
     obs_resid_label: np.ndarray | None = None
