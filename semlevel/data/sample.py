@@ -49,6 +49,17 @@ def check_unique_columns(data: pd.DataFrame) -> None:
                          "must name exactly one column (rename or drop the copies)")
 
 
+def _missing(values: pd.Series) -> np.ndarray:
+    """Which entries of a column are missing (a new array): NaN in a float column, none
+    in an integer or boolean numpy column (they cannot hold one), ``isna`` otherwise."""
+    dtype = values.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        return np.zeros(len(values), dtype=bool)
+    if isinstance(dtype, np.dtype) and dtype.kind in "fc":
+        return np.isnan(values.to_numpy())
+    return values.isna().to_numpy().copy()
+
+
 def select_sample(data: pd.DataFrame, outcome: str, covariates: list[str],
                   levels: list[str]) -> Sample:
     """Listwise deletion on the outcome, covariates and level ids, counting each reason.
@@ -63,7 +74,7 @@ def select_sample(data: pd.DataFrame, outcome: str, covariates: list[str],
     for kind, cols in groups:
         for col in dict.fromkeys(cols):
             values = data[col]
-            miss = values.isna().to_numpy().copy()
+            miss = _missing(values)
             if kind == "level id" and not pd.api.types.is_numeric_dtype(values):
                 miss |= (values.astype(str) == "").to_numpy() & values.notna().to_numpy()
             miss &= used
