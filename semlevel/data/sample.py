@@ -42,6 +42,8 @@ def check_columns(data: pd.DataFrame, names: list[str], what: str = "variable") 
 def check_unique_columns(data: pd.DataFrame) -> None:
     """Raise a ValueError naming column names that occur more than once (a variable must
     name one column)."""
+    if data.columns.is_unique:
+        return
     dup = data.columns[data.columns.duplicated()]
     if len(dup):
         names = ", ".join(repr(str(c)) for c in dict.fromkeys(dup))

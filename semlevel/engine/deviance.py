@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .coefficient_basis import CoefficientBasis
-from .linalg.small import bmm, solve_logdet
+from .linalg.small import bmm, inverse_logdet, solve_logdet
 from .stats import PoolStats
 
 __all__ = ["Evaluation", "evaluate", "profile", "coefficient_gradient", "LOG2PI"]
@@ -72,7 +72,9 @@ def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
                      xtvx=basis.original_information(Sxx))
     if not gradient:
         return out, None
-    gamma = np.append(-beta, 1.0)                 # (half np.r_'s time: micro.py)
+    gamma = np.empty(k + 1, dtype=np.result_type(beta, float))
+    gamma[:k] = -beta
+    gamma[k] = 1.0
     Gam = np.outer(gamma, gamma)
     if reml and k:
         Gam[:k, :k] += np.linalg.inv(Sxx)
@@ -96,6 +98,19 @@ def coefficient_gradient(S: np.ndarray, k: int, beta: np.ndarray,
     return basis.original_gradient(-2.0 * (S[:k, k] - S[:k, :k] @ b))
 
 
+def _eigen_range(Phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest and largest eigenvalue of each symmetric matrix in a stack (from
+    its lower triangle, as ``eigvalsh``): for 2 x 2 real ones in closed form (a small
+    stack's ``eigvalsh`` costs more than the rest of a deviance evaluation)."""
+    if Phi.shape[1] == 2 and not np.iscomplexobj(Phi):
+        a, b, d = Phi[:, 0, 0], Phi[:, 1, 0], Phi[:, 1, 1]
+        mid, half = 0.5 * (a + d), 0.5 * (a - d)
+        rad = np.sqrt(half * half + b * b)
+        return mid - rad, mid + rad
+    ev = np.linalg.eigvalsh(Phi)
+    return ev.min(axis=1), ev.max(axis=1)
+
+
 def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = True,
              check_psd: bool = True, beta: np.ndarray | None = None) -> Evaluation:
     """Deviance (and gradient w.r.t. every label's value) at label values ``values``.
@@ -112,16 +127,17 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     ext = np.concatenate([values, [0.0, 1.0]])
     Phi = ext[stats.phi_idx]                                   # (P,q,q)
     theta = ext[stats.resid_ids]                               # (G,)
-    if np.any(np.real(theta) <= 0):
+    # (array methods, not np.any/np.all: their dispatch is most of a small model's check)
+    if (theta.real <= 0).any():
         return _inadmissible()
     if check_psd and Phi.shape[1] > 0:
         if Phi.shape[1] == 1:
-            if np.any(Phi[:, 0, 0] < 0):
+            if (Phi[:, 0, 0] < 0).any():
                 return _inadmissible()
         else:
-            ev = np.linalg.eigvalsh(Phi)
-            scale = np.maximum(np.abs(ev).max(axis=1), 1e-300)
-            if np.any(ev.min(axis=1) < -1e-12 * scale):
+            lo, hi = _eigen_range(Phi)
+            scale = np.maximum(np.maximum(np.abs(lo), np.abs(hi)), 1e-300)
+            if (lo < -1e-12 * scale).any():
                 return _inadmissible()
     w = 1.0 / theta
     P, G, q = stats.ZZ.shape[:3]
@@ -130,8 +146,8 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     A = w[0] * stats.ZZ[:, 0] if G == 1 else np.einsum("g,pgab->pab", w, stats.ZZ)
     eye = np.eye(q)
     M = eye + bmm(Phi, A)
-    Minv, sign, logdet_m = solve_logdet(M, np.broadcast_to(eye, M.shape))
-    if np.any(sign <= 0) or not np.all(np.isfinite(logdet_m)):
+    Minv, sign, logdet_m = inverse_logdet(M)
+    if (sign <= 0).any() or not np.isfinite(logdet_m).all():
         return _inadmissible()
     N = bmm(Minv, Phi)                                          # M^-1 Phi
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
@@ -211,7 +227,7 @@ def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | N
     ext = np.concatenate([values, [0.0, 1.0]])
     Phi = ext[stats.phi_idx]
     theta = ext[stats.resid_ids]
-    if np.any(theta <= 0):
+    if (theta <= 0).any():
         return None
     w = 1.0 / theta
     P, G, q = stats.ZZ.shape[:3]
@@ -219,7 +235,7 @@ def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | N
     A = np.einsum("g,pgab->pab", w, stats.ZZ)
     M = np.eye(q) + bmm(Phi, A)
     N, sign, _ = solve_logdet(M, Phi)
-    if np.any(sign <= 0) or not np.all(np.isfinite(N)):
+    if (sign <= 0).any() or not np.isfinite(N).all():
         return None
     N = 0.5 * (N + np.swapaxes(N, 1, 2))
     AN = bmm(A, N)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .deviance import Evaluation, coefficient_gradient, profile
-from .linalg.small import bmm, solve_logdet
+from .linalg.small import bmm, inverse_logdet
 from .linalg.threads import one_blas_thread
 from .tree_residuals import add_blocks, block_gradient
 from .tree_stats import TreeStats
@@ -93,7 +93,7 @@ def _eliminate(values: np.ndarray, stats: TreeStats, check_psd: bool):
         A_ = At[ci]
         M = bmm(Phi, A_[:, :b, :b])
         M[:, np.arange(b), np.arange(b)] += 1.0
-        Minv, sign, ld = solve_logdet(M, np.broadcast_to(np.eye(b), M.shape))
+        Minv, sign, ld = inverse_logdet(M)
         if np.any(sign <= 0) or not np.all(np.isfinite(ld)):
             return None
         logdet = logdet + ld.sum()

@@ -32,9 +32,9 @@ _STRUCTURE_TITLE = {"independent": "Independent", "identity": "Identity",
 
 
 def _check_numeric(data: pd.DataFrame, name: str, role: str) -> None:
-    col = data[name]
-    if not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
-        raise ValueError(f"{role} {name!r} is not numeric (dtype {col.dtype}); "
+    dtype = data[name].dtype
+    if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        raise ValueError(f"{role} {name!r} is not numeric (dtype {dtype}); "
                          "convert it to numbers first")
 
 

@@ -378,9 +378,10 @@ class Design:
 
 
 def _check_columns(vars_: Iterable[str], data: pd.DataFrame) -> None:
-    cols = [str(c) for c in data.columns]
+    present = set(data.columns)
     for v in vars_:
-        if v not in data.columns:
+        if v not in present:
+            cols = [str(c) for c in data.columns]
             close = difflib.get_close_matches(v, cols, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise ValueError(f"variable '{v}' not found in data{hint}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["bmm", "solve_logdet", "SMALL"]
+__all__ = ["bmm", "solve_logdet", "inverse_logdet", "SMALL"]
 
 #: largest inner/outer dimension written out entry by entry
 SMALL = 3
@@ -35,6 +35,27 @@ def bmm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
                 acc = acc + a[:, i, t] * b[:, t, j]
             out[:, i, j] = acc
     return out
+
+
+def inverse_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``solve_logdet(M, I)``: the inverse, the sign and the log |determinant| of each M
+    in a stack (P, q, q); for q <= 2 the explicit inverse without the product with I
+    (the same numbers: multiplying by one and adding zeros changes no bit)."""
+    q = M.shape[1]
+    if q > 2:
+        return solve_logdet(M, np.broadcast_to(np.eye(q), M.shape))
+    if q == 1:
+        d = M[:, 0, 0]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (1.0 / d)[:, None, None], np.sign(d.real), np.log(np.abs(d))
+    m00, m01, m10, m11 = M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1]
+    det = m00 * m11 - m01 * m10
+    inv = np.empty_like(M)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = 1.0 / det
+        inv[:, 0, 0], inv[:, 0, 1] = m11 * r, -m01 * r
+        inv[:, 1, 0], inv[:, 1, 1] = -m10 * r, m00 * r
+        return inv, np.sign(det.real), np.log(np.abs(det))
 
 
 def solve_logdet(M: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
