@@ -112,6 +112,11 @@ class ColumnTable:
         return ColumnTable({**self._columns, **columns}, index=self.index,
                            index_name=self.index_name, n=self._n)
 
+    def copy(self) -> "ColumnTable":
+        """The same columns (shared: they are read-only) in a new table, whose DataFrame
+        is its own."""
+        return self.assign()
+
     def take(self, rows) -> "ColumnTable":
         """A new table of the given rows (positions or a boolean mask)."""
         rows = np.asarray(rows)
@@ -168,4 +173,6 @@ class FrameField:
                 raise TypeError(f"{type(obj).__name__}.{self.name} is a table (a DataFrame "
                                 f"or a ColumnTable), not {type(value).__name__}")
             value = ColumnTable.of(value)
+        elif value is self.default:
+            value = value.copy()       # each object's own frame (a user may edit one)
         obj.__dict__[self.name] = value

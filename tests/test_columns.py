@@ -85,3 +85,10 @@ def test_a_table_of_a_frame_round_trips():
     assert t.to_frame() is f
     plain = ColumnTable.of(pd.DataFrame({"a": [1, 2]}))
     assert plain.index is None and len(plain) == 2
+
+
+def test_a_default_table_is_each_models_own(pig):
+    a = sl.mixed_model("weight week || id:", data=pig)
+    b = sl.mixed_model("weight week || id:", data=pig)
+    a.theta.loc[0] = [0, 1, 2]                          # an edit of one model's frame
+    assert len(b.theta) == 0 and len(b.theta_table) == 0
