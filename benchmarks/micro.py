@@ -139,7 +139,9 @@ def pandas_small_calls() -> str:
     """The small-frame costs the builder, the engine and the results layer avoid
     (pandas 3, arrow strings): a column selection against a frame of the columns, a
     Series comparison against the array's, Series.nunique against a set, records against
-    columns, np.r_ against np.append; on a labels-sized frame."""
+    columns, np.r_ against np.append; on a labels-sized frame. And a results table made
+    from a dict of columns against semlevel.columns.float_frame (one 2-d array), an
+    index of label names against semlevel.columns.names_index (made once, copied)."""
     import pandas as pd
     lab = pd.DataFrame({"kind": ["coef", "coef", "var", "resvar"], "free": [True] * 4,
                         "value": [np.nan] * 4, "block": ["fixed", "fixed", "id", "Residual"],
@@ -147,6 +149,11 @@ def pandas_small_calls() -> str:
     cols = ["kind", "free", "value", "block"]
     rows = lab.reset_index().to_dict("records")
     beta = np.array([1.5, -2.0])
+    from semlevel.columns import float_frame, names_index
+    names = ["week", "_cons"]
+    fidx = pd.Index(names, name="term")
+    fcols = {c: np.random.default_rng(0).random(2)
+             for c in ("coef", "se", "z", "p", "ci_lower", "ci_upper")}
     us = lambda f: _ms(f, 200) * 1000  # noqa: E731
     return (f"df[cols] {us(lambda: lab[cols]):.0f} us, frame of the columns "
             f"{us(lambda: pd.DataFrame({c: lab[c] for c in cols}, index=lab.index)):.0f} us; "
@@ -159,7 +166,12 @@ def pandas_small_calls() -> str:
             f"to_dict('records') {us(lambda: lab.to_dict('records')):.0f} us, the columns' "
             f"lists {us(lambda: [lab[c].tolist() for c in cols]):.0f} us; "
             f"np.r_ {us(lambda: np.r_[-beta, 1.0]):.1f} us, np.append "
-            f"{us(lambda: np.append(-beta, 1.0)):.1f} us")
+            f"{us(lambda: np.append(-beta, 1.0)):.1f} us; "
+            f"a results table (6 float columns) from a dict of columns "
+            f"{us(lambda: pd.DataFrame(fcols, index=fidx)):.0f} us, "
+            f"float_frame {us(lambda: float_frame(fcols, fidx)):.0f} us; an index of "
+            f"label names {us(lambda: pd.Index(names, name='label')):.0f} us, names_index "
+            f"{us(lambda: names_index(names, 'label')):.0f} us")
 
 
 CASES = {"unique": unique_vs_numpy, "ols": ols_normal_equations, "gram": dense_gram,

@@ -13,11 +13,12 @@ is a new table (:meth:`ColumnTable.assign`), as a changed model is a new model.
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["ColumnTable", "FrameField"]
+__all__ = ["ColumnTable", "FrameField", "float_frame"]
 
 
 def _column(values: Any, n: int | None) -> np.ndarray:
@@ -176,3 +177,27 @@ class FrameField:
         elif value is self.default:
             value = value.copy()       # each object's own frame (a user may edit one)
         obj.__dict__[self.name] = value
+
+
+@lru_cache(maxsize=512)
+def _index_of(names: tuple, name: Any) -> Any:
+    import pandas as pd
+    return pd.Index(list(names), name=name)
+
+
+def names_index(names, name: Any = None):
+    """``pd.Index(names, name=name)``, the same strings' index made once and copied
+    (a copy shares the data: 4 us, where inferring the strings' dtype costs 60 us)."""
+    return _index_of(tuple(names), name).copy()
+
+
+def float_frame(columns: Mapping[str, Any], index: Any) -> Any:
+    """A DataFrame of float columns (the tables of results), made from one 2-d array:
+    a frame from a dict of columns costs ~15x more in pandas 3 (``benchmarks/micro.py
+    "pandas small calls"``)."""
+    import pandas as pd
+    n = len(index)
+    data = np.empty((n, len(columns)))
+    for j, values in enumerate(columns.values()):
+        data[:, j] = values
+    return pd.DataFrame(data, index=index, columns=names_index(columns), copy=False)

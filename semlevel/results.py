@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .columns import float_frame, names_index
 from .distributions import chi2_sf, norm_ppf, norm_sf
 from .engine.deviance import Evaluation
 from .engine.optimize import OptimizationSummary
@@ -175,9 +176,9 @@ class Fit(LikelihoodCriteria):
             z = np.where(se > 0, coef / se, np.nan)
         p = 2.0 * norm_sf(np.abs(z))
         zc = np.where(se > 0, self._z, np.nan)
-        table = pd.DataFrame({"coef": coef, "se": se, "z": z, "p": p,
-                              "ci_lower": coef - zc * se, "ci_upper": coef + zc * se},
-                             index=pd.Index(names, name="term"))
+        table = float_frame({"coef": coef, "se": se, "z": z, "p": p,
+                             "ci_lower": coef - zc * se, "ci_upper": coef + zc * se},
+                            names_index(names, "term"))
         if self.small_sample is not None:
             from .inference.dfmethod import small_sample_table
             return small_sample_table(self, table)
@@ -238,9 +239,8 @@ class Fit(LikelihoodCriteria):
             return pd.DataFrame({c: tab[c] for c in ("estimate", "se", "ci_lower",
                                                      "ci_upper")}, index=tab.index)
         tab = self._variance_columns
-        return pd.DataFrame({c: np.array(tab[c]) for c in ("estimate", "se", "ci_lower",
-                                                           "ci_upper")},
-                            index=pd.Index(tab.index, name=tab.index_name))
+        return float_frame({c: tab[c] for c in ("estimate", "se", "ci_lower", "ci_upper")},
+                           names_index(tab.index, tab.index_name))
 
     # ---- tests -----------------------------------------------------------------------
     @cached_property
