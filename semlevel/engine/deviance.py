@@ -213,6 +213,20 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
 
 
 def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
+    """:func:`information_at` ``values``, kept for the last point asked of ``stats``: a fit
+    asks at its starting values twice (the identification check, then the first scoring
+    step: the optimiser's coordinates give the same values back, to the bit)."""
+    key = np.asarray(values).tobytes()
+    last = stats.__dict__.get("_information_at")
+    if last is not None and last[0] == key:
+        info = last[1]
+    else:
+        info = information_at(values, stats)
+        stats.__dict__["_information_at"] = (key, info)
+    return None if info is None else info.copy()
+
+
+def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     """Expected (Fisher) information of the variance labels under ML, from the pooled
     statistics: with Omega = Z' Sigma^-1 Z = A - A N A and E_l the positions of label l
     in a pool's Phi,

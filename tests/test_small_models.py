@@ -1,0 +1,60 @@
+"""The small-model shortcuts of the evaluation (a stack of one pool, as the manual's pig
+data give): the same numbers as the general routines they stand for."""
+import numpy as np
+import pytest
+
+import semlevel as sl
+from semlevel.engine import deviance as dev
+from semlevel.engine.linalg.small import STACK, bmm, inverse_logdet, solve_logdet
+
+
+@pytest.mark.parametrize("q", [1, 2, 3])
+@pytest.mark.parametrize("P", [1, 5, 40])
+def test_the_inverse_is_the_solve_with_the_identity_to_the_bit(q, P):
+    rng = np.random.default_rng(q * 100 + P)
+    A = rng.normal(size=(P, q, q))
+    M = np.eye(q) + A @ np.swapaxes(A, 1, 2)
+    inv, sign, logdet = inverse_logdet(M)
+    inv2, sign2, logdet2 = solve_logdet(M, np.broadcast_to(np.eye(q), M.shape))
+    assert inv.tobytes() == np.ascontiguousarray(inv2).tobytes()
+    np.testing.assert_array_equal(sign, sign2)
+    np.testing.assert_array_equal(logdet, logdet2)
+    np.testing.assert_allclose(inv @ M, np.broadcast_to(np.eye(q), M.shape), atol=1e-12)
+
+
+@pytest.mark.parametrize("P", [1, STACK - 1, STACK, 100])
+def test_small_stacks_multiply_as_large_ones(P):
+    rng = np.random.default_rng(P)
+    a, b = rng.normal(size=(P, 2, 3)), rng.normal(size=(P, 3, 2))
+    np.testing.assert_allclose(bmm(a, b), np.einsum("pij,pjk->pik", a, b), rtol=1e-14,
+                               atol=1e-14)
+
+
+def test_the_2x2_eigenvalue_range_is_eigvalsh():
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(50, 2, 2))
+    S = A + np.swapaxes(A, 1, 2)
+    S[0] = [[4.0, 2.0], [2.0, 1.0]]                      # singular: eigenvalues 0 and 5
+    lo, hi = dev._eigen_range(S)
+    ev = np.linalg.eigvalsh(S)
+    np.testing.assert_allclose(lo, ev[:, 0], rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(hi, ev[:, 1], rtol=1e-13, atol=1e-14)
+    assert abs(lo[0]) < 1e-14
+
+
+def test_the_information_at_the_start_is_computed_once(monkeypatch):
+    calls = []
+    real = dev.information_at
+
+    def counted(values, stats):
+        calls.append(np.array(values))
+        return real(values, stats)
+    monkeypatch.setattr(dev, "information_at", counted)
+    fit = sl.mixed("weight week || id:", data=sl.datasets.load("pig"))
+    starts = [c for c in calls if c.tobytes() == calls[0].tobytes()]
+    assert len(starts) == 1                 # the identification check's, reused by scoring
+    assert len(calls) >= 2 and fit.converged
+    # a returned information is the caller's own
+    info = dev.expected_information(calls[0], fit.stats)
+    info[:] = 0.0
+    assert np.abs(dev.expected_information(calls[0], fit.stats)).max() > 0
