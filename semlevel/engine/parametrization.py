@@ -180,23 +180,32 @@ class Parametrization:
         self.simple_is_var = np.isin(kinds[self.simple], _VARIANCE_KINDS)
         self.size = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks) \
             + 2 * len(self.exchangeable) + (len(self.structure[1]) if self.structure else 0)
+        # each block's index arrays, made once (np.tril_indices / triu_indices at every
+        # call were most of the time of a fit with an unstructured block: micro-seconds
+        # of Python each, thousands of calls)
+        self._tril = [np.tril_indices(len(b)) for b in self.blocks]
+        self._triu = [np.triu_indices(len(b)) for b in self.blocks]
+        self._upper_labels = [b[iu] for b, iu in zip(self.blocks, self._triu)]
+        self._off = [~np.eye(len(b), dtype=bool) for b in self.blocks]
+        self._exchangeable_at = len(self.simple) + sum(len(b) * (len(b) + 1) // 2
+                                                       for b in self.blocks)
 
     # ---- u -> values ----------------------------------------------------------------
     def _split(self, u: np.ndarray):
         k = len(self.simple)
         out, pos = [], k
-        for b in self.blocks:
+        for b, il in zip(self.blocks, self._tril):
             m = len(b)
             n = m * (m + 1) // 2
             L = np.zeros((m, m))
-            L[np.tril_indices(m)] = u[pos:pos + n]
+            L[il] = u[pos:pos + n]
             out.append(L)
             pos += n
         return u[:k], out
 
     def _exchangeable_coordinates(self, u: np.ndarray) -> np.ndarray:
         """(n_pairs, 2) sd-scale eigenvalue coordinates of the exchangeable blocks."""
-        pos = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks)
+        pos = self._exchangeable_at
         return u[pos:pos + 2 * len(self.exchangeable)].reshape(-1, 2)
 
     def _pieces(self, x: np.ndarray) -> list[np.ndarray]:
@@ -254,10 +263,9 @@ class Parametrization:
         v = base.copy()
         us, Ls = self._split(u)
         v[self.simple] = np.where(self.simple_is_var, us * us, us)
-        for b, L in zip(self.blocks, Ls):
+        for L, iu, upper in zip(Ls, self._triu, self._upper_labels):
             Phi = L @ L.T
-            iu = np.triu_indices(len(b))
-            v[b[iu]] = Phi[iu]
+            v[upper] = Phi[iu]
         for (lv, lc, m), (al, be) in zip(self.exchangeable, self._exchangeable_coordinates(u)):
             c = (be * be - al * al) / m
             v[lc], v[lv] = c, al * al + c
@@ -291,13 +299,11 @@ class Parametrization:
         """Chain rule: d deviance / d u from d deviance / d label values."""
         us, Ls = self._split(u)
         parts = [grad_values[self.simple] * np.where(self.simple_is_var, 2.0 * us, 1.0)]
-        for b, L in zip(self.blocks, Ls):
-            m = len(b)
+        for b, L, il, off in zip(self.blocks, Ls, self._tril, self._off):
             Gs = grad_values[b].astype(float)
-            off = ~np.eye(m, dtype=bool)
             Gs[off] *= 0.5          # a covariance label stands for both (i,j) and (j,i)
             dL = 2.0 * Gs @ L
-            parts.append(dL[np.tril_indices(m)])
+            parts.append(dL[il])
         for (lv, lc, m), (al, be) in zip(self.exchangeable, self._exchangeable_coordinates(u)):
             gv, gc = grad_values[lv], grad_values[lc]
             parts.append(np.array([2 * al * (gv * (1 - 1 / m) - gc / m),
