@@ -32,6 +32,12 @@ __all__ = ["PathModel", "LABEL_KINDS"]
 #: every label kind (:class:`~.label_kinds.LabelKind`; roles and CI scales there)
 LABEL_KINDS = tuple(kind.value for kind in LabelKind)
 
+def _columns_of(name: str) -> property:
+    """A read-only property: the model's table ``name`` as columns (ColumnTable)."""
+    return property(lambda self: self.__dict__[name],
+                    doc=f"``{name}`` as columns (a ColumnTable; ``{name}`` is its DataFrame).")
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class PathModel:
     """A constrained SEM on wide data.
@@ -121,30 +127,11 @@ class PathModel:
         return int(self.label_table["free"].sum())
 
     # the tables as columns (what the engine reads; the attributes are their DataFrames)
-    @property
-    def label_table(self) -> ColumnTable:
-        """``labels`` as columns (row names: the label names)."""
-        return self.__dict__["labels"]
-
-    @property
-    def latent_table(self) -> ColumnTable:
-        """``latents`` as columns."""
-        return self.__dict__["latents"]
-
-    @property
-    def effect_table(self) -> ColumnTable:
-        """``effects`` as columns."""
-        return self.__dict__["effects"]
-
-    @property
-    def phi_table(self) -> ColumnTable:
-        """``phi`` as columns."""
-        return self.__dict__["phi"]
-
-    @property
-    def theta_table(self) -> ColumnTable:
-        """``theta`` as columns."""
-        return self.__dict__["theta"]
+    label_table = _columns_of("labels")
+    latent_table = _columns_of("latents")
+    effect_table = _columns_of("effects")
+    phi_table = _columns_of("phi")
+    theta_table = _columns_of("theta")
 
     @cached_property
     def _label_rows(self) -> dict[str, int]:

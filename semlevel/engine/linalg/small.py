@@ -48,6 +48,13 @@ def inverse_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         d = M[:, 0, 0]
         with np.errstate(divide="ignore", invalid="ignore"):
             return (1.0 / d)[:, None, None], np.sign(d.real), np.log(np.abs(d))
+    inv, det = _inverse_2x2(M)
+    with np.errstate(divide="ignore"):
+        return inv, np.sign(det.real), np.log(np.abs(det))
+
+
+def _inverse_2x2(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The explicit inverse and the determinant of each 2 x 2 matrix in a stack."""
     m00, m01, m10, m11 = M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1]
     det = m00 * m11 - m01 * m10
     inv = np.empty_like(M)
@@ -55,7 +62,7 @@ def inverse_logdet(M: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         r = 1.0 / det
         inv[:, 0, 0], inv[:, 0, 1] = m11 * r, -m01 * r
         inv[:, 1, 0], inv[:, 1, 1] = -m10 * r, m00 * r
-        return inv, np.sign(det.real), np.log(np.abs(det))
+    return inv, det
 
 
 def solve_logdet(M: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -72,13 +79,8 @@ def solve_logdet(M: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
         with np.errstate(divide="ignore", invalid="ignore"):
             return B / d[:, None, None], np.sign(d.real), np.log(np.abs(d))
     if q == 2:
-        m00, m01, m10, m11 = M[:, 0, 0], M[:, 0, 1], M[:, 1, 0], M[:, 1, 1]
-        det = m00 * m11 - m01 * m10
-        inv = np.empty_like(M)
+        inv, det = _inverse_2x2(M)
         with np.errstate(divide="ignore", invalid="ignore"):
-            r = 1.0 / det
-            inv[:, 0, 0], inv[:, 0, 1] = m11 * r, -m01 * r
-            inv[:, 1, 0], inv[:, 1, 1] = -m10 * r, m00 * r
             return bmm(inv, B), np.sign(det.real), np.log(np.abs(det))
     sign, logdet = np.linalg.slogdet(M)
     sign = np.real(sign)
