@@ -542,6 +542,22 @@ def reference_unit(repeats: int = 9) -> float:
     return float(np.median(times))
 
 
+def steady_unit(before: float | None) -> float:
+    """The reference unit for the regression check: measured before the cases and again
+    after them, the smaller of the two (the machine's speed when not slowed by other
+    load; one measurement at a busy moment made every case read 0.3x-0.7x of its
+    baseline). Both are printed, with a warning when they differ by more than 25%."""
+    after = reference_unit()
+    if before is None:
+        return after
+    print(f"\nreference unit before the cases {before * 1000:.2f} ms, after "
+          f"{after * 1000:.2f} ms")
+    if max(before, after) > 1.25 * min(before, after):
+        print("  (they differ by more than 25%: the machine's load changed during the run; "
+              "read the check with that in mind, or run it again)")
+    return min(before, after)
+
+
 def check_baseline(results: list, unit: float, save: bool) -> int:
     """Compare each case's median time, in units of :func:`reference_unit` measured in the
     same run, with benchmarks/baseline.json; 1 when a case is more than CHECK_FACTOR x
@@ -606,6 +622,7 @@ def main(argv=None) -> int:
           f"MixedLM median of {sm_repeats} runs (small cases, after a warm-up) or 1 run "
           "(large cases); ratio = MixedLM / semlevel\n", flush=True)
     results = []
+    unit_before = reference_unit() if (args.check or args.save_baseline) else None
     for case in cases():
         if args.only and args.only not in case.name:
             continue
@@ -634,7 +651,8 @@ def main(argv=None) -> int:
     bad = [r for r in results if check(r, args.tol).startswith("semlevel LOWER")]
     status = 1 if bad else 0
     if (args.check or args.save_baseline) and results:
-        status = max(status, check_baseline(results, reference_unit(), args.save_baseline))
+        status = max(status, check_baseline(results, steady_unit(unit_before),
+                                            args.save_baseline))
     return status
 
 
