@@ -58,3 +58,37 @@ def test_the_information_at_the_start_is_computed_once(monkeypatch):
     info = dev.expected_information(calls[0], fit.stats)
     info[:] = 0.0
     assert np.abs(dev.expected_information(calls[0], fit.stats)).max() > 0
+
+
+def _gram(model, start, var_ids, rows=None, counts=None):
+    from semlevel.engine.information import parameter_derivatives
+    pos = {int(v): i for i, v in enumerate(var_ids)}
+    G = np.zeros((len(var_ids), len(var_ids)))
+    for k, (obs, D, _) in enumerate(parameter_derivatives(model, start, rows)):
+        iu = np.triu_indices(len(obs))
+        J = np.zeros((len(iu[0]), len(var_ids)))
+        for lab, Dm in D.items():
+            if lab in pos:
+                J[:, pos[lab]] = Dm[iu]
+        G += (1.0 if counts is None else counts[k]) * J.T @ J
+    return G
+
+
+@pytest.mark.parametrize("spec", ["weight week || id:, residuals(ar 1, t(week))",
+                                  "weight week || id: week, residuals(exchangeable)"])
+def test_the_identification_gram_of_distinct_rows_is_that_of_every_row(spec):
+    from semlevel.engine.information import distinct_rows
+    from semlevel.engine.starts import starting_values
+    from semlevel.model.label_arrays import label_arrays
+    pig = sl.datasets.load("pig")
+    # unbalanced: some pigs lose their last weeks, one loses a middle week
+    keep = ~(((pig["id"] % 5 == 0) & (pig["week"] > 6)) | ((pig["id"] == 3) & (pig["week"] == 4)))
+    for data, n_kinds in ((pig, 1), (pig[keep].reset_index(drop=True), 3)):
+        model = sl.mixed_model(spec, data=data)
+        rows, counts = distinct_rows(model, 400)
+        assert len(rows) == n_kinds and counts.sum() == model.data.n_rows
+        start = starting_values(model)
+        var_ids = label_arrays(model).free_variances
+        every = _gram(model, start, var_ids)
+        np.testing.assert_allclose(_gram(model, start, var_ids, rows, counts), every,
+                                   rtol=1e-12, atol=1e-12 * np.abs(every).max())

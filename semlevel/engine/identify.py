@@ -46,7 +46,7 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
     """
     from .starts import starting_values
     from ..model.coefficients import coefficient_design
-    from .information import parameter_derivatives
+    from .information import distinct_rows, parameter_derivatives
 
     Xt, coef_ids = coefficient_design(model)
     bad = _dependent_columns(Xt.T @ Xt, label_arrays(model).names[coef_ids])
@@ -79,16 +79,17 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
     pos = {int(v): i for i, v in enumerate(var_ids)}
     blocks = []
     start = start if start is not None else starting_values(model)
-    for r, (obs, D, _) in enumerate(parameter_derivatives(model, start)):
-        if r >= max_rows:
-            break
+    # the first max_rows rows, each kind of row once with its count as weight: the same
+    # Gram matrix as every row's Jacobian stacked
+    rows, counts = distinct_rows(model, max_rows)
+    for (obs, D, _), count in zip(parameter_derivatives(model, start, rows), counts):
         n = len(obs)
         iu = np.triu_indices(n)
         J = np.zeros((len(iu[0]), len(var_ids)))
         for lab, Dm in D.items():
             if lab in pos:
                 J[:, pos[lab]] = Dm[iu]
-        blocks.append(J)
+        blocks.append(J if count == 1 else np.sqrt(count) * J)
     J = np.vstack(blocks)
     G = J.T @ J
     return _dependent_columns(G, label_arrays(model).names[var_ids])

@@ -20,15 +20,48 @@ from ..model.label_arrays import phi_arrays
 from ..model.pathmodel import PathModel
 from ..arrays import unique
 
-__all__ = ["expected_information", "row_derivatives", "parameter_derivatives"]
+__all__ = ["expected_information", "row_derivatives", "parameter_derivatives",
+           "distinct_rows"]
 
 
-def row_derivatives(model: PathModel):
-    """Yield, per wide row, (observation indices, {label row: D_lr}) for every variance or
-    covariance label that occurs in the row."""
+def _row_spans(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
+    """First and one-past-last observation of each wide row."""
+    row = model.data.row
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    return starts, np.r_[starts[1:], model.data.n_obs]
+
+
+def distinct_rows(model: PathModel, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Of the first ``limit`` wide rows, the first of each kind and how many rows of its
+    kind there are among them. Rows of a kind have the same slots, loadings, residual
+    labels and groups, so the same covariance derivatives (the latents are the wide
+    form's variables, the same in every row): a balanced design such as the manual's
+    pig data has one kind of row, not 48 to differentiate."""
+    starts, ends = _row_spans(model)
+    slot, Z, res = model.data.slot, model.Z, model.resid_of_obs()
+    group = model.obs_group
+    first: dict[tuple, int] = {}
+    rows: list[int] = []
+    counts: list[int] = []
+    for r in range(min(limit, len(starts))):
+        lo, hi = starts[r], ends[r]
+        key = (slot[lo:hi].tobytes(), Z[lo:hi].tobytes(), res[lo:hi].tobytes(),
+               b"" if group is None else group[lo:hi].tobytes())
+        i = first.setdefault(key, len(rows))
+        if i == len(rows):
+            rows.append(r)
+            counts.append(0)
+        counts[i] += 1
+    return np.array(rows, dtype=np.int64), np.array(counts, dtype=float)
+
+
+def row_derivatives(model: PathModel, rows: np.ndarray | None = None):
+    """Yield, per wide row (or per row of ``rows``), (observation indices, {label row:
+    D_lr}) for every variance or covariance label that occurs in the row."""
     data = model.data
-    starts = np.flatnonzero(np.r_[True, data.row[1:] != data.row[:-1]])
-    ends = np.r_[starts[1:], data.n_obs]
+    starts, ends = _row_spans(model)
+    if rows is not None:
+        starts, ends = starts[rows], ends[rows]
     phi = model.phi_table
     pa, pb, pl = phi_arrays(model)
     pg, tg = model.group_of(phi), model.group_of(model.theta_table)
@@ -66,7 +99,8 @@ def row_derivatives(model: PathModel):
         yield obs, D
 
 
-def parameter_derivatives(model: PathModel, values: np.ndarray):
+def parameter_derivatives(model: PathModel, values: np.ndarray,
+                          rows: np.ndarray | None = None):
     """Like :func:`row_derivatives`, with a nonlinear residual structure's derived
     covariances replaced by the derivatives w.r.t. its parameters (chain rule); also
     yields Sigma_r at ``values``."""
@@ -78,7 +112,7 @@ def parameter_derivatives(model: PathModel, values: np.ndarray):
         lid = model.label_positions(st.lags)
         J = st.jacobian(full[pid])
         where = {int(l): i for i, l in enumerate(lid)}
-    for obs, D in row_derivatives(model):
+    for obs, D in row_derivatives(model, rows):
         Sigma = sum(full[lab] * Dm for lab, Dm in D.items())
         if st is not None:
             out = {lab: Dm for lab, Dm in D.items() if lab not in where}
