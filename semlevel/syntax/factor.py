@@ -408,7 +408,7 @@ def _factor_codes(var: str, col: pd.Series) -> tuple[np.ndarray, list]:
         uniq, codes = np.unique(vals, return_inverse=True)
         return codes.astype(np.int64), [int(u) for u in uniq]
     if pd.api.types.is_numeric_dtype(dtype):
-        arr = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        arr = _float_values(col)
         if not np.isfinite(arr).all():
             raise ValueError(
                 f"factor variable '{var}' has missing or infinite values; drop rows with "
@@ -451,6 +451,16 @@ def _py_level(v):
     return v
 
 
+def _float_values(col: pd.Series) -> np.ndarray:
+    """A numeric column as float64, missing values as NaN: a numpy column by a cast (a
+    float column's NaN stays NaN, an integer column has none; ``to_numpy(dtype,
+    na_value)`` takes 70 us where the cast takes 3), a pandas array (nullable integers,
+    floats) by ``to_numpy`` with ``na_value``."""
+    if isinstance(col.dtype, np.dtype):
+        return np.array(col.to_numpy(), dtype=np.float64)     # (a copy, as before)
+    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _continuous(var: str, col: pd.Series) -> np.ndarray:
     """Float64 values of a continuous column, with clear errors."""
     dtype = col.dtype
@@ -459,7 +469,7 @@ def _continuous(var: str, col: pd.Series) -> np.ndarray:
             f"variable '{var}' is not numeric (dtype {dtype}); write i.{var} to use it "
             "as a factor"
         )
-    arr = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    arr = _float_values(col)
     if not np.isfinite(arr).all():
         raise ValueError(
             f"variable '{var}' has missing or infinite values; drop rows with missing "
