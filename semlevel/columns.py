@@ -10,6 +10,9 @@ columns; :meth:`ColumnTable.to_frame` makes the DataFrame a user sees, once, whe
 
 Columns are read-only arrays (strings and tuples as ``object`` arrays): a changed table
 is a new table (:meth:`ColumnTable.assign`), as a changed model is a new model.
+:class:`FrameField` makes such a table a dataclass field whose attribute is the
+DataFrame; :func:`float_frame` and :func:`names_index` make the results' float tables
+without pandas' per-column and string-inference costs.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["ColumnTable", "FrameField", "float_frame"]
+__all__ = ["ColumnTable", "FrameField", "float_frame", "names_index"]
 
 
 def _column(values: Any, n: int | None) -> np.ndarray:
