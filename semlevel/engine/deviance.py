@@ -150,7 +150,8 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     if (sign <= 0).any() or not np.isfinite(logdet_m).all():
         return _inadmissible()
     N = bmm(Minv, Phi)                                          # M^-1 Phi
-    N = 0.5 * (N + np.swapaxes(N, 1, 2))
+    if q > 1:                   # (1 x 1: symmetric already, and 0.5 (x + x) is x exactly)
+        N = 0.5 * (N + np.swapaxes(N, 1, 2))
     # weighted outer products: Tw = sum_r B_r (x) B_r with B_r = sum_g w_g B_{g,r}
     T = stats.T
     P, K1 = T.shape[0], T.shape[3]
@@ -180,7 +181,8 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     # latents' gradient does not cancel A against A N A, which for a latent that its
     # row's data determine well (Phi A >> 1) costs that ratio in digits
     AMi = bmm(A, Minv)
-    AMi = 0.5 * (AMi + np.swapaxes(AMi, 1, 2))
+    if q > 1:
+        AMi = 0.5 * (AMi + np.swapaxes(AMi, 1, 2))
     MM = np.swapaxes(Minv, 1, 2)
     GPhi = cnt[:, None, None] * AMi - bmm(bmm(MM, TG), Minv)
     grad = bincount(stats.phi_idx.ravel(), GPhi.ravel(), len(ext))
@@ -189,13 +191,13 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         # one residual label: the per-pool terms below summed directly
         # (per pool first: the data terms cancel, and do so best at the pool's scale)
         ZZ0 = stats.ZZ[:, 0]
-        tr_nz = np.sum(N * np.swapaxes(ZZ0, 1, 2), axis=(1, 2))
+        tr_nz = (N * np.swapaxes(ZZ0, 1, 2)).sum(axis=(1, 2))
         cg = stats.C[:, 0].reshape(P, -1) @ Gam.ravel()
-        x1 = w[0] * np.sum(N * U[:, 0, :, 0, :], axis=(1, 2))
-        x2 = np.sum(bmm(bmm(N, ZZ0), N) * TG, axis=(1, 2))
+        x1 = w[0] * (N * U[:, 0, :, 0, :]).sum(axis=(1, 2))
+        x2 = (bmm(bmm(N, ZZ0), N) * TG).sum(axis=(1, 2))
         w2 = w[0] * w[0]
-        dtheta = np.array([np.sum(cnt * (stats.n[:, 0] * w[0] - tr_nz * w2)
-                                  - w2 * (cg - 2.0 * x1 + x2))])
+        grad[stats.resid_ids[0]] += (cnt * (stats.n[:, 0] * w[0] - tr_nz * w2)
+                                     - w2 * (cg - 2.0 * x1 + x2)).sum()
     else:
         trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)            # tr(N ZZ_g)
         term1 = cnt[:, None] * (stats.n * w[None, :] - trNZ * (w * w)[None, :])
@@ -204,8 +206,7 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
         NZN = np.einsum("pab,pgbc,pcd->pgad", N, stats.ZZ, N)
         X2 = np.einsum("pgab,pab->pg", NZN, TG)
         term2 = (w * w)[None, :] * (CG - 2.0 * X1 + X2)
-        dtheta = (term1 - term2).sum(axis=0)
-    np.add.at(grad, stats.resid_ids, dtheta)
+        np.add.at(grad, stats.resid_ids, (term1 - term2).sum(axis=0))
     out.gradient = grad[: len(values)]
     if k and given_beta:
         out.gradient[stats.coef_ids] = coefficient_gradient(S, k, out.beta, stats.basis)
@@ -251,7 +252,8 @@ def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     N, sign, _ = solve_logdet(M, Phi)
     if (sign <= 0).any() or not np.isfinite(N).all():
         return None
-    N = 0.5 * (N + np.swapaxes(N, 1, 2))
+    if q > 1:                                      # (1 x 1: symmetric, as in evaluate)
+        N = 0.5 * (N + np.swapaxes(N, 1, 2))
     AN = bmm(A, N)
     Om = A - bmm(AN, A)
     MM = np.eye(q) - AN
