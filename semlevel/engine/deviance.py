@@ -58,7 +58,8 @@ def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
             cf = np.linalg.cholesky(Sxx.real)     # (complex S: a complex-step derivative)
         except np.linalg.LinAlgError:
             return _inadmissible(), None
-        logdet_xx = 2.0 * float(np.log(np.diag(cf)).sum()) - 2.0 * basis.logdet()
+        logdet_xx = (2.0 * float(np.log(np.diag(cf)).sum()) - 2.0 * basis.logdet()) \
+            if reml else 0.0                              # (ML: not a term)
         if beta is None:
             beta = np.linalg.solve(Sxx, Sxy)
             quad = float(np.real(syy - Sxy @ beta))

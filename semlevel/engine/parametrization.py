@@ -178,6 +178,7 @@ class Parametrization:
                 taken |= set(ids.tolist())
         self.simple = np.array([j for j in self.free if j not in taken], dtype=np.int64)
         self.simple_is_var = np.isin(kinds[self.simple], _VARIANCE_KINDS)
+        self._all_variances = bool(self.simple_is_var.all())
         self.size = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks) \
             + 2 * len(self.exchangeable) + (len(self.structure[1]) if self.structure else 0)
         # each block's index arrays, made once (np.tril_indices / triu_indices at every
@@ -262,7 +263,8 @@ class Parametrization:
         """Label values at coordinates ``u`` (other labels from ``base``)."""
         v = base.copy()
         us, Ls = self._split(u)
-        v[self.simple] = np.where(self.simple_is_var, us * us, us)
+        v[self.simple] = us * us if self._all_variances else \
+            np.where(self.simple_is_var, us * us, us)
         for L, iu, upper in zip(Ls, self._triu, self._upper_labels):
             Phi = L @ L.T
             v[upper] = Phi[iu]
@@ -298,7 +300,8 @@ class Parametrization:
     def gradient(self, u: np.ndarray, grad_values: np.ndarray) -> np.ndarray:
         """Chain rule: d deviance / d u from d deviance / d label values."""
         us, Ls = self._split(u)
-        parts = [grad_values[self.simple] * np.where(self.simple_is_var, 2.0 * us, 1.0)]
+        parts = [grad_values[self.simple] * (2.0 * us if self._all_variances else
+                                             np.where(self.simple_is_var, 2.0 * us, 1.0))]
         for b, L, il, off in zip(self.blocks, Ls, self._tril, self._off):
             Gs = grad_values[b].astype(float)
             Gs[off] *= 0.5          # a covariance label stands for both (i,j) and (j,i)
