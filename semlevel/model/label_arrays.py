@@ -1,11 +1,13 @@
-"""The labels table's columns as arrays, read once per model.
+"""The labels table's columns as typed arrays, made once per model.
 
-``model.labels`` is a DataFrame (the parameter table users see and edit into new models),
-but the engine asks it for the same columns about thirty times a fit: each column read of
-a small pandas 3 frame costs 15-30 us, each comparison of a column of arrow strings 150
-us, together about 1 ms of the 15 ms a small model takes. Models are immutable (a changed
-table makes a new model: ``with_labels``, ``relax``), so the arrays are read once per
-model object and kept as long as it lives, read-only, like the coefficient design.
+The model holds its labels as columns (``model.label_table``, semlevel.columns); this
+module gives the engine the ones it asks for about thirty times a fit with their types
+fixed: names, kinds and blocks as ``object`` arrays, free as bool, values as float, and
+the latent covariance table as int64 (``phi_arrays``). Models are immutable (a changed
+table makes a new model: ``with_labels``, ``relax``), so the arrays are made once per
+model object and kept as long as it lives, read-only, like the coefficient design; a
+fitted model (the same table with an ``estimate`` column) shares its source's
+(``carry_label_arrays``).
 """
 from __future__ import annotations
 
