@@ -174,9 +174,89 @@ def pandas_small_calls() -> str:
             f"{us(lambda: names_index(names, 'label')):.0f} us")
 
 
+SMALL_MODELS = ("weight week || id:", "weight week || id: week",
+                "weight week || id: week, cov(un)", "weight week || id: week, cov(exch)",
+                "weight week || id:, reml", "weight week || id:, residuals(ar 1, t(week))")
+
+
+def small_models() -> str:
+    """The manual's pig models fitted in one process (sl.mixed, then fit.fixed and
+    fit.random): the minimum over 25 fits of each, after a first untimed one."""
+    import semlevel as sl
+    pig = sl.datasets.load("pig")
+
+    def fit(spec):
+        f = sl.mixed(spec, data=pig)
+        f.fixed, f.random
+    out = []
+    for spec in SMALL_MODELS:
+        fit(spec)
+        out.append(f"'{spec}' {_ms(lambda: fit(spec), number=1, repeat=25):.2f} ms")
+    return "; ".join(out)
+
+
+def small_phases() -> str:
+    """Where a pig random intercept's fit goes, phase by phase (parse, build, the outcome
+    check, statistics, starting values, identification, optimisation with the standard
+    errors, the two tables), each the mean over 200 fits in one process."""
+    import time
+
+    import semlevel as sl
+    from semlevel.engine import fitting as F
+    from semlevel.model.builder import build_mixed_model
+    from semlevel.syntax.mixed import parse_mixed
+    pig = sl.datasets.load("pig")
+    spec = "weight week || id:"
+    acc: dict[str, float] = {}
+
+    def one():
+        t = [time.perf_counter()]
+
+        def tick(name):
+            t.append(time.perf_counter())
+            acc[name] = acc.get(name, 0.0) + t[-1] - t[-2]
+        p = parse_mixed(spec); tick("parse")                          # noqa: E702
+        m = build_mixed_model(p, pig); tick("build")                  # noqa: E702
+        F.check_outcome(m); tick("check")                             # noqa: E702
+        st = F._statistics(m, None); tick("statistics")               # noqa: E702
+        s = F._start(m, st); tick("start")                            # noqa: E702
+        F.check_identified(m, st, s); tick("identification")          # noqa: E702
+        fit = F.optimise(m, st, s); tick("optimisation")              # noqa: E702
+        fit.fixed, fit.random; tick("tables")                         # noqa: E702
+    for _ in range(20):
+        one()
+    acc.clear()
+    for _ in range(200):
+        one()
+    total = sum(acc.values()) / 200 * 1000
+    return ", ".join(f"{k} {v / 200 * 1000:.2f} ms" for k, v in acc.items()) \
+        + f"; total {total:.2f} ms"
+
+
+def small_evaluation() -> str:
+    """One deviance evaluation (with and without the gradient) and one expected
+    information of the pig random intercept and random slope at their starts."""
+    import semlevel as sl
+    from semlevel.engine import fitting as F
+    from semlevel.engine.deviance import evaluate, information_at
+    pig = sl.datasets.load("pig")
+    out = []
+    for spec in SMALL_MODELS[:2]:
+        m = sl.mixed_model(spec, data=pig)
+        st = F._statistics(m, None)
+        s = F._start(m, st)
+        us = lambda f: _ms(f, 300, 9) * 1000  # noqa: E731
+        out.append(f"'{spec}': evaluation {us(lambda: evaluate(s, st, False, True)):.0f} us, "
+                   f"without gradient {us(lambda: evaluate(s, st, False, False)):.0f} us, "
+                   f"expected information {us(lambda: information_at(s, st)):.0f} us")
+    return "; ".join(out)
+
+
 CASES = {"unique": unique_vs_numpy, "ols": ols_normal_equations, "gram": dense_gram,
          "threads": blas_threads, "tall factor threads": tall_factor_threads,
-         "unique_rows hash": unique_rows_hash, "pandas small calls": pandas_small_calls}
+         "unique_rows hash": unique_rows_hash, "pandas small calls": pandas_small_calls,
+         "small models": small_models, "small phases": small_phases,
+         "small evaluation": small_evaluation}
 
 
 def main(argv=None) -> None:

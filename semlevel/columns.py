@@ -21,7 +21,8 @@ from typing import Any, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["ColumnTable", "FrameField", "float_frame", "names_index"]
+__all__ = ["ColumnTable", "FrameField", "columns_of", "replace_fields", "float_frame",
+           "names_index"]
 
 
 def _column(values: Any, n: int | None) -> np.ndarray:
@@ -104,13 +105,6 @@ class ColumnTable:
     def __iter__(self) -> Iterator[str]:
         return iter(self._columns)
 
-    @property
-    def columns(self) -> list[str]:
-        return list(self._columns)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self._columns.get(name, default)
-
     def assign(self, **columns: Any) -> "ColumnTable":
         """A new table with these columns added or replaced (same rows)."""
         return ColumnTable({**self._columns, **columns}, index=self.index,
@@ -120,15 +114,6 @@ class ColumnTable:
         """The same columns (shared: they are read-only) in a new table, whose DataFrame
         is its own."""
         return self.assign()
-
-    def take(self, rows) -> "ColumnTable":
-        """A new table of the given rows (positions or a boolean mask)."""
-        rows = np.asarray(rows)
-        if rows.dtype == bool:
-            rows = np.flatnonzero(rows)
-        return ColumnTable({c: a[rows] for c, a in self._columns.items()},
-                           index=None if self.index is None else self.index[rows],
-                           index_name=self.index_name, n=len(rows))
 
     def to_frame(self):
         """The pandas DataFrame of this table (made once; a copy a user may edit into a
@@ -180,6 +165,23 @@ class FrameField:
         elif value is self.default:
             value = value.copy()       # each object's own frame (a user may edit one)
         obj.__dict__[self.name] = value
+
+
+def columns_of(name: str) -> property:
+    """A read-only property giving the :class:`FrameField` ``name`` as its columns (the
+    ColumnTable; the attribute ``name`` itself is its DataFrame)."""
+    return property(lambda self: self.__dict__[name],
+                    doc=f"``{name}`` as columns (a ColumnTable; ``{name}`` is its DataFrame).")
+
+
+def replace_fields(obj, **changes):
+    """``dataclasses.replace(obj, **changes)`` for a dataclass with :class:`FrameField`
+    s: the fields it keeps are passed as they are held (a table as its columns), so no
+    DataFrame is made and read back."""
+    from dataclasses import fields
+    kw = {f.name: obj.__dict__[f.name] for f in fields(obj) if f.init}
+    kw.update(changes)
+    return type(obj)(**kw)
 
 
 @lru_cache(maxsize=512)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..arrays import unique_inverse
-from ..columns import ColumnTable, FrameField
+from ..columns import ColumnTable, FrameField, columns_of, replace_fields
 
 from .hierarchy import Hierarchy, build_hierarchy
 from .sample import Sample
@@ -172,10 +172,12 @@ class WideData:
     def n_rows(self) -> int:
         return int(len(self.row_ids))
 
-    @property
-    def slot_table(self) -> ColumnTable:
-        """``slots`` as columns (what the model builder reads)."""
-        return self.__dict__["slots"]
+    slot_table = columns_of("slots")          # (what the model builder reads)
+
+    def replace(self, **changes) -> "WideData":
+        """A copy with fields replaced (``dataclasses.replace`` without making the slot
+        table's DataFrame)."""
+        return replace_fields(self, **changes)
 
     @property
     def n_slots(self) -> int:

@@ -19,7 +19,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -91,7 +91,7 @@ def _with_outcome(model, y: np.ndarray):
     wide = model.data
     frame = wide.data.copy()
     frame[wide.outcome] = y
-    return model.with_labels(model.labels, data=replace(wide, data=frame))
+    return model.replace(data=wide.replace(data=frame))
 
 
 def _replicate(model, plan: SimulationPlan, seed: np.random.SeedSequence, statistic

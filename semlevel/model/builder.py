@@ -93,7 +93,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
                             "residuals": res_spec, "structure": structure,
                             "notes": notes})
     if by:
-        model = _residuals_by(model, wide, res_spec, labels)
+        model = _residuals_by(model, wide, res_spec)
     return attach_small_sample(attach_survey(model, spec), spec)
 
 
@@ -273,12 +273,12 @@ def _residual_part(wide, res_spec, label_rows: list[dict], levels: list[str]):
     return resid_of_slot, ({} if theta is None else {"theta": theta}), structure
 
 
-def _residuals_by(model: PathModel, wide, res_spec, labels: pd.DataFrame) -> PathModel:
+def _residuals_by(model: PathModel, wide, res_spec) -> PathModel:
     """``residuals(..., by(var))``: a nonlinear structure per group is already built (its
     groups recorded here); a linear one relaxes the residual labels by the variable."""
     by = res_spec.by
     if res_spec.kind in NONLINEAR:
-        return model.with_labels(model.labels, info=dict(
+        return model.replace(info=dict(
             model.info, by=by, by_values=_by_values(wide, by)[1]))
     from .relax import relax_by
     resid_block = model.label_table["block"][int(model.resid_label[0])]

@@ -7,14 +7,14 @@ lavaan style) and the ``networkx`` graph are derived on demand.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..columns import ColumnTable, FrameField
+from ..columns import ColumnTable, FrameField, columns_of, replace_fields
 from ..data.wide import WideData, slot_name
 from ..services import service
 from .info import ModelInfo, as_info
@@ -31,12 +31,6 @@ __all__ = ["PathModel", "LABEL_KINDS"]
 #: residual variance / covariance
 #: every label kind (:class:`~.label_kinds.LabelKind`; roles and CI scales there)
 LABEL_KINDS = tuple(kind.value for kind in LabelKind)
-
-def _columns_of(name: str) -> property:
-    """A read-only property: the model's table ``name`` as columns (ColumnTable)."""
-    return property(lambda self: self.__dict__[name],
-                    doc=f"``{name}`` as columns (a ColumnTable; ``{name}`` is its DataFrame).")
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class PathModel:
@@ -127,11 +121,11 @@ class PathModel:
         return int(self.label_table["free"].sum())
 
     # the tables as columns (what the engine reads; the attributes are their DataFrames)
-    label_table = _columns_of("labels")
-    latent_table = _columns_of("latents")
-    effect_table = _columns_of("effects")
-    phi_table = _columns_of("phi")
-    theta_table = _columns_of("theta")
+    label_table = columns_of("labels")
+    latent_table = columns_of("latents")
+    effect_table = columns_of("effects")
+    phi_table = columns_of("phi")
+    theta_table = columns_of("theta")
 
     @cached_property
     def _label_rows(self) -> dict[str, int]:
@@ -260,9 +254,7 @@ class PathModel:
     def replace(self, **changes) -> "PathModel":
         """A copy of this model with fields replaced (``dataclasses.replace``, without
         making the DataFrames of the tables it keeps)."""
-        kw = {f.name: self.__dict__[f.name] for f in fields(self) if f.init}
-        kw.update(changes)
-        return type(self)(**kw)
+        return replace_fields(self, **changes)
 
     def members(self, label: str) -> pd.DataFrame:
         """The parameter occurrences that share ``label`` (see :mod:`.relax`)."""

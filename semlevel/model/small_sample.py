@@ -37,5 +37,4 @@ def attach_small_sample(model: PathModel, spec) -> PathModel:
             model = constrain_coefficients(model, constraints)
     if dfm is None:
         return model
-    return model.with_labels(model.labels, info=dict(model.info, dfmethod=dfm,
-                                                     dftable=table or "default"))
+    return model.replace(info=dict(model.info, dfmethod=dfm, dftable=table or "default"))

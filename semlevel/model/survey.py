@@ -50,4 +50,4 @@ def attach_survey(model: PathModel, spec) -> PathModel:
                              "independent): the weighted likelihood replicates single "
                              "observations")
         info["weights"] = weights
-    return model.with_labels(model.labels, info=info)
+    return model.replace(info=info)

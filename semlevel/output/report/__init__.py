@@ -79,5 +79,5 @@ def replay(fit, small: bool = True, dftable: str | None = None) -> str:
         if info.get("dfmethod") is None:
             raise ValueError("dftable() requires a fit made with dfmethod()")
         info["dftable"] = parse_dftable(dftable)
-    view = dataclasses.replace(fit, model=fit.model.with_labels(fit.model.labels, info=info))
+    view = dataclasses.replace(fit, model=fit.model.replace(info=info))
     return stata_report(view)
