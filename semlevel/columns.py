@@ -25,9 +25,21 @@ __all__ = ["ColumnTable", "FrameField", "columns_of", "replace_fields", "float_f
            "names_index"]
 
 
-def _column(values: Any, n: int | None) -> np.ndarray:
+def _is_pandas_array(values: Any) -> bool:
+    """A pandas array (categorical, nullable, arrow string...): an array of another
+    dtype than numpy's, which a data table keeps as it is."""
+    return not isinstance(values, np.ndarray) and hasattr(values, "_from_sequence")
+
+
+def _column(values: Any, n: int | None) -> Any:
     """``values`` as a read-only 1-d array: numbers keep their dtype, anything else
-    (strings, None, tuples) becomes an ``object`` array, one element per entry."""
+    (strings, None, tuples) becomes an ``object`` array, one element per entry; a pandas
+    array (categorical, nullable) is kept as it is (pandas arrays have no read-only flag:
+    the table never writes to it)."""
+    if _is_pandas_array(values):
+        if n is not None and len(values) != n:
+            raise ValueError(f"a column of {len(values)} entries in a table of {n} rows")
+        return values
     if isinstance(values, np.ndarray) and values.ndim == 1 and values.dtype.kind not in "US":
         a = values.view()
     else:
@@ -72,9 +84,11 @@ class ColumnTable:
         self._frame = None
 
     @classmethod
-    def of(cls, frame) -> "ColumnTable":
-        """The table of a DataFrame: its columns as arrays (strings as ``object``), its
-        index as row names unless it is the default 0..n-1."""
+    def of(cls, frame, keep_dtypes: bool = False) -> "ColumnTable":
+        """The table of a DataFrame: its columns as arrays (strings as ``object``, or
+        with ``keep_dtypes`` every column that is not a numpy one as its pandas array:
+        the data's categoricals and nullable numbers), its index as row names unless it
+        is the default 0..n-1."""
         import pandas as pd
         index = None
         if not (isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0
@@ -84,7 +98,10 @@ class ColumnTable:
         for c in frame.columns:
             s = frame[c]
             kind = s.dtype.kind if isinstance(s.dtype, np.dtype) else "O"
-            cols[c] = s.to_numpy() if kind in "biufc" else s.to_numpy(dtype=object)
+            if keep_dtypes:
+                cols[c] = s.to_numpy() if isinstance(s.dtype, np.dtype) else s.array
+            else:
+                cols[c] = s.to_numpy() if kind in "biufc" else s.to_numpy(dtype=object)
         out = cls(cols, index=index, index_name=frame.index.name, n=len(frame))
         out._frame = frame
         return out
@@ -123,7 +140,8 @@ class ColumnTable:
             index = (None if self.index is None
                      else pd.Index(self.index, name=self.index_name))
             # writable copies: pandas may keep the arrays it is given
-            self._frame = pd.DataFrame({c: np.array(a) for c, a in self._columns.items()},
+            self._frame = pd.DataFrame({c: a.copy() if _is_pandas_array(a) else np.array(a)
+                                        for c, a in self._columns.items()},
                                        index=index,
                                        columns=list(self._columns) if self._columns else None)
         return self._frame
@@ -140,10 +158,12 @@ class FrameField:
     :class:`ColumnTable`: reading the attribute gives the table's DataFrame (made on
     first read), ``obj.__dict__[name]`` the columns, which is what the engine reads
     (the classes expose them: ``PathModel.label_table``, ``WideData.slot_table``).
-    Setting it takes a ColumnTable or a DataFrame (kept as its columns)."""
+    Setting it takes a ColumnTable or a DataFrame (kept as its columns; with
+    ``keep_dtypes``, a data table, its pandas arrays as they are: :meth:`ColumnTable.of`)."""
 
-    def __init__(self, default: Any = _NO_DEFAULT) -> None:
+    def __init__(self, default: Any = _NO_DEFAULT, keep_dtypes: bool = False) -> None:
         self.default = default
+        self.keep_dtypes = keep_dtypes
 
     def __set_name__(self, owner, name: str) -> None:
         self.name = name
@@ -161,7 +181,7 @@ class FrameField:
             if not isinstance(value, pd.DataFrame):
                 raise TypeError(f"{type(obj).__name__}.{self.name} is a table (a DataFrame "
                                 f"or a ColumnTable), not {type(value).__name__}")
-            value = ColumnTable.of(value)
+            value = ColumnTable.of(value, keep_dtypes=self.keep_dtypes)
         elif value is self.default:
             value = value.copy()       # each object's own frame (a user may edit one)
         obj.__dict__[self.name] = value

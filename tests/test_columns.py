@@ -25,6 +25,7 @@ def test_a_fit_makes_no_frame_of_its_models_tables(pig):
         for name in TABLES:
             assert getattr(model, name)._frame is None, name
         assert model.data.slot_table._frame is None
+        assert model.data.data_table._frame is None        # nor of its wide data
 
 
 def test_the_frames_a_user_reads_are_the_tables(pig):
@@ -91,3 +92,32 @@ def test_a_default_table_is_each_models_own(pig):
     b = sl.mixed_model("weight week || id:", data=pig)
     a.theta.loc[0] = [0, 1, 2]                          # an edit of one model's frame
     assert len(b.theta) == 0 and len(b.theta_table) == 0
+
+
+def test_the_wide_data_keeps_the_datas_dtypes_and_a_frame_is_made_on_request(pig):
+    """The wide data's columns (sorted used rows) keep a categorical, a nullable float
+    and a string column as pandas arrays; ``wide.data`` is their DataFrame with the same
+    dtypes, and the fit on them equals the fit on plain numpy columns."""
+    df = pig.copy()
+    df["wk"] = pd.Categorical(df["week"] % 3)
+    df["w2"] = df["weight"].astype("Float64")
+    df["s"] = (df["id"] % 3).map({0: "a", 1: "b", 2: "c"})
+    df.loc[5, "w2"] = pd.NA                                  # one row dropped
+    model = sl.mixed_model("w2 i.wk i.s week || id:", data=df)
+    wide = model.data
+    assert wide.n_obs == 431
+    tab = wide.data_table
+    assert isinstance(tab["wk"].dtype, pd.CategoricalDtype)
+    assert str(tab["w2"].dtype) == "Float64" and not isinstance(tab["w2"], np.ndarray)
+    frame = wide.data
+    assert frame["wk"].dtype == df["wk"].dtype and str(frame["w2"].dtype) == "Float64"
+    assert frame["s"].dtype == df["s"].dtype and len(frame) == 431
+    np.testing.assert_array_equal(frame["week"].to_numpy(),
+                                  df["week"].to_numpy()[wide.source])
+    plain = df.drop(index=5).assign(wk=lambda d: d["week"] % 3,
+                                    w2=lambda d: d["weight"].astype(float))
+    a = sl.mixed("w2 i.wk i.s week || id:", data=df)
+    b = sl.mixed("w2 i.wk i.s week || id:", data=plain)
+    assert a.loglik == b.loglik
+    np.testing.assert_array_equal(a.fixed["coef"].to_numpy(), b.fixed["coef"].to_numpy())
+    assert a.fixed.index.tolist() == ["1.wk", "2.wk", "b.s", "c.s", "week", "_cons"]

@@ -47,7 +47,12 @@ class Hierarchy:
         return pd.DataFrame(rows).set_index("level")
 
 
-def _factorize(values: pd.Series) -> np.ndarray:
+def _factorize(values) -> np.ndarray:
+    """Codes 0..K-1 of the sorted distinct values (-1 for a missing one); integer ids
+    by the table route of :func:`~semlevel.arrays.unique_inverse` (the same codes as
+    ``pd.factorize(sort=True)``, without its hashing)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
+        return unique_inverse(values)[1].astype(np.int64, copy=False)
     codes, _ = pd.factorize(values, sort=True)
     return codes.astype(np.int64)
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .reader import ColumnReader
+
 __all__ = ["Sample", "select_sample", "check_columns", "check_unique_columns"]
 
 
@@ -51,24 +53,26 @@ def check_unique_columns(data: pd.DataFrame) -> None:
                          "must name exactly one column (rename or drop the copies)")
 
 
-def _missing(values: pd.Series) -> np.ndarray:
-    """Which entries of a column are missing (a new array): NaN in a float column, none
-    in an integer or boolean numpy column (they cannot hold one), ``isna`` otherwise."""
+def _missing(values) -> np.ndarray:
+    """Which entries of a column's array (numpy or pandas) are missing (a new array):
+    NaN in a float column, none in an integer or boolean numpy column (they cannot hold
+    one), ``isna`` otherwise."""
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind in "iub":
         return np.zeros(len(values), dtype=bool)
     if isinstance(dtype, np.dtype) and dtype.kind in "fc":
-        return np.isnan(values.to_numpy())
-    return values.isna().to_numpy().copy()
+        return np.isnan(values)
+    return np.array(pd.isna(values), dtype=bool)
 
 
-def select_sample(data: pd.DataFrame, outcome: str, covariates: list[str],
+def select_sample(data: "pd.DataFrame | ColumnReader", outcome: str, covariates: list[str],
                   levels: list[str]) -> Sample:
     """Listwise deletion on the outcome, covariates and level ids, counting each reason.
 
     A row missing several things is counted once, under the first reason that applies
     (outcome, then covariates, then level ids).
     """
+    data = ColumnReader.of(data)
     n = len(data)
     used = np.ones(n, dtype=bool)
     dropped: dict[str, int] = {}
@@ -77,8 +81,9 @@ def select_sample(data: pd.DataFrame, outcome: str, covariates: list[str],
         for col in dict.fromkeys(cols):
             values = data[col]
             miss = _missing(values)
-            if kind == "level id" and not pd.api.types.is_numeric_dtype(values):
-                miss |= (values.astype(str) == "").to_numpy() & values.notna().to_numpy()
+            if kind == "level id" and not pd.api.types.is_numeric_dtype(values.dtype):
+                text = pd.Series(values, copy=False)
+                miss |= (text.astype(str) == "").to_numpy() & text.notna().to_numpy()
             miss &= used
             if miss.any():
                 dropped[f"missing {col}" + (" (level id)" if kind == "level id" else "")] = \

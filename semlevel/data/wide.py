@@ -16,6 +16,7 @@ from ..arrays import unique_inverse
 from ..columns import ColumnTable, FrameField, columns_of, replace_fields
 
 from .hierarchy import Hierarchy, build_hierarchy
+from .reader import ColumnReader
 from .sample import Sample
 
 __all__ = ["WideData", "make_slots", "slot_name", "OBS_KEY", "lex_groups"]
@@ -125,8 +126,10 @@ class WideData:
     """Observations of one model arranged by top-level row and slot.
 
     Arrays are over the used observations sorted by nested group (``source`` gives each
-    one's position in the input DataFrame). ``columns`` holds the data columns the model
-    needs (outcome, covariates, random-effect variables), already sorted.
+    one's position in the input DataFrame). ``data`` holds the data columns the model
+    needs (outcome, covariates, random-effect variables), already sorted: a DataFrame
+    made on first read; the builder reads the columns (``data_table``, a ColumnTable
+    that keeps the data's dtypes).
     """
 
     outcome: str
@@ -135,7 +138,7 @@ class WideData:
     slot: np.ndarray
     slots: pd.DataFrame = FrameField()
     row_ids: np.ndarray
-    data: pd.DataFrame
+    data: pd.DataFrame = FrameField(keep_dtypes=True)
     source: np.ndarray
     sample: Sample
     original: pd.DataFrame | None = None   # the input data (not copied): other variables
@@ -154,13 +157,14 @@ class WideData:
 
     def column(self, name: str) -> np.ndarray:
         """A variable of the input data at the used observations (sorted as here)."""
-        if name in self.data.columns:
-            return self.data[name].to_numpy()
+        tab = self.data_table
+        if name in tab:
+            values = tab[name]
+            return values if isinstance(values, np.ndarray) else values.to_numpy()
         if self.original is not None and name in self.original.columns:
             return self.original[name].to_numpy()[self.source]
-        cols = list(self.data.columns) + ([c for c in self.original.columns
-                                           if c not in self.data.columns]
-                                          if self.original is not None else [])
+        cols = list(tab) + ([c for c in self.original.columns if c not in tab]
+                            if self.original is not None else [])
         raise ValueError(f"variable {name!r} is not in the data (columns: "
                          f"{', '.join(map(str, cols))})")
 
@@ -173,6 +177,7 @@ class WideData:
         return int(len(self.row_ids))
 
     slot_table = columns_of("slots")          # (what the model builder reads)
+    data_table = columns_of("data")
 
     def replace(self, **changes) -> "WideData":
         """A copy with fields replaced (``dataclasses.replace`` without making the slot
@@ -187,7 +192,7 @@ class WideData:
     def y(self) -> np.ndarray:
         """The outcome at the used observations (read once: a fit asks about ten times;
         read-only, as the data it comes from)."""
-        y = np.array(self.data[self.outcome].to_numpy(dtype=float))
+        y = _float_column(self.data_table[self.outcome])
         y.setflags(write=False)
         return y
 
@@ -212,27 +217,31 @@ class WideData:
         frames = []
         for var in variables:
             grid = np.full((self.n_rows, self.n_slots), np.nan)
-            grid[self.row, self.slot] = self.data[var].to_numpy(dtype=float)
+            grid[self.row, self.slot] = _float_column(self.data_table[var])
             frames.append(pd.DataFrame(grid, columns=self.slot_names(var)))
         out = pd.concat(frames, axis=1)
         out.insert(0, top, self.row_ids)
         return out
 
 
-def _values(column: pd.Series):
-    """A column's values: its numpy array, or its pandas array for other dtypes
-    (categoricals, nullable integers, strings keep theirs)."""
-    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+def _float_column(values) -> np.ndarray:
+    """A numeric column's array (numpy or pandas, no missing values) as a new float64
+    array (a cast: ``to_numpy(dtype, na_value)`` is only needed for pandas arrays)."""
+    if isinstance(values, np.ndarray):
+        return np.array(values, dtype=np.float64)
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Sample,
-               columns: list[str], time: str | None = None, key_by: str = "value") -> WideData:
+def build_wide(data: "pd.DataFrame | ColumnReader", outcome: str, levels: list[str],
+               sample: Sample, columns: list[str], time: str | None = None,
+               key_by: str = "value") -> WideData:
     """Arrange the used rows of long ``data`` into the (sparse) wide form."""
+    reader = ColumnReader.of(data)
     used = np.flatnonzero(sample.used)
     # the columns each step reads, never a copy of the user's whole frame (nor a
     # DataFrame selection: 0.5 ms in pandas 3, more than the model's numbers take)
-    every = len(used) == len(data)
-    sub = {c: _values(data[c]) if every else _values(data[c]).take(used)
+    every = len(used) == len(reader)
+    sub = {c: reader[c] if every else reader[c].take(used)
            for c in dict.fromkeys([*levels, *([time] if time else []), outcome])}
     hier = build_hierarchy(sub, levels)
     order = hier.order
@@ -245,7 +254,8 @@ def build_wide(data: pd.DataFrame, outcome: str, levels: list[str], sample: Samp
     row_ids = sorted_hier.keys[0][first] if levels else np.array([0])
     keep = list(dict.fromkeys([outcome, *columns]))
     take = used[order]
-    frame = pd.DataFrame({c: data[c].array.take(take) for c in keep}, copy=False)
+    # the sorted columns as a table (a DataFrame of them is made only when asked for)
+    table = ColumnTable({c: reader[c].take(take) for c in keep}, n=len(take))
     return WideData(outcome=outcome, hierarchy=sorted_hier, row=row, slot=slot, slots=slots,
-                    row_ids=row_ids, data=frame, source=used[order], sample=sample,
-                    original=data, obs_key=time)
+                    row_ids=row_ids, data=table, source=take, sample=sample,
+                    original=reader.frame, obs_key=time)

@@ -61,7 +61,7 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
     lat_scale = np.sqrt(latent_loading_squares(model, e2))
     for a, b, lab in zip(*phi_arrays(model)):
         factor[int(lab)] = s_y * s_y / (lat_scale[int(a)] * lat_scale[int(b)])
-    data = model.data.replace(data=model.data.data.assign(**{model.outcome: y / s_y}))
+    data = model.data.replace(data=model.data.data_table.assign(**{model.outcome: y / s_y}))
     labels = model.label_table
     if "estimate" in labels:
         labels = labels.assign(estimate=labels["estimate"] / factor)

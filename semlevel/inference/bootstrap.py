@@ -89,9 +89,8 @@ def default_statistic(fit) -> pd.Series:
 def _with_outcome(model, y: np.ndarray):
     """The model on the same rows with outcome values ``y``."""
     wide = model.data
-    frame = wide.data.copy()
-    frame[wide.outcome] = y
-    return model.replace(data=wide.replace(data=frame))
+    return model.replace(data=wide.replace(data=wide.data_table.assign(
+        **{wide.outcome: np.asarray(y, dtype=float)})))
 
 
 def _replicate(model, plan: SimulationPlan, seed: np.random.SeedSequence, statistic

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..columns import ColumnTable
+from ..data.reader import ColumnReader
 from ..data.sample import check_columns, check_unique_columns, select_sample
 from ..data.weights import survey_columns
 from ..data.wide import build_wide
@@ -31,7 +32,7 @@ _STRUCTURE_TITLE = {"independent": "Independent", "identity": "Identity",
                     "exchangeable": "Exchangeable", "unstructured": "Unstructured"}
 
 
-def _check_numeric(data: pd.DataFrame, name: str, role: str) -> None:
+def _check_numeric(data: ColumnReader, name: str, role: str) -> None:
     dtype = data[name].dtype
     if not pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
         raise ValueError(f"{role} {name!r} is not numeric (dtype {dtype}); "
@@ -73,7 +74,7 @@ def build_mixed_model(spec: MixedSpec, data: pd.DataFrame, key_by: str = "value"
         check_time(wide, time, res_spec.kind, levels)
         check_order(wide, res_spec)
 
-    fixed = design_matrix(list(spec.fixed_terms), wide.data, spec.constant)
+    fixed = design_matrix(list(spec.fixed_terms), wide.data_table, spec.constant)
     terms = list(fixed.labels)
     effects, Z = _random_design(spec, wide, levels)
     latents, effect_latent = make_latents(wide, effects, levels)
@@ -133,7 +134,8 @@ def _checked_inputs(spec: MixedSpec, data: pd.DataFrame):
     """The checks before any data is touched: the data frame, the options the builder
     handles, the variables (present, numeric where they must be); returns the data (with
     ``_all`` added for a crossed top level), the residual specification, the levels and
-    the columns the sample needs."""
+    the columns the sample needs. The data come back as a :class:`ColumnReader` (each
+    column read once by the steps after)."""
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     check_unique_columns(data)
@@ -160,18 +162,19 @@ def _checked_inputs(spec: MixedSpec, data: pd.DataFrame):
             raise ValueError(f"unknown variable {name!r}: {name!r} is an option, and options "
                              f"follow a comma (\"... || id: week, {name}\")")
     check_columns(data, fixed_vars + re_vars)
-    _check_numeric(data, spec.depvar, "outcome")
+    reader = ColumnReader(data)
+    _check_numeric(reader, spec.depvar, "outcome")
     time = res_spec.time if res_spec is not None else None
     by = res_spec.by if res_spec is not None else None
     if time:
         check_columns(data, [time], "time variable")
-        _check_numeric(data, time, "time variable")
+        _check_numeric(reader, time, "time variable")
     if by:
         check_columns(data, [by], "by() variable")
     extra_cols = ([time] if time else []) + ([by] if by else [])
     extra_cols += survey_columns(spec, data)          # weights, vce(cluster) variable
     covariates = list(dict.fromkeys(fixed_vars + re_vars + extra_cols))
-    return data, res_spec, levels, covariates
+    return reader, res_spec, levels, covariates
 
 
 def _random_design(spec: MixedSpec, wide, levels: list[str]) -> tuple[ColumnTable, np.ndarray]:
@@ -187,7 +190,7 @@ def _random_design(spec: MixedSpec, wide, levels: list[str]) -> tuple[ColumnTabl
         elif _r_term(eq) is not None:
             labs, cols = _indicator_design(wide.data, _r_term(eq))
         else:
-            d = design_matrix(list(eq.terms), wide.data, eq.constant, check_rank=False)
+            d = design_matrix(list(eq.terms), wide.data_table, eq.constant, check_rank=False)
             labs, cols = d.re_labels, list(d.matrix.T)
         for lab, col in zip(labs, cols):
             factor = _r_term(eq) if lab == f"R.{_r_term(eq)}" else None

@@ -28,7 +28,7 @@ import difflib
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence, Union
+from typing import Callable, Iterable, Sequence, Union
 
 import numpy as np
 import pandas as pd
@@ -377,24 +377,37 @@ class Design:
         return self.matrix.shape
 
 
-def _check_columns(vars_: Iterable[str], data: pd.DataFrame) -> None:
-    present = set(data.columns)
+def _column_source(data) -> tuple[list, "Callable[[str], object]"]:
+    """(the column names, name -> the column's array) of a DataFrame (numpy arrays, or
+    pandas arrays for categoricals and nullable numbers) or of a mapping of such arrays
+    (the wide data's ColumnTable)."""
+    if isinstance(data, pd.DataFrame):
+        def get(name):
+            col = data[name]
+            return col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
+        return list(data.columns), get
+    return list(data), data.__getitem__
+
+
+def _check_columns(vars_: Iterable[str], columns: list) -> None:
+    present = set(columns)
     for v in vars_:
         if v not in present:
-            cols = [str(c) for c in data.columns]
+            cols = [str(c) for c in columns]
             close = difflib.get_close_matches(v, cols, n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise ValueError(f"variable '{v}' not found in data{hint}")
 
 
-def _factor_codes(var: str, col: pd.Series) -> tuple[np.ndarray, list]:
-    """Integer codes (0..L-1) and sorted level values of a factor column."""
+def _factor_codes(var: str, col) -> tuple[np.ndarray, list]:
+    """Integer codes (0..L-1) and sorted level values of a factor column (its numpy or
+    pandas array)."""
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy()
+        codes = np.asarray(col.codes)
         if (codes < 0).any():
             raise ValueError(f"factor variable '{var}' has missing values")
-        cats = list(col.cat.categories)
+        cats = list(col.categories)
         used = unique(codes)
         remap = np.full(len(cats), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
@@ -402,9 +415,9 @@ def _factor_codes(var: str, col: pd.Series) -> tuple[np.ndarray, list]:
         levels = [_py_level(v) for v in levels]
         return remap[codes], levels
     if pd.api.types.is_bool_dtype(dtype):
-        if col.isna().any():
+        if pd.isna(col).any():
             raise ValueError(f"factor variable '{var}' has missing values")
-        vals = col.to_numpy(dtype=np.int64)
+        vals = np.asarray(col).astype(np.int64)
         uniq, codes = np.unique(vals, return_inverse=True)
         return codes.astype(np.int64), [int(u) for u in uniq]
     if pd.api.types.is_numeric_dtype(dtype):
@@ -428,7 +441,7 @@ def _factor_codes(var: str, col: pd.Series) -> tuple[np.ndarray, list]:
         uniq, codes = np.unique(arr, return_inverse=True)
         return codes.astype(np.int64), [int(u) for u in uniq]
     if pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype):
-        if col.isna().any():
+        if pd.isna(col).any():
             raise ValueError(f"factor variable '{var}' has missing values")
         try:
             codes, uniques = pd.factorize(col, sort=True)
@@ -451,17 +464,17 @@ def _py_level(v):
     return v
 
 
-def _float_values(col: pd.Series) -> np.ndarray:
+def _float_values(col) -> np.ndarray:
     """A numeric column as float64, missing values as NaN: a numpy column by a cast (a
     float column's NaN stays NaN, an integer column has none; ``to_numpy(dtype,
     na_value)`` takes 70 us where the cast takes 3), a pandas array (nullable integers,
     floats) by ``to_numpy`` with ``na_value``."""
-    if isinstance(col.dtype, np.dtype):
-        return np.array(col.to_numpy(), dtype=np.float64)     # (a copy, as before)
+    if isinstance(col, np.ndarray):
+        return np.array(col, dtype=np.float64)                # (a copy, as before)
     return col.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _continuous(var: str, col: pd.Series) -> np.ndarray:
+def _continuous(var: str, col) -> np.ndarray:
     """Float64 values of a continuous column, with clear errors."""
     dtype = col.dtype
     if isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(dtype):
@@ -542,11 +555,12 @@ def design_matrix(
                 "_all and are not supported yet"
             )
     variables = variables_of(expanded)
-    _check_columns(variables, data)
+    columns, column = _column_source(data)
+    _check_columns(variables, columns)
     n = len(data)
     if n == 0:
         raise ValueError("no observations in the estimation sample")
-    values = _variable_values(expanded, data)
+    values = _variable_values(expanded, column)
     cols = _Columns()
     term_keys = {t.key for t in expanded}
     for ti, term in enumerate(expanded):
@@ -588,12 +602,14 @@ class _VariableValues:
     cont: dict[str, np.ndarray]
 
 
-def _variable_values(expanded: list[Term], data: pd.DataFrame) -> _VariableValues:
+def _variable_values(expanded: list[Term], column) -> _VariableValues:
+    """Codes and levels of the factor variables, values of the continuous ones
+    (``column``: name -> the column's array)."""
     factor_vars = [p.var for t in expanded for p in t.parts if p.factor]
     codes_of: dict[str, np.ndarray] = {}
     levels_of: dict[str, list] = {}
     for v in dict.fromkeys(factor_vars):
-        codes, levels = _factor_codes(v, data[v])
+        codes, levels = _factor_codes(v, column(v))
         if len(levels) < 2:
             raise ValueError(
                 f"factor variable '{v}' has only one level ({levels[0]}) in the "
@@ -604,7 +620,7 @@ def _variable_values(expanded: list[Term], data: pd.DataFrame) -> _VariableValue
     for t in expanded:
         for p in t.parts:
             if not p.factor and p.var not in cont_of:
-                cont_of[p.var] = _continuous(p.var, data[p.var])
+                cont_of[p.var] = _continuous(p.var, column(p.var))
     return _VariableValues(codes_of, levels_of, cont_of)
 
 
