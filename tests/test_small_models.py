@@ -92,3 +92,34 @@ def test_the_identification_gram_of_distinct_rows_is_that_of_every_row(spec):
         every = _gram(model, start, var_ids)
         np.testing.assert_allclose(_gram(model, start, var_ids, rows, counts), every,
                                    rtol=1e-12, atol=1e-12 * np.abs(every).max())
+
+
+@pytest.mark.parametrize("spec", ["weight week || id:", "weight week || id: week",
+                                  "weight || id:"])
+def test_the_starting_residual_variance_is_the_ols_one(spec):
+    """The starts split the OLS residual variance; a fit takes it from the statistics'
+    triangular factor of [X, y] instead of a second OLS fit: the same moment (to
+    rounding), hence the same starting values after their rounding to 20 bits."""
+    from semlevel.engine import fitting as F
+    from semlevel.engine.starts import starting_values
+    from semlevel.model.coefficients import ols_residual
+    pig = sl.datasets.load("pig")
+    model = sl.mixed_model(spec, data=pig)
+    stats = F._statistics(model, None)
+    got = F._residual_variance(model, stats)
+    want = float(np.mean(ols_residual(model) ** 2))
+    assert got == pytest.approx(want, rel=1e-12)
+    np.testing.assert_array_equal(starting_values(model, residual_variance=got),
+                                  starting_values(model))
+
+
+def test_the_starting_residual_variance_is_computed_where_the_factor_is_not_the_outcomes():
+    """With a coefficient fixed at a value the factor is of y less that offset: the
+    starts then compute their own OLS fit of y."""
+    from semlevel.engine import fitting as F
+    pig = sl.datasets.load("pig")
+    model = sl.mixed_model("weight week || id:", data=pig)
+    labels = model.labels.copy()
+    labels.loc["week", ["free", "value"]] = [False, 6.0]
+    fixed = model.with_labels(labels)
+    assert F._residual_variance(fixed, F._statistics(fixed, None)) is None

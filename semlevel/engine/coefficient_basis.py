@@ -104,6 +104,9 @@ class CoefficientBasis:
     #: |OLS residual| / |y| of the data the basis was made from (NaN when unknown): the
     #: triangular factor of [X, y] holds it, so the perfect-fit check costs nothing
     residual_ratio: float = float("nan")
+    #: the OLS residual sum of squares, R[k, k]^2 of the same factor (NaN when unknown
+    #: or when X is singular): the moment the starting values split
+    residual_ss: float = float("nan")
 
     @property
     def k(self) -> int:
@@ -134,7 +137,7 @@ class CoefficientBasis:
             return cls(round_bits(np.nan_to_num(shift)), np.eye(k), ratio)
         shift = solve_triangular(R[:k, :k], R[:k, k])
         basis = np.triu(solve_triangular(R[:k, :k], np.eye(k)))
-        return cls(round_bits(shift), round_bits(basis), ratio)
+        return cls(round_bits(shift), round_bits(basis), ratio, float(R[k, k] ** 2))
 
     @classmethod
     def of(cls, X: np.ndarray, y: np.ndarray) -> "CoefficientBasis":

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import weighting
 from .identify import check_identified
 from .linalg.threads import one_blas_thread
 from .scaling import rescaled
@@ -110,12 +111,25 @@ def _blas_threads(stats):
     return contextlib.nullcontext()
 
 
+def _residual_variance(model: PathModel, stats) -> float | None:
+    """The OLS residual variance the starting values split, from the statistics'
+    triangular factor of [X, y] where that is the unweighted outcome's with no fixed
+    offset (the moment :func:`.starts.starting_values` would compute by a second OLS
+    fit, to its rounding, as a fit on Dask takes it from the cluster's factor); None
+    elsewhere (it is then computed from the data)."""
+    basis = getattr(stats, "basis", None)
+    if basis is None or not np.isfinite(basis.residual_ss) or not getattr(stats, "n_obs", 0) \
+            or weighting.weights_of(model) is not None or fixed_offset(model).any():
+        return None
+    return basis.residual_ss / stats.n_obs
+
+
 def _start(model: PathModel, stats) -> np.ndarray:
     """Starting values; where the optimiser takes quasi-Newton steps (an analytic gradient
     but no expected information and no dense rows: the tree path) the random intercepts'
     variances start from their one-way ANOVA estimates (:func:`.starts.anova_start`),
     which saves it a third of its evaluations on nested and crossed designs."""
-    start = starting_values(model)
+    start = starting_values(model, residual_variance=_residual_variance(model, stats))
     caps = capabilities_of(stats)
     if (caps.gradient and not caps.expected_information and not caps.dense_rows) \
             or caps.optimiser == "profiled":
