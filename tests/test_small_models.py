@@ -60,6 +60,27 @@ def test_the_information_at_the_start_is_computed_once(monkeypatch):
     assert np.abs(dev.expected_information(calls[0], fit.stats)).max() > 0
 
 
+@pytest.mark.parametrize("spec", ["weight week || id:", "weight week || id: week",
+                                  "weight week || id: week, cov(un)"])
+def test_scoring_computes_no_information_it_does_not_step_on(monkeypatch, spec):
+    """Each expected information a fit computes is the curvature of one scoring step:
+    the identification check's (reused by the first step) and one per later step; where
+    the last step's curvature already puts the point within the hand-over to Newton
+    steps, none is computed there."""
+    calls = []
+    real = dev.information_at
+
+    def counted(values, stats):
+        calls.append(np.array(values))
+        return real(values, stats)
+    monkeypatch.setattr(dev, "information_at", counted)
+    events = []
+    fit = sl.mixed_model(spec, data=sl.datasets.load("pig")).fit(callback=events.append)
+    steps = sum(1 for e in events if e.step == "scoring")
+    assert fit.converged and steps >= 1
+    assert len(calls) == steps
+
+
 def _gram(model, start, var_ids, rows=None, counts=None):
     from semlevel.engine.information import parameter_derivatives
     pos = {int(v): i for i, v in enumerate(var_ids)}

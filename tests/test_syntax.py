@@ -545,3 +545,23 @@ def test_options_are_parsed_completely_in_syntax():
     assert spec.extra["constraints_numbered"] == "1 2"
     assert spec.residuals.kind == "ar" and spec.extra["vce"].kind == "oim"
     assert spec.extra["option_text"]["dfmethod"] == "satt, oim"   # as written
+
+
+def test_a_model_string_parsed_again_gives_the_same_spec_with_its_own_extra():
+    """parse_mixed keeps the specs of texts it has parsed (bootstraps and simulations
+    parse one string hundreds of times): equal specs, each with its own ``extra`` (a
+    caller may add to it), typed options kept apart, and errors raised every time."""
+    from semlevel.syntax.mixed import parse_mixed, MixedSyntaxError
+    a = parse_mixed("weight week || id: week, cov(un)")
+    b = parse_mixed("weight week || id: week, cov(un)")
+    assert a == b and a.extra == b.extra and a.extra is not b.extra
+    a.extra["formula"] = "weight ~ week + (week | id)"
+    assert "formula" not in parse_mixed("weight week || id: week, cov(un)").extra
+    assert parse_mixed("weight week || id:", reml=True).reml
+    assert not parse_mixed("weight week || id:").reml
+    for _ in range(2):
+        with pytest.raises(MixedSyntaxError):
+            parse_mixed("weight week || id: week, cov(bogus)")
+    with pytest.raises(TypeError):
+        parse_mixed("weight week || id:", nosuchoption=True)
+    assert parse_mixed("weight week || id:", level=90).level == 90.0

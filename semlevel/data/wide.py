@@ -196,6 +196,16 @@ class WideData:
         y.setflags(write=False)
         return y
 
+    @cached_property
+    def y_variance(self) -> float:
+        """The sample variance (ddof 0) of the outcome's finite values at the used
+        observations (0 for fewer than two): the scale of the boundary rule and of the
+        internal standardisation, computed once."""
+        y = self.y
+        if not np.isfinite(y).all():
+            y = y[np.isfinite(y)]
+        return float(np.var(y)) if y.size > 1 else 0.0
+
     def slot_keys(self, s: int) -> dict:
         """Key dict of slot ``s`` (nested level ids and the observation key)."""
         tab = self.slot_table

@@ -260,20 +260,19 @@ def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     MM = np.eye(q) - AN
     n_lab = len(values)                  # = stats.const0: ext's constants follow the labels
     labs, E = stats.label_positions                                             # (P,L,q,q)
+    ll, lr, rl, rr = stats.information_blocks                # (np.ix_'s index pairs)
     info = np.zeros((n_lab, n_lab))
     if len(labs):
         EO = E @ Om[:, None]
-        info[np.ix_(labs, labs)] += 0.5 * np.einsum("p,plij,pmji->lm", cnt, EO, EO)
+        info[ll] += 0.5 * np.einsum("p,plij,pmji->lm", cnt, EO, EO)
         Bz = MM[:, None] @ stats.ZZ @ np.swapaxes(MM, 1, 2)[:, None]           # (P,G,q,q)
         cross = 0.5 * np.einsum("p,g,plij,pgji->lg", cnt, w * w, E, Bz)
-        rid = stats.resid_ids
-        info[np.ix_(labs, rid)] += cross
-        info[np.ix_(rid, labs)] += cross.T
+        info[lr] += cross
+        info[rl] += cross.T
     trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)
     NZ = N[:, None] @ stats.ZZ                                                  # (P,G,q,q)
     quad = np.einsum("pgab,phba->pgh", NZ, NZ)                                  # tr(N ZZ_g N ZZ_h)
     gg = np.einsum("p,g,h,pgh->gh", cnt, w * w, w * w, quad)
     diag = np.einsum("p,pg->g", cnt, stats.n - 2.0 * w[None, :] * trNZ) * w * w
-    rid = stats.resid_ids
-    info[np.ix_(rid, rid)] += 0.5 * (gg + np.diag(diag))
+    info[rr] += 0.5 * (gg + np.diag(diag))
     return info

@@ -20,7 +20,7 @@ from .deviance import expected_information
 from .evaluator import deviance, expand, statistics
 from .optimize import (OptimizationSummary, complex_step_hessian, difference_hessian,
                        function_hessian, newton, secant_hessian)
-from .parametrization import _VARIANCE_KINDS, Parametrization
+from .parametrization import Parametrization
 from .protocol import Statistics, capabilities_of
 from ..model.coefficients import fixed_offset
 from .stats import PoolStats
@@ -45,7 +45,7 @@ class BoundaryWarning(UserWarning):
 def _free_variance_labels(model: PathModel) -> tuple[np.ndarray, np.ndarray]:
     la = label_arrays(model)
     free = la.free_variances
-    is_var = np.isin(la.kind[free], _VARIANCE_KINDS)
+    is_var = la.is_variance[free]
     return free, is_var
 
 
@@ -363,11 +363,9 @@ def _outcome_variance(model) -> float:
     """Sample variance of the outcome on the used observations; 0 where the observations
     are not on the client (a Dask model: there the largest variance label is the scale)."""
     try:
-        y = np.asarray(model.data.y, dtype=float)
+        return model.data.y_variance
     except NotImplementedError:
         return 0.0
-    y = y[np.isfinite(y)]
-    return float(np.var(y)) if y.size > 1 else 0.0
 
 
 def _singular_exchangeable(model, est) -> list[tuple[str, list[str]]]:

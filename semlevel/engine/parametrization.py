@@ -87,6 +87,8 @@ def _exchangeable_pairs(model: PathModel, free: np.ndarray, taken: set[int]
     if not len(phi) or "group" in phi:
         return []
     a_, b_, lab = phi_arrays(model)
+    if not (a_ != b_).any():                       # no covariances: no such block
+        return []
     kinds = label_arrays(model).kind
     diag = {int(x): int(l) for x, y, l in zip(a_, b_, lab) if x == y}
     theta_labels = set(model.theta_table["label"].tolist())
@@ -177,7 +179,7 @@ class Parametrization:
                 self.structure = (st.kind, ids, sizes)
                 taken |= set(ids.tolist())
         self.simple = np.array([j for j in self.free if j not in taken], dtype=np.int64)
-        self.simple_is_var = np.isin(kinds[self.simple], _VARIANCE_KINDS)
+        self.simple_is_var = la.is_variance[self.simple]
         self._all_variances = bool(self.simple_is_var.all())
         self.size = len(self.simple) + sum(len(b) * (len(b) + 1) // 2 for b in self.blocks) \
             + 2 * len(self.exchangeable) + (len(self.structure[1]) if self.structure else 0)

@@ -16,6 +16,8 @@ no weights, no label fixed at a nonzero value).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..model.pathmodel import PathModel
@@ -43,10 +45,11 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
     if np.any(fixed & (kinds == "coef") & np.isfinite(values) & (values != 0)):
         return None
     try:
-        y = np.asarray(model.data.y, dtype=float)
+        y = model.data.y
     except NotImplementedError:                  # data on Dask: not here
         return None
-    s_y = float(np.std(y))
+    # np.std(y), which is the square root of np.var(y): the wide data's, kept
+    s_y = math.sqrt(model.data.y_variance) if np.isfinite(y).all() else math.nan
     if not np.isfinite(s_y) or s_y <= 0:
         return None
     e2 = effect_loading_squares(model) if model.Z.shape[1] else np.ones(0)

@@ -78,6 +78,15 @@ class PoolStats:
         return labs, E
 
     @cached_property
+    def information_blocks(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """The index pairs of the expected information's blocks (latent labels x latent
+        labels, latent x residual, residual x latent, residual x residual), as
+        ``np.ix_`` makes them, made once."""
+        labs, rid = self.label_positions[0], self.resid_ids
+        return tuple((r.reshape(-1, 1), c.reshape(1, -1))
+                     for r, c in ((labs, labs), (labs, rid), (rid, labs), (rid, rid)))
+
+    @cached_property
     def T_by_latent_pair(self) -> np.ndarray:
         """With one residual label: T as a (P*q*q) x (K1*K1) matrix, rows (p, a, b)."""
         P, _, q, K1 = self.T.shape[:4]

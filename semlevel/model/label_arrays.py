@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -34,15 +35,22 @@ class LabelArrays:
     value: np.ndarray    # float (NaN: none given)
     block: np.ndarray    # object: the display group (``id: Unstructured``)
 
-    @property
+    @cached_property
     def coefficients(self) -> np.ndarray:
         """Positions of the free coefficient labels."""
-        return np.flatnonzero((self.kind == "coef") & self.free)
+        return _read_only(np.flatnonzero((self.kind == "coef") & self.free))
 
-    @property
+    @cached_property
     def free_variances(self) -> np.ndarray:
         """Positions of the free variance parameters (every free label but coefficients)."""
-        return np.flatnonzero(self.free & (self.kind != "coef"))
+        return _read_only(np.flatnonzero(self.free & (self.kind != "coef")))
+
+    @cached_property
+    def is_variance(self) -> np.ndarray:
+        """Whether each label is a variance (kind ``var`` or ``resvar``; a set lookup per
+        label: ``np.isin`` on these object arrays sorts them, 10-30 us a call)."""
+        return _read_only(np.array([k in ("var", "resvar") for k in self.kind.tolist()],
+                                   dtype=bool))
 
 
 _ARRAYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

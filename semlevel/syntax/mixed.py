@@ -20,7 +20,8 @@ whose message names the offending token and its 1-based character position.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -544,6 +545,27 @@ def parse_mixed(text: str, **options: Any) -> MixedSpec:
     (:func:`_keyword_overrides`) and the options with parsers of their own
     (:func:`_typed_options`).
     """
+    if not isinstance(text, str):
+        raise MixedOptionError(f"mixed command must be a string, got {type(text).__name__}")
+    try:
+        key = tuple((k, type(v), v) for k, v in sorted(options.items()))
+        hash(key)                            # (typed: 1 and True are different options)
+    except TypeError:                        # an unhashable option value: not kept
+        return _parse_mixed(text, **options)
+    spec = _parsed(text, key)
+    # the same (immutable) spec, with its own ``extra`` (a caller may add to it)
+    return replace(spec, extra=dict(spec.extra))
+
+
+@lru_cache(maxsize=256)
+def _parsed(text: str, options: tuple) -> MixedSpec:
+    """:func:`_parse_mixed` of a text and options seen before, kept (a bootstrap or a
+    simulation fits the same model string hundreds of times; errors are not kept)."""
+    return _parse_mixed(text, **{k: v for k, _, v in options})
+
+
+def _parse_mixed(text: str, **options: Any) -> MixedSpec:
+    """:func:`parse_mixed`'s work."""
     if not isinstance(text, str):
         raise MixedOptionError(f"mixed command must be a string, got {type(text).__name__}")
     t = _Text(text)
