@@ -11,7 +11,7 @@ boundary). Everything is evaluated from the pooled statistics of :mod:`.stats`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from .stats import PoolStats
 __all__ = ["Evaluation", "evaluate", "profile", "coefficient_gradient", "LOG2PI"]
 
 LOG2PI = float(np.log(2.0 * np.pi))
+#: the constants 0 and 1 that follow the labels' values in the extended vector
+_CONSTANTS = np.array([0.0, 1.0])
+_CONSTANTS.flags.writeable = False
 
 
 @dataclass
@@ -30,8 +33,22 @@ class Evaluation:
 
     deviance: float                 # -2 log L (or -2 log L_R); inf when not admissible
     beta: np.ndarray | None = None  # GLS coefficients (free coefficient labels)
-    xtvx: np.ndarray | None = None  # X' V^-1 X
     gradient: np.ndarray | None = None  # d deviance / d label value (all labels)
+    #: X'V^-1X in the internal coordinates and their basis, from which :attr:`xtvx` is
+    #: made when asked (a fit asks at its last point only; the optimiser's evaluations
+    #: before it never)
+    internal_information: tuple | None = field(default=None, repr=False)
+
+    @property
+    def xtvx(self) -> np.ndarray | None:
+        """X' V^-1 X (original coordinates of the coefficients)."""
+        if self.internal_information is None:
+            return None
+        made = self.__dict__.get("_xtvx")
+        if made is None:
+            Sxx, basis = self.internal_information
+            made = self.__dict__["_xtvx"] = basis.original_information(Sxx)
+        return made
 
 
 def _inadmissible() -> Evaluation:
@@ -70,13 +87,13 @@ def profile(S: np.ndarray, k: int, n_obs: int, logdet: float, reml: bool,
     dev = ((n_obs - k) * LOG2PI + logdet + logdet_xx + quad) if reml else \
         (n_obs * LOG2PI + logdet + quad)
     out = Evaluation(deviance=float(dev), beta=basis.to_original(beta),
-                     xtvx=basis.original_information(Sxx))
+                     internal_information=(Sxx, basis))
     if not gradient:
         return out, None
     gamma = np.empty(k + 1, dtype=np.result_type(beta, float))
     gamma[:k] = -beta
     gamma[k] = 1.0
-    Gam = np.outer(gamma, gamma)
+    Gam = gamma[:, None] * gamma[None, :]             # (np.outer's own product)
     if reml and k:
         Gam[:k, :k] += np.linalg.inv(Sxx)
     return out, Gam
@@ -125,7 +142,7 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     if beta is not None and reml:
         raise ValueError("the REML criterion has beta profiled; give beta only under ML")
     given_beta = beta is not None
-    ext = np.concatenate([values, [0.0, 1.0]])
+    ext = np.concatenate((values, _CONSTANTS))
     Phi = ext[stats.phi_idx]                                   # (P,q,q)
     theta = ext[stats.resid_ids]                               # (G,)
     # (array methods, not np.any/np.all: their dispatch is most of a small model's check)
@@ -144,9 +161,9 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     P, G, q = stats.ZZ.shape[:3]
     k = stats.n_coef
     cnt = stats.count
-    A = w[0] * stats.ZZ[:, 0] if G == 1 else np.einsum("g,pgab->pab", w, stats.ZZ)
-    eye = np.eye(q)
-    M = eye + bmm(Phi, A)
+    kern = stats.kernel
+    A = w[0] * kern.ZZ0 if G == 1 else np.einsum("g,pgab->pab", w, stats.ZZ)
+    M = kern.eye + bmm(Phi, A)
     Minv, sign, logdet_m = inverse_logdet(M)
     if (sign <= 0).any() or not np.isfinite(logdet_m).all():
         return _inadmissible()
@@ -184,20 +201,20 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     AMi = bmm(A, Minv)
     if q > 1:
         AMi = 0.5 * (AMi + np.swapaxes(AMi, 1, 2))
-    MM = np.swapaxes(Minv, 1, 2)
+    MM = np.swapaxes(Minv, 1, 2) if q > 1 else Minv             # (1 x 1: itself)
     GPhi = cnt[:, None, None] * AMi - bmm(bmm(MM, TG), Minv)
-    grad = bincount(stats.phi_idx.ravel(), GPhi.ravel(), len(ext))
+    grad = bincount(kern.phi_flat, GPhi.ravel(), len(ext))
     # residual variances
     if G == 1:
         # one residual label: the per-pool terms below summed directly
         # (per pool first: the data terms cancel, and do so best at the pool's scale)
-        ZZ0 = stats.ZZ[:, 0]
-        tr_nz = (N * np.swapaxes(ZZ0, 1, 2)).sum(axis=(1, 2))
-        cg = stats.C[:, 0].reshape(P, -1) @ Gam.ravel()
+        ZZ0 = kern.ZZ0
+        tr_nz = (N * kern.ZZ0_T).sum(axis=(1, 2))
+        cg = kern.C0_flat @ Gam.ravel()
         x1 = w[0] * (N * U[:, 0, :, 0, :]).sum(axis=(1, 2))
         x2 = (bmm(bmm(N, ZZ0), N) * TG).sum(axis=(1, 2))
         w2 = w[0] * w[0]
-        grad[stats.resid_ids[0]] += (cnt * (stats.n[:, 0] * w[0] - tr_nz * w2)
+        grad[stats.resid_ids[0]] += (cnt * (kern.n0 * w[0] - tr_nz * w2)
                                      - w2 * (cg - 2.0 * x1 + x2)).sum()
     else:
         trNZ = np.einsum("pab,pgba->pg", N, stats.ZZ)            # tr(N ZZ_g)
@@ -240,7 +257,7 @@ def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     Used by the optimiser as a cheap positive (semi-)definite curvature (Fisher scoring);
     None when the point is not admissible. (n_labels x n_labels; zero outside the variance
     labels.)"""
-    ext = np.concatenate([values, [0.0, 1.0]])
+    ext = np.concatenate((values, _CONSTANTS))
     Phi = ext[stats.phi_idx]
     theta = ext[stats.resid_ids]
     if (theta <= 0).any():
@@ -248,8 +265,9 @@ def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     w = 1.0 / theta
     P, G, q = stats.ZZ.shape[:3]
     cnt = stats.count
+    eye = stats.kernel.eye
     A = np.einsum("g,pgab->pab", w, stats.ZZ)
-    M = np.eye(q) + bmm(Phi, A)
+    M = eye + bmm(Phi, A)
     N, sign, _ = solve_logdet(M, Phi)
     if (sign <= 0).any() or not np.isfinite(N).all():
         return None
@@ -257,7 +275,7 @@ def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
         N = 0.5 * (N + np.swapaxes(N, 1, 2))
     AN = bmm(A, N)
     Om = A - bmm(AN, A)
-    MM = np.eye(q) - AN
+    MM = eye - AN
     n_lab = len(values)                  # = stats.const0: ext's constants follow the labels
     labs, E = stats.label_positions                                             # (P,L,q,q)
     ll, lr, rl, rr = stats.information_blocks                # (np.ix_'s index pairs)

@@ -15,7 +15,7 @@ covariates differ are pools of one and are evaluated in batches.
 from __future__ import annotations
 
 import weakref
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,6 +32,24 @@ from .unique_rows import unique_rows
 from ..arrays import group_sums, unique, unique_inverse
 
 __all__ = ["PoolStats", "pool_statistics", "coefficient_design", "internal_design"]
+
+
+class PoolKernel(NamedTuple):
+    """What :func:`.deviance.evaluate` reads of the statistics at every call, made once:
+    the identity of the latents' size, the first residual label's ZZ (and transposed),
+    C (pools x K1^2) and counts, the flat Phi index."""
+
+    eye: np.ndarray
+    ZZ0: np.ndarray
+    ZZ0_T: np.ndarray
+    C0_flat: np.ndarray
+    n0: np.ndarray
+    phi_flat: np.ndarray
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
 
 
 @dataclass(frozen=True)
@@ -76,6 +94,15 @@ class PoolStats:
         E = np.stack([(self.phi_idx == l).astype(float) for l in labs], axis=1) \
             if len(labs) else np.zeros(self.phi_idx.shape[:1] + (0,) + self.phi_idx.shape[1:])
         return labs, E
+
+    @cached_property
+    def kernel(self) -> "PoolKernel":
+        """The views and constants every evaluation reads (made once, not per call)."""
+        q = self.ZZ.shape[2]
+        ZZ0 = self.ZZ[:, 0]
+        return PoolKernel(eye=_read_only(np.eye(q)), ZZ0=ZZ0, ZZ0_T=np.swapaxes(ZZ0, 1, 2),
+                          C0_flat=self.C[:, 0].reshape(self.C.shape[0], -1),
+                          n0=self.n[:, 0], phi_flat=self.phi_idx.ravel())
 
     @cached_property
     def information_blocks(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
