@@ -298,7 +298,8 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
     singular = [lab for _, labs in _singular_exchangeable(model, est) for lab in labs]
     if theta_vcov is None:
         theta_vcov = _variance_vcov(est, stats, model.reml, free,
-                                    np.isin(names, boundary) | np.isin(names, singular),
+                                    (np.isin(names, boundary) | np.isin(names, singular))
+                                    if boundary or singular else np.zeros(len(names), bool),
                                     check_psd, record, curvature)
     if boundary:
         warnings.warn("estimated at the boundary of the parameter space: "

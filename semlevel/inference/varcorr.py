@@ -56,7 +56,7 @@ def variance_columns(fit, z: float) -> ColumnTable:
     boundary; row names the labels), without making the DataFrame."""
     la = label_arrays(fit.model)
     kinds, blocks, names = la.kind, la.block, la.names
-    idx = np.flatnonzero(~np.isin(kinds, ["coef", "lag"]))
+    idx = np.flatnonzero([k not in ("coef", "lag") for k in kinds.tolist()])
     _, ci_scale = label_roles(fit.model)
     free_pos = {j: i for i, j in enumerate(free_variances(fit.model))}
     V = fit.theta_vcov

@@ -100,11 +100,16 @@ def phi_arrays(model: "PathModel") -> PhiArrays:
     return got
 
 
+#: the per-model caches of what a fitted model shares with the model it was fitted from
+#: (the label arrays, Phi's, and those other modules of this layer register: roles)
+CARRIED: list = [_ARRAYS, _PHI]
+
+
 def carry_label_arrays(source: "PathModel", target: "PathModel") -> "PathModel":
-    """``target`` (a copy of ``source`` with the same ``phi`` and a table with the same
-    names, kinds, free flags and values: an added ``estimate`` column) sharing
-    ``source``'s arrays; returned."""
-    for cache in (_ARRAYS, _PHI):
+    """``target`` (a copy of ``source`` with the same ``phi``, info and a table with the
+    same names, kinds, free flags and values: an added ``estimate`` column) sharing
+    ``source``'s arrays (every cache in :data:`CARRIED`); returned."""
+    for cache in CARRIED:
         got = cache.get(source)
         if got is not None:
             cache[target] = got

@@ -22,10 +22,11 @@ lag         a covariance derived from a structure (not free)      derived     -
 """
 from __future__ import annotations
 
+import weakref
 from enum import Enum
 
 import numpy as np
-from .label_arrays import label_arrays
+from .label_arrays import CARRIED, label_arrays
 
 __all__ = ["LabelKind", "label_roles", "ROLES"]
 
@@ -50,11 +51,25 @@ _ROLE = {"coef": "coefficient", "path": "coefficient", "var": "variance",
          "lag": "derived"}
 
 
+#: each model object's label roles, made once (a fitted model shares its source's)
+_ROLES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+CARRIED.append(_ROLES)
+
+
 def label_roles(model) -> tuple[np.ndarray, np.ndarray]:
     """Per label row of ``model.labels``: its role (one of :data:`ROLES`) and its CI scale
     (``"wald"``, ``"log"``, ``"logit"``, ``"atanh"``; ``""`` for derived labels). A
     residual structure's parameters are told apart by the structure object, which
-    knows which of them is the variance."""
+    knows which of them is the variance. (Made once per model; read-only arrays.)"""
+    got = _ROLES.get(model)
+    if got is None:
+        role, scale = _label_roles(model)
+        role.flags.writeable = scale.flags.writeable = False
+        got = _ROLES[model] = (role, scale)
+    return got
+
+
+def _label_roles(model) -> tuple[np.ndarray, np.ndarray]:
     kinds = label_arrays(model).kind
     names = label_arrays(model).names
     unknown = set(kinds) - {k.value for k in LabelKind}
