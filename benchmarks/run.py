@@ -13,7 +13,8 @@ Times are wall-clock, in-process, end to end: ``sl.mixed(spec, data=df)`` (parse
 build, fit, standard errors) plus the first access of ``fit.fixed`` and ``fit.random``.
 MixedLM is timed the same way: ``smf.mixedlm(...)`` (formula processing) plus
 ``.fit(reml=False)`` plus ``.bse``. One untimed warm-up call of each precedes the timed
-ones; the table reports the median of the timed calls. Both sides fit ML.
+ones (at least ``--repeats``; a case of a few milliseconds is timed until 0.25 s or 50
+calls); the table reports the median of the timed calls. Both sides fit ML.
 
 Every row also compares the two log likelihoods: a fit that is fast but not at the maximum
 is not a result. The ``check`` column says which side reaches the higher likelihood when
@@ -66,6 +67,11 @@ except ImportError:  # the benchmark still runs semlevel alone
     smf = None
 
 SEED = 20240611
+#: cases faster than this (seconds over ``repeats`` calls) are timed further, up to
+#: SMALL_CASE_CALLS calls: the median of 7 calls of a few milliseconds moved by 20-40%
+#: between runs on a shared machine, the median of 50 by a few percent
+SMALL_CASE_SECONDS = 0.25
+SMALL_CASE_CALLS = 50
 
 
 # ---------------------------------------------------------------------------- data
@@ -319,10 +325,13 @@ def run_case(case: Case, repeats: int, sm_repeats: int, skip_sm: bool) -> Result
     t, _, fit, warns = time_semlevel(case.spec, df)
     out.sl_first = t
     out.sl_loglik, out.sl_converged, out.sl_warnings = fit.loglik, fit.converged, warns
-    for _ in range(repeats):
+    spent = 0.0
+    while len(out.sl_times) < repeats or (spent < SMALL_CASE_SECONDS
+                                          and len(out.sl_times) < SMALL_CASE_CALLS):
         t, tab, fit, _ = time_semlevel(case.spec, df)
         out.sl_times.append(t)
         out.sl_tables.append(tab)
+        spent += t
     if case.mixedlm is None or smf is None:
         out.sm_skipped = "not run" if smf is not None else "statsmodels missing"
         return out
@@ -618,7 +627,9 @@ def main(argv=None) -> int:
     sm_repeats = 3 if args.quick else 5
 
     print(machine())
-    print(f"seed {SEED}; semlevel median of {repeats} runs after one untimed first call; "
+    print(f"seed {SEED}; semlevel median of {repeats} runs (cases under "
+          f"{SMALL_CASE_SECONDS} s in all: up to {SMALL_CASE_CALLS}) after one untimed "
+          "first call; "
           f"MixedLM median of {sm_repeats} runs (small cases, after a warm-up) or 1 run "
           "(large cases); ratio = MixedLM / semlevel\n", flush=True)
     results = []
