@@ -144,3 +144,53 @@ def test_the_starting_residual_variance_is_computed_where_the_factor_is_not_the_
     labels.loc["week", ["free", "value"]] = [False, 6.0]
     fixed = model.with_labels(labels)
     assert F._residual_variance(fixed, F._statistics(fixed, None)) is None
+
+
+def _balanced(seed, n_groups=30, n_obs=6):
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), n_obs)
+    x = np.tile(np.arange(n_obs, dtype=float), n_groups) * rng.uniform(0.5, 2.0)
+    y = 3.0 + 0.7 * x + rng.normal(size=n_groups)[g] * rng.uniform(0.1, 3.0) \
+        + rng.normal(size=len(g)) * rng.uniform(0.1, 3.0) + rng.uniform(-1e3, 1e3)
+    return pd.DataFrame({"g": g, "x": x, "y": y})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_one_pool_kernel_gives_the_general_kernels_bits(seed):
+    """A balanced random-intercept model's statistics are one pool of one latent and one
+    residual label; its evaluations take the float kernel (_evaluate_single), which
+    must give the general kernel's numbers to the bit: deviance, coefficients, X'V^-1X
+    and gradient, ML and REML, with and without the gradient and the PSD check, at
+    admissible and inadmissible values."""
+    from semlevel.engine import fitting as F
+    model = sl.mixed_model("y x || g:", data=_balanced(seed))
+    stats = F._statistics(model, None)
+    assert stats.kernel.single
+    general = stats.kernel._replace(single=False)
+    rng = np.random.default_rng(100 + seed)
+    start = F._start(model, stats)
+    var = model.label_index("g: var(_cons)")
+    res = model.label_index("var(Residual)")
+    points = [start * np.exp(rng.normal(scale=2.0, size=len(start))) for _ in range(12)]
+    for v, value in ((var, 0.0), (var, -1e-3), (res, -1.0), (var, -1e12)):
+        points.append(start.copy())
+        points[-1][v] = value
+    for v in points:
+        for reml in (False, True):
+            for grad in (False, True):
+                for psd in (False, True):
+                    one = dev.evaluate(v, stats, reml, grad, psd)
+                    stats.__dict__["kernel"], kept = general, stats.kernel
+                    try:
+                        ref = dev.evaluate(v, stats, reml, grad, psd)
+                    finally:
+                        stats.__dict__["kernel"] = kept
+                    assert np.float64(one.deviance).tobytes() == \
+                        np.float64(ref.deviance).tobytes()
+                    if not np.isfinite(ref.deviance):
+                        continue
+                    assert one.beta.tobytes() == ref.beta.tobytes()
+                    assert one.xtvx.tobytes() == ref.xtvx.tobytes()
+                    if grad:
+                        assert one.gradient.tobytes() == ref.gradient.tobytes()

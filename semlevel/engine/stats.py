@@ -45,6 +45,16 @@ class PoolKernel(NamedTuple):
     C0_flat: np.ndarray
     n0: np.ndarray
     phi_flat: np.ndarray
+    #: one pool of one latent and one residual label (every row alike): the numbers
+    #: :func:`.deviance._evaluate_single` reads
+    single: bool = False
+    phi_label: int = -1
+    resid_label: int = -1
+    z: float = 0.0
+    n00: float = 0.0
+    cnt0: float = 0.0
+    C00: np.ndarray | None = None
+    Tqq: np.ndarray | None = None
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -98,11 +108,19 @@ class PoolStats:
     @cached_property
     def kernel(self) -> "PoolKernel":
         """The views and constants every evaluation reads (made once, not per call)."""
-        q = self.ZZ.shape[2]
+        P, G, q = self.ZZ.shape[:3]
         ZZ0 = self.ZZ[:, 0]
+        single = P == 1 and G == 1 and q == 1
         return PoolKernel(eye=_read_only(np.eye(q)), ZZ0=ZZ0, ZZ0_T=np.swapaxes(ZZ0, 1, 2),
                           C0_flat=self.C[:, 0].reshape(self.C.shape[0], -1),
-                          n0=self.n[:, 0], phi_flat=self.phi_idx.ravel())
+                          n0=self.n[:, 0], phi_flat=self.phi_idx.ravel(), single=single,
+                          phi_label=int(self.phi_idx[0, 0, 0]) if single else -1,
+                          resid_label=int(self.resid_ids[0]) if single else -1,
+                          z=float(self.ZZ[0, 0, 0, 0]) if single else 0.0,
+                          n00=float(self.n[0, 0]) if single else 0.0,
+                          cnt0=float(self.count[0]) if single else 0.0,
+                          C00=self.C[0, 0] if single else None,
+                          Tqq=self.T_by_latent_pair if single else None)
 
     @cached_property
     def information_blocks(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
