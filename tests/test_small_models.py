@@ -42,7 +42,10 @@ def test_the_2x2_eigenvalue_range_is_eigvalsh():
     assert abs(lo[0]) < 1e-14
 
 
-def test_the_information_at_the_start_is_computed_once(monkeypatch):
+@pytest.fixture
+def information_calls(monkeypatch):
+    """The values at which expected informations are computed (a list, filled as they
+    are)."""
     calls = []
     real = dev.information_at
 
@@ -50,6 +53,11 @@ def test_the_information_at_the_start_is_computed_once(monkeypatch):
         calls.append(np.array(values))
         return real(values, stats)
     monkeypatch.setattr(dev, "information_at", counted)
+    return calls
+
+
+def test_the_information_at_the_start_is_computed_once(information_calls):
+    calls = information_calls
     fit = sl.mixed("weight week || id:", data=sl.datasets.load("pig"))
     starts = [c for c in calls if c.tobytes() == calls[0].tobytes()]
     assert len(starts) == 1                 # the identification check's, reused by scoring
@@ -62,18 +70,12 @@ def test_the_information_at_the_start_is_computed_once(monkeypatch):
 
 @pytest.mark.parametrize("spec", ["weight week || id:", "weight week || id: week",
                                   "weight week || id: week, cov(un)"])
-def test_scoring_computes_no_information_it_does_not_step_on(monkeypatch, spec):
+def test_scoring_computes_no_information_it_does_not_step_on(information_calls, spec):
     """Each expected information a fit computes is the curvature of one scoring step:
     the identification check's (reused by the first step) and one per later step; where
     the last step's curvature already puts the point within the hand-over to Newton
     steps, none is computed there."""
-    calls = []
-    real = dev.information_at
-
-    def counted(values, stats):
-        calls.append(np.array(values))
-        return real(values, stats)
-    monkeypatch.setattr(dev, "information_at", counted)
+    calls = information_calls
     events = []
     fit = sl.mixed_model(spec, data=sl.datasets.load("pig")).fit(callback=events.append)
     steps = sum(1 for e in events if e.step == "scoring")
