@@ -42,6 +42,16 @@ def unique(a) -> np.ndarray:
     return s[keep]
 
 
+def changes(values: np.ndarray) -> np.ndarray:
+    """True at the first element and wherever an element differs from the one before
+    (``np.r_[True, v[1:] != v[:-1]]`` without ``np.r_``'s ~10 us of parsing)."""
+    out = np.empty(len(values), dtype=bool)
+    if len(values):
+        out[0] = True
+        np.not_equal(values[1:], values[:-1], out=out[1:])
+    return out
+
+
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(keys, return_inverse=True)`` for 1-D integer ``keys``: the sorted
     distinct keys and each key's position among them. Keys spanning at most four times
@@ -107,7 +117,7 @@ def group_sums(codes: np.ndarray, x: np.ndarray, n_groups: int, axis: int = 0) -
     else:
         order = np.argsort(codes, kind="stable")
         codes = codes[order]
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    starts = np.flatnonzero(changes(codes))
     if last:
         out[..., codes[starts]] = np.add.reduceat(x if order is None else x[..., order],
                                                   starts, axis=-1)

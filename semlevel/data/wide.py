@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from ..arrays import unique_inverse
+from ..arrays import changes, unique_inverse
 from ..columns import ColumnTable, FrameField, columns_of, replace_fields
 
 from .hierarchy import Hierarchy, build_hierarchy
@@ -108,14 +108,14 @@ def _cumcount(sorted_groups: np.ndarray) -> np.ndarray:
     n = len(sorted_groups)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
-    return np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    starts = np.flatnonzero(changes(sorted_groups))
+    return np.arange(n) - np.repeat(starts, np.diff(np.append(starts, n)))
 
 
 def _rank_within(parent: np.ndarray, own: np.ndarray) -> np.ndarray:
     """Order (0-based) of each observation's own group among its parent's groups."""
-    new_group = np.r_[True, (own[1:] != own[:-1]) | (parent[1:] != parent[:-1])]
-    new_parent = np.r_[True, parent[1:] != parent[:-1]]
+    new_parent = changes(parent)
+    new_group = changes(own) | new_parent
     counter = np.cumsum(new_group)
     base = np.maximum.accumulate(np.where(new_parent, counter, 0))
     return counter - base
@@ -260,7 +260,7 @@ def build_wide(data: "pd.DataFrame | ColumnReader", outcome: str, levels: list[s
     tvals = np.asarray(sub[time])[order] if time else None
     slot, slots = make_slots(sorted_hier, None, tvals, key_by)
     row = sorted_hier.codes[:, 0] if levels else np.zeros(len(order), dtype=np.int64)
-    first = np.r_[True, row[1:] != row[:-1]] if len(row) else np.zeros(0, bool)
+    first = changes(row)
     row_ids = sorted_hier.keys[0][first] if levels else np.array([0])
     keep = list(dict.fromkeys([outcome, *columns]))
     take = used[order]

@@ -235,7 +235,7 @@ def _fisher(stats, param: Parametrization, values: np.ndarray, reml: bool):
             up[j] += h
             dn[j] -= h
             J[:, j] = (param.values(up, values)[free] - param.values(dn, values)[free]) / (2 * h)
-        return 2.0 * J.T @ info[np.ix_(free, free)] @ J
+        return 2.0 * J.T @ info[free[:, None], free] @ J
     return approx
 
 
@@ -490,5 +490,6 @@ def _variance_vcov(est: np.ndarray, stats: Statistics, reml: bool, free: np.ndar
         inv = np.linalg.inv(0.5 * H)
     except np.linalg.LinAlgError:
         return out
-    out[np.ix_(keep, keep)] = inv
+    kept = np.flatnonzero(keep)
+    out[kept[:, None], kept] = inv
     return out

@@ -74,7 +74,7 @@ def unidentified_labels(model: PathModel, max_rows: int = 400, stats=None,
         info = expected_information(start if start is not None else starting_values(model),
                                     stats)
         if info is not None:
-            return _dependent_columns(info[np.ix_(var_ids, var_ids)],
+            return _dependent_columns(info[var_ids[:, None], var_ids],
                                       label_arrays(model).names[var_ids])
     pos = {int(v): i for i, v in enumerate(var_ids)}
     blocks = []

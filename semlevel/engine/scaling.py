@@ -54,7 +54,7 @@ def rescaled(model: PathModel) -> tuple[PathModel, np.ndarray] | None:
         return None
     e2 = effect_loading_squares(model) if model.Z.shape[1] else np.ones(0)
     s_e = np.sqrt(e2)
-    scales = np.r_[s_y, s_e]
+    scales = np.concatenate(([s_y], s_e))
     if np.all((scales > BAND[0]) & (scales < BAND[1])):
         return None
     # the factor of every label

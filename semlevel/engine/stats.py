@@ -29,7 +29,7 @@ from . import weighting
 from ..model.coefficients import coefficient_design, fixed_offset
 from .coefficient_basis import CoefficientBasis
 from .unique_rows import unique_rows
-from ..arrays import group_sums, unique, unique_inverse
+from ..arrays import changes, group_sums, unique, unique_inverse
 
 __all__ = ["PoolStats", "pool_statistics", "coefficient_design", "internal_design"]
 
@@ -255,7 +255,7 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
         u_row = uniq // span
         u_lat = uniq % span
         q_r = np.bincount(u_row, minlength=n_rows)
-        start = np.r_[0, np.cumsum(q_r)[:-1]]
+        start = np.concatenate(([0], np.cumsum(q_r)[:-1]))
         local = np.arange(len(uniq)) - start[u_row]               # local index of each
         loc = np.zeros((E, n_obs), dtype=np.int64)                # (0 where not loaded:
         loc[nz] = local[inv]                                      # its loading is 0)
@@ -323,7 +323,7 @@ def pool_statistics(model: PathModel, basis: CoefficientBasis | None = None) -> 
         phi_idx[:, np.arange(q), np.arange(q)] = np.where(lat_local >= 0, const0, const1)
         groups = model.group_of(phi)
         pa, pb, pl = phi_arrays(model)
-        row_group = (model.obs_group[np.flatnonzero(np.r_[True, row[1:] != row[:-1]])]
+        row_group = (model.obs_group[np.flatnonzero(changes(row))]
                      if model.obs_group is not None else np.full(n_rows, -1))
         # entries for every group first, then those of each row's own group
         for g in [-1] + sorted(set(groups.tolist()) - {-1}):
