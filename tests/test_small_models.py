@@ -164,7 +164,8 @@ def test_the_one_pool_kernel_gives_the_general_kernels_bits(seed):
     residual label; its evaluations take the float kernel (_evaluate_single), which
     must give the general kernel's numbers to the bit: deviance, coefficients, X'V^-1X
     and gradient, ML and REML, with and without the gradient and the PSD check, at
-    admissible and inadmissible values."""
+    admissible and inadmissible values; and the expected information likewise
+    (_information_single)."""
     from semlevel.engine import fitting as F
     model = sl.mixed_model("y x || g:", data=_balanced(seed))
     stats = F._statistics(model, None)
@@ -178,6 +179,16 @@ def test_the_one_pool_kernel_gives_the_general_kernels_bits(seed):
     for v, value in ((var, 0.0), (var, -1e-3), (res, -1.0), (var, -1e12)):
         points.append(start.copy())
         points[-1][v] = value
+    for v in points + [np.where(np.arange(len(start)) == res, np.nan, start)]:
+        info = dev.information_at(v, stats)
+        stats.__dict__["kernel"], kept = general, stats.kernel
+        try:
+            ref = dev.information_at(v, stats)
+        finally:
+            stats.__dict__["kernel"] = kept
+        assert (info is None) == (ref is None)
+        if ref is not None:
+            assert info.tobytes() == ref.tobytes()
     for v in points:
         for reml in (False, True):
             for grad in (False, True):

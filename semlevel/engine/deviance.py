@@ -298,6 +298,42 @@ def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | N
     return None if info is None else info.copy()
 
 
+def _information_single(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
+    """:func:`information_at` for one pool of one latent and one residual label, on
+    Python floats as :func:`_evaluate_single` (the same bits: tested)."""
+    kern = stats.kernel
+    n_lab = len(values)
+    lp, rid = kern.phi_label, kern.resid_label
+    phi = float(values[lp]) if lp < n_lab else (0.0 if lp == stats.const0 else 1.0)
+    theta = float(values[rid])
+    if not theta > 0.0:              # (NaN too: there the general routine's N is NaN)
+        return None
+    w = 1.0 / theta
+    z, cnt = kern.z, kern.cnt0
+    A = 0.0 + w * z
+    M = 1.0 + phi * A
+    if not M > 0.0:                                # (sign <= 0; NaN: N is not finite)
+        return None
+    N = phi / M
+    if not math.isfinite(N):
+        return None
+    AN = A * N
+    Om = A - AN * A
+    MM = 1.0 - AN
+    w2 = w * w
+    info = np.zeros((n_lab, n_lab))
+    if lp < n_lab:
+        info[lp, lp] = 0.5 * (0.0 + (cnt * Om) * Om)
+        cross = 0.5 * (0.0 + ((cnt * w2) * 1.0) * ((MM * z) * MM))
+        info[lp, rid] = cross
+        info[rid, lp] = cross
+    NZ = N * z
+    gg = 0.0 + ((cnt * w2) * w2) * (0.0 + NZ * NZ)
+    diag = ((0.0 + cnt * (kern.n00 - (2.0 * w) * (0.0 + NZ))) * w) * w
+    info[rid, rid] = 0.5 * (gg + diag)
+    return info
+
+
 def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     """Expected (Fisher) information of the variance labels under ML, from the pooled
     statistics: with Omega = Z' Sigma^-1 Z = A - A N A and E_l the positions of label l
@@ -310,6 +346,8 @@ def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     Used by the optimiser as a cheap positive (semi-)definite curvature (Fisher scoring);
     None when the point is not admissible. (n_labels x n_labels; zero outside the variance
     labels.)"""
+    if stats.kernel.single and values.dtype == np.float64:
+        return _information_single(values, stats)
     ext = np.concatenate((values, _CONSTANTS))
     Phi = ext[stats.phi_idx]
     theta = ext[stats.resid_ids]
