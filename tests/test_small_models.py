@@ -207,3 +207,27 @@ def test_the_one_pool_kernel_gives_the_general_kernels_bits(seed):
                     assert one.xtvx.tobytes() == ref.xtvx.tobytes()
                     if grad:
                         assert one.gradient.tobytes() == ref.gradient.tobytes()
+
+
+@pytest.mark.parametrize("spec", ["weight week || id: week", "weight week || id: week, cov(un)"])
+def test_one_pools_cross_products_are_einsums_bits(spec):
+    """With one pool and one residual label the evaluation takes the pool's C times the
+    residual precision (plus zero, as einsum's sum of one term) instead of the einsum:
+    the same bits, at real values and at complex steps (the standard errors')."""
+    from semlevel.engine import fitting as F
+    model = sl.mixed_model(spec, data=sl.datasets.load("pig"))
+    stats = F._statistics(model, None)
+    assert stats.kernel.C00 is not None and not stats.kernel.single
+    start = F._start(model, stats)
+    free = model.label_positions(["var(Residual)"])
+    for v in (start, start * 1.7, start.astype(complex) + 1e-20j * (np.arange(len(start)) == free[0])):
+        for reml in (False, True):
+            one = dev.evaluate(v, stats, reml, True)
+            kept = stats.kernel
+            stats.__dict__["kernel"] = kept._replace(C00=None)
+            try:
+                ref = dev.evaluate(v, stats, reml, True)
+            finally:
+                stats.__dict__["kernel"] = kept
+            assert np.asarray(one.deviance).tobytes() == np.asarray(ref.deviance).tobytes()
+            assert one.gradient.tobytes() == ref.gradient.tobytes()

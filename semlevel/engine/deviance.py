@@ -176,7 +176,10 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     # weighted outer products: Tw = sum_r B_r (x) B_r with B_r = sum_g w_g B_{g,r}
     T = stats.T
     P, K1 = T.shape[0], T.shape[3]
-    S = np.einsum("g,pgij->ij", w, stats.C)
+    if kern.C00 is not None:           # one pool, one residual label: einsum's 0 + w C
+        S = kern.C00 * w[0] + 0.0
+    else:
+        S = np.einsum("g,pgij->ij", w, stats.C)
     if G == 1:
         # one residual label: the contractions are matrix products over (p, a, b)
         Tqq = stats.T_by_latent_pair                             # (P*q*q, K1*K1)

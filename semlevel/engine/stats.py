@@ -46,7 +46,8 @@ class PoolKernel(NamedTuple):
     n0: np.ndarray
     phi_flat: np.ndarray
     #: one pool of one latent and one residual label (every row alike): the numbers
-    #: :func:`.deviance._evaluate_single` reads
+    #: :func:`.deviance._evaluate_single` reads (C00, the pool's C: with one pool and
+    #: one residual label, also for more latents)
     single: bool = False
     phi_label: int = -1
     resid_label: int = -1
@@ -119,7 +120,7 @@ class PoolStats:
                           z=float(self.ZZ[0, 0, 0, 0]) if single else 0.0,
                           n00=float(self.n[0, 0]) if single else 0.0,
                           cnt0=float(self.count[0]) if single else 0.0,
-                          C00=self.C[0, 0] if single else None,
+                          C00=self.C[0, 0] if P == 1 and G == 1 else None,
                           Tqq=self.T_by_latent_pair if single else None)
 
     @cached_property
