@@ -22,7 +22,13 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 __all__ = ["ColumnTable", "FrameField", "columns_of", "replace_fields", "float_frame",
-           "names_index"]
+           "names_index", "column_values"]
+
+
+def column_values(column: Any) -> Any:
+    """A DataFrame column's values: its numpy array, or its pandas array for other dtypes
+    (categoricals, nullable numbers, strings keep theirs)."""
+    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
 
 
 def _is_pandas_array(values: Any) -> bool:

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-__all__ = ["ColumnReader", "column_values"]
+from ..columns import column_values
 
-
-def column_values(column: pd.Series) -> Any:
-    """A column's values: its numpy array, or its pandas array for other dtypes
-    (categoricals, nullable numbers, strings keep theirs)."""
-    return column.to_numpy() if isinstance(column.dtype, np.dtype) else column.array
+__all__ = ["ColumnReader"]
 
 
 class ColumnReader:

@@ -24,8 +24,6 @@ __all__ = ["Parametrization"]
 #: parametrizations made, by model object (weak: they go with their models)
 _MADE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
-_VARIANCE_KINDS = ("var", "resvar")
-
 
 def _complete_blocks(model: PathModel, free: np.ndarray, taken: set[int]) -> list[np.ndarray]:
     """Sets of latents whose covariance matrix is fully free with one label per entry, used

@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Sequence, Union
 import numpy as np
 import pandas as pd
 from ..arrays import unique
+from ..columns import column_values
 
 __all__ = [
     "Part",
@@ -382,10 +383,7 @@ def _column_source(data) -> tuple[list, "Callable[[str], object]"]:
     pandas arrays for categoricals and nullable numbers) or of a mapping of such arrays
     (the wide data's ColumnTable)."""
     if isinstance(data, pd.DataFrame):
-        def get(name):
-            col = data[name]
-            return col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array
-        return list(data.columns), get
+        return list(data.columns), lambda name: column_values(data[name])
     return list(data), data.__getitem__
 
 
