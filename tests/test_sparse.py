@@ -396,3 +396,29 @@ def test_sparse_fit_evaluates_each_point_once_and_its_standard_errors_take_none(
     seen = {c.tobytes() for c in calls[:-1]}
     assert len(seen) == len(calls) - 1
     assert np.isfinite(fit.random["se"]).all()
+
+
+@pytest.mark.parametrize("offset, steps", [(1e-8, 0), (1e-5, 1)])
+def test_newton_polish_stops_below_the_deviance_rounding(offset, steps):
+    """The polish takes no Newton step whose predicted fall of the deviance is below a
+    few units in its last place (DECREMENT_RTOL |f|): such a step's f(x - step) <= f(x)
+    would compare rounding errors. A larger decrement is still stepped away, to the
+    quadratic's minimum."""
+    from semlevel.engine import profiled
+    H = np.array([[2e4, 3e3], [3e3, 1e4]])
+    xmin = np.array([0.3, 0.5])
+    f0 = 2.4e5
+
+    def f(x):
+        d = np.asarray(x) - xmin
+        return f0 + 0.5 * float(d @ H @ d)
+    x = xmin + offset * np.array([1.0, -1.0])
+    decrement = float((H @ (x - xmin)) @ (x - xmin))
+    assert (decrement < profiled.DECREMENT_RTOL * f0) == (steps == 0)
+    end, taken, point = profiled._newton_polish(f, x)
+    assert taken == steps
+    assert point is not None and np.array_equal(point.x, end)
+    if steps:
+        np.testing.assert_allclose(end, xmin, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(end, x)

@@ -73,6 +73,13 @@ POLISHED_FTOL, STRICT_FTOL = 1e-12, 1e-15
 #: the polish takes Newton steps on up to this many coordinates (2n^2 + 1 evaluations each)
 POLISH_MAX = 12
 
+#: the polish stops where the Newton decrement g'H^-1 g (twice the predicted fall of the
+#: deviance) is below DECREMENT_ATOL or DECREMENT_RTOL |deviance|: a fall of a few units
+#: in the deviance's last place is below its rounding (the step's f(x - step) <= f(x)
+#: would compare rounding errors), and it puts the estimates within ~1e-5 standard
+#: errors of the optimum
+DECREMENT_ATOL, DECREMENT_RTOL = 1e-12, 1e-15
+
 
 @dataclass(frozen=True)
 class PolishedPoint:
@@ -118,7 +125,8 @@ def _newton_polish(f, x: np.ndarray) -> tuple[np.ndarray, int, PolishedPoint | N
             return x, taken, None                 # not convex here: leave it to L-BFGS-B
         here = PolishedPoint(x=x, H=H, g=g, h=h)
         step = np.linalg.solve(L.T, np.linalg.solve(L, g))
-        if float(g @ step) < 1e-12 or taken == POLISH_STEPS:
+        if (float(g @ step) < max(DECREMENT_ATOL, DECREMENT_RTOL * abs(f0))
+                or taken == POLISH_STEPS):
             return x, taken, here                 # the Newton decrement: at the optimum
         f1 = f(x - step)
         if not f1 <= f0:
