@@ -89,7 +89,12 @@ def _factor(values: np.ndarray, stats: SparseStats, with_z: bool = False):
     S = np.einsum("g,gij->ij", w, stats.C) if with_z else None
     q2 = stats.q2
     K1 = stats.C.shape[1]
-    K = np.einsum("g,gij->ij", w, stats.A22) if q2 else np.zeros((0, 0))
+    if not q2:
+        K = np.zeros((0, 0))
+    elif len(w) == 1:
+        K = stats.A22[0] * w[0]          # (an einsum over one label costs twice this)
+    else:
+        K = np.einsum("g,gij->ij", w, stats.A22)
     v = np.zeros((q2, K1)) if with_z else None
     factors = []
     for c in stats.classes:
@@ -117,8 +122,11 @@ def _factor(values: np.ndarray, stats: SparseStats, with_z: bool = False):
             cu = r * r
             G = len(w)
             for (g, h), Mgh in c.schur_maps.items():
-                X = (Mgh @ cu).reshape(q2, q2)
-                K -= w[g] * w[h] * (X if g == h else X + X.T)
+                # (the scalar on the U weights, not on the q2 x q2 result: one pass less)
+                X = (Mgh @ (cu * (w[g] * w[h]))).reshape(q2, q2)
+                K -= X
+                if g != h:
+                    K -= X.T
             if with_z:
                 zr = z1[:, 0, :] * r[:, None]
                 for g in range(G):
@@ -143,7 +151,12 @@ def _factor(values: np.ndarray, stats: SparseStats, with_z: bool = False):
             if np.any(d < 0):
                 return None, None
             t2 = np.sqrt(d)
-            Sc = (t2[:, None] * K) * t2[None, :]
+            Sc = K                                    # (K is this call's own: scaled in place)
+            if t2.min() == t2.max():
+                Sc *= d[0]                            # one variance for all (crossed factor)
+            else:
+                Sc *= t2[:, None]
+                Sc *= t2[None, :]
         else:
             T2 = psd_sqrt(ext[stats.phi2_lab])
             if T2 is None:

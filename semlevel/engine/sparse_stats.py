@@ -58,7 +58,7 @@ class UnitClass:
     A12: np.ndarray        # (G, n_pairs, b) coupling values A[block-2 latent, unit]
     # units of one latent (b = 1): the Schur correction sum_u c_u a_g(i,u) a_h(j,u) is
     # linear in the per-unit weights c, so its (q2*q2 x U) maps are formed once
-    schur_maps: dict | None = None   # (g, h) with g <= h -> sparse matrix
+    schur_maps: dict | None = None   # (g, h) with g <= h -> sparse (CSC) matrix
     A12_csr: list | None = None      # per g: sparse (q2 x U) coupling matrix
     #: the maps fill only the correction's lower triangle (i >= j; one residual label:
     #: the Schur block is symmetric and its Cholesky factor reads that triangle only)
@@ -324,11 +324,14 @@ def _schur_maps(a: np.ndarray, pair_row: np.ndarray, pair_unit: np.ndarray, q2: 
         # (UnitClass.schur_lower), half the map and half the work of each evaluation
         low = pair_row[p_first] >= pair_row[p_second]
         p_first, p_second = p_first[low], p_second[low]
-    rows = pair_row[p_first] * q2 + pair_row[p_second]
-    units = pair_unit[p_first]
+    # by columns (units; the pairs are sorted by unit and no entry repeats within one): a
+    # product with them scatters each unit's entries, where by rows it would pass over
+    # all q2^2 rows, most of them empty (InstEval's shape: 1.4 against 5.3 ms)
+    rows = (pair_row[p_first] * q2 + pair_row[p_second]).astype(np.int64)
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(pair_unit[p_first], minlength=U))])
     maps = {}
     for g in range(G):
         for h in range(g, G):
-            maps[(g, h)] = sp.csr_matrix((a[g][p_first] * a[h][p_second], (rows, units)),
+            maps[(g, h)] = sp.csc_matrix((a[g][p_first] * a[h][p_second], rows, indptr),
                                          shape=(q2 * q2, U))
     return maps, csr
