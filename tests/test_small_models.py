@@ -1,5 +1,7 @@
 """The small-model shortcuts of the evaluation (a stack of one pool, as the manual's pig
 data give): the same numbers as the general routines they stand for."""
+import functools
+
 import numpy as np
 import pytest
 
@@ -220,14 +222,135 @@ def test_one_pools_cross_products_are_einsums_bits(spec):
     assert stats.kernel.C00 is not None and not stats.kernel.single
     start = F._start(model, stats)
     free = model.label_positions(["var(Residual)"])
+    kept = stats.kernel
     for v in (start, start * 1.7, start.astype(complex) + 1e-20j * (np.arange(len(start)) == free[0])):
         for reml in (False, True):
-            one = dev.evaluate(v, stats, reml, True)
-            kept = stats.kernel
-            stats.__dict__["kernel"] = kept._replace(C00=None)
             try:
+                # (the general kernel: these statistics would take the pair kernel)
+                stats.__dict__["kernel"] = kept._replace(pair=False)
+                one = dev.evaluate(v, stats, reml, True)
+                stats.__dict__["kernel"] = kept._replace(pair=False, C00=None)
                 ref = dev.evaluate(v, stats, reml, True)
             finally:
                 stats.__dict__["kernel"] = kept
             assert np.asarray(one.deviance).tobytes() == np.asarray(ref.deviance).tobytes()
             assert one.gradient.tobytes() == ref.gradient.tobytes()
+
+
+def _balanced_slope(seed, n_groups=25, n_obs=7):
+    import pandas as pd
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), n_obs)
+    t = np.tile(np.arange(n_obs, dtype=float), n_groups) * rng.uniform(0.5, 2.0)
+    u = rng.normal(size=(n_groups, 2)) * rng.uniform(0.1, 3.0, 2)
+    y = (3.0 + u[g, 0] + (0.7 + u[g, 1]) * t + rng.normal(size=len(g)) * rng.uniform(0.1, 3.0)
+         + rng.uniform(-1e3, 1e3))
+    return pd.DataFrame({"g": g, "t": t, "y": y})
+
+
+def _with_general_kernel(stats, call):
+    """``call()`` with the statistics' kernel told to take the general routines."""
+    kept = stats.kernel
+    stats.__dict__["kernel"] = kept._replace(pair=False)
+    try:
+        return call()
+    finally:
+        stats.__dict__["kernel"] = kept
+
+
+def _close(a, b, rtol):
+    """|a - b| within ``rtol`` of the largest |b| (entries that cancel are judged at the
+    scale of the whole)."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape
+    np.testing.assert_allclose(a, b, rtol=0, atol=rtol * max(np.abs(b).max(), 1e-300))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("cov", ["", ", cov(un)"])
+def test_the_pair_kernel_gives_the_general_kernels_numbers(seed, cov):
+    """A balanced random-slope model's statistics are one pool of two latents and one
+    residual label; its evaluations take the 2 x 2 kernel written out on Python numbers
+    (_evaluate_pair, _information_pair), which gives the general kernel's numbers to
+    rounding: deviance, coefficients, X'V^-1X, gradient and expected information, ML
+    and REML, at real values (with and without the PSD check: a non-PSD Phi is
+    refused alike) and at complex steps (the standard errors'), at admissible and
+    inadmissible values; a value that is not finite gives what the general kernel
+    gives."""
+    from semlevel.engine import fitting as F
+    model = sl.mixed_model("y t || g: t" + cov, data=_balanced_slope(seed))
+    stats = F._statistics(model, None)
+    assert stats.kernel.pair and not stats.kernel.single
+    rng = np.random.default_rng(200 + seed)
+    start = F._start(model, stats)
+    res = model.label_index("var(Residual)")
+    v0 = model.label_index("g: var(_cons)")
+    points = [start * np.exp(rng.normal(scale=1.5, size=len(start))) for _ in range(10)]
+    for lab, value in ((v0, 0.0), (v0, -1e-3), (res, -1.0), (res, np.nan)):
+        points.append(start.copy())
+        points[-1][lab] = value
+    if cov:                                          # a covariance beyond the variances
+        c = model.label_index("g: cov(t,_cons)")
+        points.append(start.copy())
+        points[-1][c] = 10.0 * np.sqrt(abs(start[v0]) * abs(start[c]) + 1.0)
+    n_inadmissible = 0
+    for v in points:
+        info = dev.information_at(v, stats)
+        ref = _with_general_kernel(stats, lambda: dev.information_at(v, stats))
+        assert (info is None) == (ref is None)
+        if ref is not None:
+            _close(info, ref, 1e-13)
+        for reml in (False, True):
+            for grad in (False, True):
+                for psd in (False, True):
+                    one = dev.evaluate(v, stats, reml, grad, psd)
+                    ref = _with_general_kernel(
+                        stats, lambda: dev.evaluate(v, stats, reml, grad, psd))
+                    assert np.isfinite(one.deviance) == np.isfinite(ref.deviance)
+                    if not np.isfinite(ref.deviance):
+                        n_inadmissible += 1
+                        continue
+                    assert one.deviance == pytest.approx(ref.deviance, rel=1e-14)
+                    _close(one.beta, ref.beta, 1e-12)
+                    _close(one.xtvx, ref.xtvx, 1e-13)
+                    if grad:
+                        _close(one.gradient, ref.gradient, 1e-12)
+        # a complex step in each label: the derivative of the gradient (imaginary part)
+        for lab in (v0, res):
+            vc = v.astype(complex)
+            vc[lab] += 1e-20j
+            one = dev.evaluate(vc, stats, False, True, check_psd=False)
+            ref = _with_general_kernel(
+                stats, lambda: dev.evaluate(vc, stats, False, True, check_psd=False))
+            if np.isfinite(ref.deviance):
+                _close(one.gradient.real, ref.gradient.real, 1e-12)
+                _close(one.gradient.imag, ref.gradient.imag, 1e-11)
+    assert n_inadmissible > 0                      # the refusals were compared too
+
+
+@pytest.mark.parametrize("spec", ["weight week || id: week",
+                                  "weight week || id: week, cov(un)",
+                                  "weight week || id: week, reml"])
+def test_a_fit_with_the_pair_kernel_is_the_general_kernels_fit(spec):
+    """The manual's random-slope fits (examples 2 and 3) reach the same optimum, standard
+    errors and log likelihood whichever kernel evaluates them (to the rounding the fit
+    carries: 1e-10 of each column, as the Dask fits are held to)."""
+    from semlevel.engine import stats as S
+    pig = sl.datasets.load("pig")
+    fast = sl.mixed(spec, data=pig)
+    assert fast.stats.kernel.pair
+    real = S.PoolStats.kernel.func
+    mp = pytest.MonkeyPatch()
+    general = functools.cached_property(lambda self: real(self)._replace(pair=False))
+    general.__set_name__(S.PoolStats, "kernel")
+    mp.setattr(S.PoolStats, "kernel", general)
+    try:
+        slow = sl.mixed(spec, data=pig)
+    finally:
+        mp.undo()
+    assert not slow.stats.kernel.pair
+    assert fast.loglik == pytest.approx(slow.loglik, rel=1e-12)
+    for a, b in ((fast.fixed, slow.fixed), (fast.random, slow.random)):
+        for col in a.columns:
+            x, y = a[col].to_numpy(float), b[col].to_numpy(float)
+            np.testing.assert_allclose(x, y, rtol=0, atol=1e-10 * np.abs(y).max())

@@ -11,6 +11,7 @@ boundary). Everything is evaluated from the pooled statistics of :mod:`.stats`.
 """
 from __future__ import annotations
 
+import cmath
 import math
 from dataclasses import dataclass, field
 
@@ -143,8 +144,15 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     if beta is not None and reml:
         raise ValueError("the REML criterion has beta profiled; give beta only under ML")
     given_beta = beta is not None
-    if stats.kernel.single and not given_beta and values.dtype == np.float64:
-        return _evaluate_single(values, stats, reml, gradient, check_psd)
+    if not given_beta:
+        kern = stats.kernel
+        if kern.single and values.dtype == np.float64:
+            return _evaluate_single(values, stats, reml, gradient, check_psd)
+        if kern.pair and (values.dtype == np.float64
+                          or (values.dtype == np.complex128 and not check_psd)):
+            got = _evaluate_pair(values, stats, reml, gradient, check_psd)
+            if got is not None:
+                return got
     ext = np.concatenate((values, _CONSTANTS))
     Phi = ext[stats.phi_idx]                                   # (P,q,q)
     theta = ext[stats.resid_ids]                               # (G,)
@@ -287,6 +295,92 @@ def _evaluate_single(values: np.ndarray, stats: PoolStats, reml: bool, gradient:
     return out
 
 
+def _evaluate_pair(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool,
+                   check_psd: bool) -> Evaluation | None:
+    """:func:`evaluate` where the statistics are one pool of two latents and one residual
+    label (a balanced random-slope model: the manual's pig data with ``|| id: week``),
+    its 2 x 2 products written out on Python numbers (real, or complex at a complex
+    step without the PSD check). Not the general kernel's bits (numpy's 2 x 2 products
+    may fuse a multiply and an add): its numbers to rounding (tested); the kernel is
+    chosen by the statistics' shape alone, so a fit takes it from any order of the rows
+    and from Dask's pooled statistics alike. None where a value is not finite (the
+    general kernel then says what such a point gives)."""
+    kern = stats.kernel
+    n_lab = len(values)
+    ext = values.tolist()
+    ext += (0.0, 1.0)
+    l00, l01, l10, l11 = kern.pair_labels
+    p00, p01, p10, p11 = ext[l00], ext[l01], ext[l10], ext[l11]
+    rid = kern.resid_label
+    theta = ext[rid]
+    finite = cmath.isfinite if values.dtype == np.complex128 else math.isfinite
+    if not (finite(theta) and finite(p00) and finite(p01) and finite(p10) and finite(p11)):
+        return None
+    if theta.real <= 0.0:
+        return _inadmissible()
+    if check_psd:                         # (real values: the 2 x 2 eigenvalue range)
+        mid, half = 0.5 * (p00 + p11), 0.5 * (p00 - p11)
+        rad = math.sqrt(half * half + p10 * p10)
+        lo, hi = mid - rad, mid + rad
+        if lo < -1e-12 * max(abs(lo), abs(hi), 1e-300):
+            return _inadmissible()
+    w = 1.0 / theta
+    z00, z01, z10, z11 = kern.pair_z
+    a00, a01, a10, a11 = w * z00, w * z01, w * z10, w * z11
+    m00 = 1.0 + (p00 * a00 + p01 * a10)                       # M = I + Phi A
+    m01 = p00 * a01 + p01 * a11
+    m10 = p10 * a00 + p11 * a10
+    m11 = 1.0 + (p10 * a01 + p11 * a11)
+    det = m00 * m11 - m01 * m10
+    if not det.real > 0.0 or not finite(det):
+        return _inadmissible()
+    logdet_m = math.log(abs(det))
+    r = 1.0 / det
+    i00, i01, i10, i11 = m11 * r, -m01 * r, -m10 * r, m00 * r  # M^-1
+    n00 = i00 * p00 + i01 * p10                                # N = M^-1 Phi, symmetrised
+    n11 = i10 * p01 + i11 * p11
+    n01 = 0.5 * ((i00 * p01 + i01 * p11) + (i10 * p00 + i11 * p10))
+    w2 = w * w
+    K1 = kern.C00.shape[0]
+    Tqq = kern.Tqq
+    S = (kern.C00 * w + 0.0) - w2 * (np.array((n00, n01, n01, n11)) @ Tqq).reshape(K1, K1)
+    log_theta = math.log(abs(theta)) if values.dtype == np.complex128 else math.log(theta)
+    logdet = kern.cnt0 * (kern.n00 * log_theta + logdet_m)
+    n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted
+    out, Gam = profile(S, stats.n_coef, n_obs, logdet, reml, None, gradient, stats.basis)
+    if Gam is None:
+        return out
+    g = Gam.ravel()
+    u00, u01, u10, u11 = (Tqq @ g).tolist()
+    t00, t01, t10, t11 = w2 * u00, w2 * u01, w2 * u10, w2 * u11   # TG
+    cnt = kern.cnt0
+    # A M^-1 (symmetrised) and M^-T TG M^-1: the latents' gradient, as evaluate writes it
+    b00 = a00 * i00 + a01 * i10
+    b11 = a10 * i01 + a11 * i11
+    b01 = 0.5 * ((a00 * i01 + a01 * i11) + (a10 * i00 + a11 * i10))
+    x00, x01 = i00 * t00 + i10 * t10, i00 * t01 + i10 * t11      # M^-T TG
+    x10, x11 = i01 * t00 + i11 * t10, i01 * t01 + i11 * t11
+    y00, y01 = x00 * i00 + x01 * i10, x00 * i01 + x01 * i11      # (M^-T TG) M^-1
+    y10, y11 = x10 * i00 + x11 * i10, x10 * i01 + x11 * i11
+    grad = np.zeros(len(ext), dtype=values.dtype)
+    grad[l00] += cnt * b00 - y00
+    grad[l01] += cnt * b01 - y01
+    grad[l10] += cnt * b01 - y10
+    grad[l11] += cnt * b11 - y11
+    # the residual variance
+    tr_nz = (n00 * z00 + n01 * z10) + (n01 * z01 + n11 * z11)
+    cg = (kern.C0_flat[0] @ g).item()
+    x1 = w * ((n00 * u00 + n01 * u01) + (n01 * u10 + n11 * u11))
+    c00, c01 = n00 * z00 + n01 * z10, n00 * z01 + n01 * z11      # N ZZ
+    c10, c11 = n01 * z00 + n11 * z10, n01 * z01 + n11 * z11
+    e00, e01 = c00 * n00 + c01 * n01, c00 * n01 + c01 * n11      # N ZZ N
+    e10, e11 = c10 * n00 + c11 * n01, c10 * n01 + c11 * n11
+    x2 = (e00 * t00 + e01 * t01) + (e10 * t10 + e11 * t11)
+    grad[rid] += cnt * (kern.n00 * w - tr_nz * w2) - w2 * (cg - 2.0 * x1 + x2)
+    out.gradient = grad[:n_lab]
+    return out
+
+
 def expected_information(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     """:func:`information_at` ``values``, kept for the last point asked of ``stats``: a fit
     asks at its starting values twice (the identification check, then the first scoring
@@ -337,6 +431,76 @@ def _information_single(values: np.ndarray, stats: PoolStats) -> np.ndarray | No
     return info
 
 
+#: what a one-pool kernel returns where the general one is to say (a value not finite)
+_GENERAL = object()
+
+_PAIR_POSITIONS = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+def _information_pair(values: np.ndarray, stats: PoolStats):
+    """:func:`information_at` for one pool of two latents and one residual label, on
+    Python floats as :func:`_evaluate_pair` (its numbers to rounding: tested);
+    ``_GENERAL`` where a value is not finite."""
+    kern = stats.kernel
+    n_lab = len(values)
+    ext = values.tolist()
+    ext += (0.0, 1.0)
+    plab = kern.pair_labels
+    p00, p01, p10, p11 = (ext[i] for i in plab)
+    rid = kern.resid_label
+    theta = ext[rid]
+    if not all(map(math.isfinite, (theta, p00, p01, p10, p11))):
+        return _GENERAL
+    if theta <= 0.0:
+        return None
+    w = 1.0 / theta
+    z00, z01, z10, z11 = kern.pair_z
+    a00, a01, a10, a11 = w * z00, w * z01, w * z10, w * z11
+    m00 = 1.0 + (p00 * a00 + p01 * a10)
+    m01 = p00 * a01 + p01 * a11
+    m10 = p10 * a00 + p11 * a10
+    m11 = 1.0 + (p10 * a01 + p11 * a11)
+    det = m00 * m11 - m01 * m10
+    if not det > 0.0:
+        return None
+    r = 1.0 / det
+    i00, i01, i10, i11 = m11 * r, -m01 * r, -m10 * r, m00 * r
+    n00 = i00 * p00 + i01 * p10
+    n11 = i10 * p01 + i11 * p11
+    n01 = 0.5 * ((i00 * p01 + i01 * p11) + (i10 * p00 + i11 * p10))
+    if not all(map(math.isfinite, (n00, n01, n11))):
+        return None
+    N = ((n00, n01), (n01, n11))
+    A = ((a00, a01), (a10, a11))
+    Z = ((z00, z01), (z10, z11))
+    AN = [[A[i][0] * N[0][j] + A[i][1] * N[1][j] for j in (0, 1)] for i in (0, 1)]
+    Om = [[A[i][j] - (AN[i][0] * A[0][j] + AN[i][1] * A[1][j]) for j in (0, 1)]
+          for i in (0, 1)]
+    MM = [[(1.0 if i == j else 0.0) - AN[i][j] for j in (0, 1)] for i in (0, 1)]
+    MZ = [[MM[i][0] * Z[0][j] + MM[i][1] * Z[1][j] for j in (0, 1)] for i in (0, 1)]
+    Bz = [[MZ[i][0] * MM[j][0] + MZ[i][1] * MM[j][1] for j in (0, 1)] for i in (0, 1)]
+    cnt, w2 = kern.cnt0, w * w
+    labs = stats.label_positions[0].tolist()
+    where = {lab: [pos for pos, at in zip(_PAIR_POSITIONS, plab) if at == lab]
+             for lab in labs}
+    info = np.zeros((n_lab, n_lab))
+    for lab in labs:
+        for mab in labs:
+            t = sum(Om[b][c] * Om[d][a] for a, b in where[lab] for c, d in where[mab])
+            info[lab, mab] = 0.5 * (cnt * t)
+        cross = 0.5 * (cnt * w2 * sum(Bz[b][a] for a, b in where[lab]))
+        info[lab, rid] = cross
+        info[rid, lab] = cross
+    NZ = [[N[i][0] * Z[0][j] + N[i][1] * Z[1][j] for j in (0, 1)] for i in (0, 1)]
+    tr_nz = NZ[0][0] + NZ[1][1]
+    quad = (NZ[0][0] * NZ[0][0] + NZ[0][1] * NZ[1][0]) + (NZ[1][0] * NZ[0][1]
+                                                        + NZ[1][1] * NZ[1][1])
+    gg = cnt * w2 * w2 * quad
+    diag = cnt * (kern.n00 - 2.0 * w * tr_nz) * w * w
+    info[rid, rid] = 0.5 * (gg + diag)
+    return info
+
+
 def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     """Expected (Fisher) information of the variance labels under ML, from the pooled
     statistics: with Omega = Z' Sigma^-1 Z = A - A N A and E_l the positions of label l
@@ -351,6 +515,10 @@ def information_at(values: np.ndarray, stats: PoolStats) -> np.ndarray | None:
     labels.)"""
     if stats.kernel.single and values.dtype == np.float64:
         return _information_single(values, stats)
+    if stats.kernel.pair and values.dtype == np.float64:
+        got = _information_pair(values, stats)
+        if got is not _GENERAL:
+            return got
     ext = np.concatenate((values, _CONSTANTS))
     Phi = ext[stats.phi_idx]
     theta = ext[stats.resid_ids]

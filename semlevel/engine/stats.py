@@ -56,6 +56,12 @@ class PoolKernel(NamedTuple):
     cnt0: float = 0.0
     C00: np.ndarray | None = None
     Tqq: np.ndarray | None = None
+    #: one pool of two latents and one residual label (a balanced random-slope model):
+    #: what :func:`.deviance._evaluate_pair` reads besides the above, as Python numbers:
+    #: the extended vector's index of Phi's entries (0,0), (0,1), (1,0), (1,1), and Z'Z's
+    pair: bool = False
+    pair_labels: tuple = ()
+    pair_z: tuple = ()
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -112,16 +118,21 @@ class PoolStats:
         P, G, q = self.ZZ.shape[:3]
         ZZ0 = self.ZZ[:, 0]
         single = P == 1 and G == 1 and q == 1
+        pair = P == 1 and G == 1 and q == 2
+        one = single or pair
         return PoolKernel(eye=_read_only(np.eye(q)), ZZ0=ZZ0, ZZ0_T=np.swapaxes(ZZ0, 1, 2),
                           C0_flat=self.C[:, 0].reshape(self.C.shape[0], -1),
                           n0=self.n[:, 0], phi_flat=self.phi_idx.ravel(), single=single,
                           phi_label=int(self.phi_idx[0, 0, 0]) if single else -1,
-                          resid_label=int(self.resid_ids[0]) if single else -1,
+                          resid_label=int(self.resid_ids[0]) if one else -1,
                           z=float(self.ZZ[0, 0, 0, 0]) if single else 0.0,
-                          n00=float(self.n[0, 0]) if single else 0.0,
-                          cnt0=float(self.count[0]) if single else 0.0,
+                          n00=float(self.n[0, 0]) if one else 0.0,
+                          cnt0=float(self.count[0]) if one else 0.0,
                           C00=self.C[0, 0] if P == 1 and G == 1 else None,
-                          Tqq=self.T_by_latent_pair if single else None)
+                          Tqq=self.T_by_latent_pair if one else None,
+                          pair=pair,
+                          pair_labels=tuple(self.phi_idx[0].ravel().tolist()) if pair else (),
+                          pair_z=tuple(self.ZZ[0, 0].ravel().tolist()) if pair else ())
 
     @cached_property
     def information_blocks(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
