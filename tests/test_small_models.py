@@ -354,3 +354,45 @@ def test_a_fit_with_the_pair_kernel_is_the_general_kernels_fit(spec):
         for col in a.columns:
             x, y = a[col].to_numpy(float), b[col].to_numpy(float)
             np.testing.assert_allclose(x, y, rtol=0, atol=1e-10 * np.abs(y).max())
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_one_latent_kernel_at_complex_steps_gives_the_general_kernels_numbers(seed):
+    """The standard errors' complex steps (complex values, no PSD check) take the
+    one-latent kernel too, on Python complex numbers: the general kernel's deviance and
+    gradient (real and imaginary parts) to rounding, ML and REML, at admissible and
+    inadmissible values; a value that is not finite gives what the general one gives."""
+    from semlevel.engine import fitting as F
+    model = sl.mixed_model("y x || g:", data=_balanced(seed))
+    stats = F._statistics(model, None)
+    assert stats.kernel.single
+    general = stats.kernel._replace(single=False)
+    rng = np.random.default_rng(300 + seed)
+    start = F._start(model, stats)
+    var = model.label_index("g: var(_cons)")
+    res = model.label_index("var(Residual)")
+    points = [start * np.exp(rng.normal(scale=2.0, size=len(start))) for _ in range(8)]
+    for lab, value in ((var, 0.0), (var, -1e-3), (res, -1.0), (res, np.nan)):
+        points.append(start.copy())
+        points[-1][lab] = value
+    seen = set()
+    for v in points:
+        for lab in (var, res):
+            vc = v.astype(complex)
+            vc[lab] += 1e-20j * max(abs(v[lab]), 1.0)
+            for reml in (False, True):
+                one = dev.evaluate(vc, stats, reml, True, check_psd=False)
+                stats.__dict__["kernel"], kept = general, stats.kernel
+                try:
+                    ref = dev.evaluate(vc, stats, reml, True, check_psd=False)
+                finally:
+                    stats.__dict__["kernel"] = kept
+                seen.add(bool(np.isfinite(ref.deviance)))
+                if not np.isfinite(ref.deviance):
+                    assert not np.isfinite(one.deviance) or np.isnan(ref.deviance)
+                    continue
+                assert one.deviance == pytest.approx(ref.deviance, rel=1e-14)
+                assert one.gradient.dtype == ref.gradient.dtype == complex
+                _close(one.gradient.real, ref.gradient.real, 1e-12)
+                _close(one.gradient.imag, ref.gradient.imag, 1e-11)
+    assert seen == {True, False}

@@ -146,11 +146,13 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     given_beta = beta is not None
     if not given_beta:
         kern = stats.kernel
-        if kern.single and values.dtype == np.float64:
+        real = values.dtype == np.float64
+        if kern.single and real:
             return _evaluate_single(values, stats, reml, gradient, check_psd)
-        if kern.pair and (values.dtype == np.float64
-                          or (values.dtype == np.complex128 and not check_psd)):
-            got = _evaluate_pair(values, stats, reml, gradient, check_psd)
+        if (kern.single or kern.pair) and (real or (values.dtype == np.complex128
+                                                    and not check_psd)):
+            one_pool = _evaluate_single if kern.single else _evaluate_pair
+            got = one_pool(values, stats, reml, gradient, check_psd)
             if got is not None:
                 return got
     ext = np.concatenate((values, _CONSTANTS))
@@ -254,39 +256,56 @@ def _evaluate_single(values: np.ndarray, stats: PoolStats, reml: bool, gradient:
     tests/test_small_models.py compares the two kernels on random statistics); the
     sums and products of more than one number (C, T, the profiled coefficients) stay
     numpy's, as there. A fit of such a model makes ten evaluations: this one costs a
-    third of the general kernel's numpy calls."""
+    third of the general kernel's numpy calls. At complex values (the standard errors'
+    complex steps, without the PSD check) the same formulas on Python complex numbers:
+    the general kernel's numbers to rounding, not its bits (CPython divides complex
+    numbers otherwise than numpy); None there where a value is not finite."""
     kern = stats.kernel
     n_lab = len(values)
     lp, rid = kern.phi_label, kern.resid_label
-    phi = float(values[lp]) if lp < n_lab else (0.0 if lp == stats.const0 else 1.0)
-    theta = float(values[rid])
-    if theta <= 0.0 or (check_psd and phi < 0.0):
-        return _inadmissible()
+    cplx = values.dtype == np.complex128
+    if cplx:
+        phi = values[lp].item() if lp < n_lab else (0.0 if lp == stats.const0 else 1.0)
+        theta = values[rid].item()
+        if not (cmath.isfinite(phi) and cmath.isfinite(theta)):
+            return None
+        if theta.real <= 0.0:
+            return _inadmissible()
+    else:
+        phi = float(values[lp]) if lp < n_lab else (0.0 if lp == stats.const0 else 1.0)
+        theta = float(values[rid])
+        if theta <= 0.0 or (check_psd and phi < 0.0):
+            return _inadmissible()
     w = 1.0 / theta
     A = w * kern.z
     M = 1.0 + phi * A
-    if not 0.0 < M < math.inf:                     # (sign <= 0 or log|M| not finite)
-        return _inadmissible()
+    if cplx:
+        if not (M.real > 0.0 and cmath.isfinite(M)):
+            return _inadmissible()
+        logdet_m, log_theta = math.log(abs(M)), math.log(abs(theta))
+    else:
+        if not 0.0 < M < math.inf:                 # (sign <= 0 or log|M| not finite)
+            return _inadmissible()
+        logdet_m, log_theta = float(np.log(M)), float(np.log(theta))
     Minv = 1.0 / M
-    logdet_m = float(np.log(M))
     N = Minv * phi
     w2 = w * w
     K1 = kern.C00.shape[0]
     S = (kern.C00 * w + 0.0) - w2 * (kern.Tqq * N).reshape(K1, K1)
-    logdet = kern.cnt0 * (kern.n00 * float(np.log(theta)) + logdet_m)
+    logdet = kern.cnt0 * (kern.n00 * log_theta + logdet_m)
     n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted
     out, Gam = profile(S, stats.n_coef, n_obs, logdet, reml, None, gradient, stats.basis)
     if Gam is None:
         return out
     g = Gam.ravel()
-    U = float((kern.Tqq @ g)[0])
+    U = (kern.Tqq @ g)[0].item()
     TG = w2 * U
     GPhi = kern.cnt0 * (A * Minv) - (Minv * TG) * Minv
-    grad = np.zeros(n_lab)
+    grad = np.zeros(n_lab, dtype=values.dtype)
     if lp < n_lab:
         grad[lp] = 0.0 + GPhi                      # (bincount adds to a zero)
     tr_nz = N * kern.z
-    cg = float((kern.C0_flat @ g)[0])
+    cg = (kern.C0_flat @ g)[0].item()
     x1 = w * (N * U)
     x2 = ((N * kern.z) * N) * TG
     grad[rid] = 0.0 + (kern.cnt0 * (kern.n00 * w - tr_nz * w2)
