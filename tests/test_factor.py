@@ -393,3 +393,18 @@ def test_large_data_is_fast_and_correct():
     col = d.labels.index("c.x#w.s")
     np.testing.assert_allclose(d.matrix[:, col], df.x.to_numpy() * (df.s == "w").to_numpy())
     assert elapsed < 20.0
+
+
+def test_parsed_terms_are_kept_and_each_caller_gets_its_own_list():
+    """parse_term keeps the (immutable) terms of texts it has parsed; each call returns
+    a list of its own, so a caller that changes it changes no later answer, and an
+    invalid text raises every time."""
+    from semlevel.syntax.factor import parse_term
+    a = parse_term("i.a##c.x")
+    a.append("junk")
+    b = parse_term("i.a##c.x")
+    assert "junk" not in b and len(b) == 3
+    assert b == parse_term("i.a##c.x") and b is not parse_term("i.a##c.x")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="more than once"):
+            parse_term("i.a#i.a")

@@ -25,6 +25,7 @@ observations are dropped (Stata's "empty" cells) and listed in :attr:`Design.emp
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -266,6 +267,13 @@ def parse_term(text: str) -> list[Term]:
 
     Raises ``ValueError`` with a message naming the term when the notation is invalid.
     """
+    return list(_parsed_term(text))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_term(text: str) -> tuple[Term, ...]:
+    """:func:`parse_term`'s terms of ``text``, kept for the texts already parsed (a fit
+    parses its terms several times: checks, sample, designs; Terms are immutable)."""
     whole = text.strip()
     if not whole:
         raise ValueError("empty term")
@@ -273,7 +281,7 @@ def parse_term(text: str) -> list[Term]:
         name = whole[2:].strip()
         if not _NAME_RE.match(name):
             raise ValueError(f"R. notation takes a single variable name, got '{whole}'")
-        return [Term((Part(name, factor=True, base="none"),), kind="R")]
+        return (Term((Part(name, factor=True, base="none"),), kind="R"),)
     if "R." in whole and re.search(r"(?:\A|#)\s*R\.", whole):
         raise ValueError(f"R. notation cannot be part of an interaction: '{whole}'")
     in_inter = "#" in whole
@@ -307,7 +315,7 @@ def parse_term(text: str) -> list[Term]:
                     f"interaction '{whole}'"
                 )
             out.append(Term(tuple(parts)))
-    return out
+    return tuple(out)
 
 
 def expand_terms(terms: Union[str, Sequence[Union[str, Term]]]) -> list[Term]:
