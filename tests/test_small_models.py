@@ -396,3 +396,32 @@ def test_the_one_latent_kernel_at_complex_steps_gives_the_general_kernels_number
                 _close(one.gradient.real, ref.gradient.real, 1e-12)
                 _close(one.gradient.imag, ref.gradient.imag, 1e-11)
     assert seen == {True, False}
+
+
+@pytest.mark.parametrize("spec", ["weight week || id:", "weight week || id: week",
+                                  "weight week || id: week, cov(un)",
+                                  "weight week || id: week, cov(exch)"])
+def test_the_coordinates_jacobian_is_that_of_the_values(spec):
+    """Fisher scoring maps the expected information to the optimiser's coordinates by
+    d values / d u: the diagonal 2u where every coordinate is a variance's square root,
+    central differences of the values elsewhere; both equal the differences' Jacobian
+    (to their precision) at random coordinates."""
+    from semlevel.engine import fitting as F
+    from semlevel.engine.parametrization import Parametrization
+    model = sl.mixed_model(spec, data=sl.datasets.load("pig"))
+    stats = F._statistics(model, None)
+    base = F._start(model, stats)
+    param = Parametrization.of(model)
+    rng = np.random.default_rng(len(spec))
+    for _ in range(3):
+        u = param.coordinates(base) * np.exp(rng.normal(scale=0.5, size=param.size))
+        J = param.jacobian(u, base)
+        D = np.empty_like(J)
+        for j in range(len(u)):
+            h = 1e-6 * max(abs(u[j]), 1e-3)
+            up, dn = u.copy(), u.copy()
+            up[j] += h
+            dn[j] -= h
+            D[:, j] = (param.values(up, base) - param.values(dn, base))[param.free] / (2 * h)
+        assert J.shape == (len(param.free), len(u))
+        np.testing.assert_allclose(J, D, rtol=1e-7, atol=1e-7 * np.abs(D).max())

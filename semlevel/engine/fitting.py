@@ -228,13 +228,7 @@ def _fisher(stats, param: Parametrization, values: np.ndarray, reml: bool):
         info = information_of(stats, v)
         if info is None:
             return None
-        J = np.empty((len(free), len(u)))
-        for j in range(len(u)):
-            h = 1e-7 * max(abs(u[j]), 1e-3)
-            up, dn = u.copy(), u.copy()
-            up[j] += h
-            dn[j] -= h
-            J[:, j] = (param.values(up, values)[free] - param.values(dn, values)[free]) / (2 * h)
+        J = param.jacobian(u, values)
         return 2.0 * J.T @ info[free[:, None], free] @ J
     return approx
 

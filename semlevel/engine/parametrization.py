@@ -276,6 +276,22 @@ class Parametrization:
             v[ids] = self._structure_values(u[len(u) - len(ids):])
         return v
 
+    def jacobian(self, u: np.ndarray, base: np.ndarray) -> np.ndarray:
+        """d values[free] / d u (len(free) x len(u)): where every coordinate is a simple
+        label's (no Cholesky block, exchangeable pair or residual structure) the diagonal
+        2u (a variance) or 1, else by central differences of :meth:`values`."""
+        if len(self.simple) == len(u) == len(self.free):
+            return np.diag(np.where(self.simple_is_var, 2.0 * u, 1.0))
+        J = np.empty((len(self.free), len(u)))
+        for j in range(len(u)):
+            h = 1e-7 * max(abs(u[j]), 1e-3)
+            up, dn = u.copy(), u.copy()
+            up[j] += h
+            dn[j] -= h
+            J[:, j] = (self.values(up, base)[self.free] - self.values(dn, base)[self.free]) \
+                / (2 * h)
+        return J
+
     def coordinates(self, values: np.ndarray) -> np.ndarray:
         """Coordinates of given label values (inverse of :meth:`values`)."""
         us = values[self.simple]
