@@ -439,3 +439,34 @@ def test_tree_evaluation_limits_blas_threads_only_while_it_runs():
         with one_blas_thread():
             raise RuntimeError("inside")
     assert threads() == before
+
+
+def test_two_large_crossed_factors_leave_the_tree_search_at_its_first_units(monkeypatch):
+    """Two crossed factors with more levels than a front may hold form no tree: the
+    search stops as soon as one unit (a connected set of latents) is larger than
+    MAX_FRONT, since merging only joins units, instead of merging crossed units further;
+    such a design takes the sparse path."""
+    from semlevel.engine import tree_stats
+    from test_sparse import crossed
+    df = crossed(3, n=3000, n_s=300, n_d=150)
+    model = sl.mixed_model("y x || _all: R.s || d:", data=df)
+    events = []
+    real_components, real_unique = tree_stats._components, tree_stats.unique
+
+    def components(q, a, b):
+        out = real_components(q, a, b)
+        events.append(int(np.bincount(out).max()))
+        return out
+
+    def unique(x):
+        events.append("unique")
+        return real_unique(x)
+    monkeypatch.setattr(tree_stats, "_components", components)
+    monkeypatch.setattr(tree_stats, "unique", unique)
+    assert tree_structure(model) is None
+    sizes = [e for e in events if e != "unique"]
+    # the search ends with the first unit too large: nothing is paired after it
+    assert events[-1] == sizes[-1] > tree_stats.MAX_FRONT
+    assert all(c <= tree_stats.MAX_FRONT for c in sizes[:-1])
+    monkeypatch.undo()
+    assert path_of(model) == "sparse"

@@ -189,7 +189,12 @@ def tree_structure(model: PathModel, Zs: sp.csr_matrix | None = None,
         same = (o[1:] == o[:-1]) & (lvl[c[1:]] == lvl[c[:-1]])
         unit = _components(q, np.r_[ea, c[:-1][same], extra_a],
                            np.r_[eb, c[1:][same], extra_b])
-        n_units = int(unit.max()) + 1
+        size = np.bincount(unit)
+        if size.max() > MAX_FRONT:
+            # a unit's front holds at least its own latents, and merging only joins
+            # units: no tree (two large crossed factors end here, before more merging)
+            return None
+        n_units = len(size)
         ulvl = np.full(n_units, len(levels))
         np.minimum.at(ulvl, unit, lvl)
         # each observation's units, highest level first: consecutive ones are parent/child
