@@ -160,6 +160,27 @@ def _balanced(seed, n_groups=30, n_obs=6):
     return pd.DataFrame({"g": g, "x": x, "y": y})
 
 
+def _single_case(seed, rng_seed, n_random, edits):
+    """A balanced random-intercept model's statistics (one pool of one latent), a kernel
+    that takes the general routines, the starting values, the two labels' positions and
+    points: ``n_random`` random ones around the start, then the start with each edit
+    (value, "var" | "res") made."""
+    from semlevel.engine import fitting as F
+    model = sl.mixed_model("y x || g:", data=_balanced(seed))
+    stats = F._statistics(model, None)
+    assert stats.kernel.single
+    general = stats.kernel._replace(single=False)
+    rng = np.random.default_rng(rng_seed)
+    start = F._start(model, stats)
+    var = model.label_index("g: var(_cons)")
+    res = model.label_index("var(Residual)")
+    points = [start * np.exp(rng.normal(scale=2.0, size=len(start))) for _ in range(n_random)]
+    for value, which in edits:
+        points.append(start.copy())
+        points[-1][var if which == "var" else res] = value
+    return stats, general, start, var, res, points
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_the_one_pool_kernel_gives_the_general_kernels_bits(seed):
     """A balanced random-intercept model's statistics are one pool of one latent and one
@@ -168,19 +189,8 @@ def test_the_one_pool_kernel_gives_the_general_kernels_bits(seed):
     and gradient, ML and REML, with and without the gradient and the PSD check, at
     admissible and inadmissible values; and the expected information likewise
     (_information_single)."""
-    from semlevel.engine import fitting as F
-    model = sl.mixed_model("y x || g:", data=_balanced(seed))
-    stats = F._statistics(model, None)
-    assert stats.kernel.single
-    general = stats.kernel._replace(single=False)
-    rng = np.random.default_rng(100 + seed)
-    start = F._start(model, stats)
-    var = model.label_index("g: var(_cons)")
-    res = model.label_index("var(Residual)")
-    points = [start * np.exp(rng.normal(scale=2.0, size=len(start))) for _ in range(12)]
-    for v, value in ((var, 0.0), (var, -1e-3), (res, -1.0), (var, -1e12)):
-        points.append(start.copy())
-        points[-1][v] = value
+    stats, general, start, var, res, points = _single_case(
+        seed, 100 + seed, 12, ((0.0, "var"), (-1e-3, "var"), (-1.0, "res"), (-1e12, "var")))
     for v in points + [np.where(np.arange(len(start)) == res, np.nan, start)]:
         info = dev.information_at(v, stats)
         stats.__dict__["kernel"], kept = general, stats.kernel
@@ -362,19 +372,8 @@ def test_the_one_latent_kernel_at_complex_steps_gives_the_general_kernels_number
     one-latent kernel too, on Python complex numbers: the general kernel's deviance and
     gradient (real and imaginary parts) to rounding, ML and REML, at admissible and
     inadmissible values; a value that is not finite gives what the general one gives."""
-    from semlevel.engine import fitting as F
-    model = sl.mixed_model("y x || g:", data=_balanced(seed))
-    stats = F._statistics(model, None)
-    assert stats.kernel.single
-    general = stats.kernel._replace(single=False)
-    rng = np.random.default_rng(300 + seed)
-    start = F._start(model, stats)
-    var = model.label_index("g: var(_cons)")
-    res = model.label_index("var(Residual)")
-    points = [start * np.exp(rng.normal(scale=2.0, size=len(start))) for _ in range(8)]
-    for lab, value in ((var, 0.0), (var, -1e-3), (res, -1.0), (res, np.nan)):
-        points.append(start.copy())
-        points[-1][lab] = value
+    stats, general, start, var, res, points = _single_case(
+        seed, 300 + seed, 8, ((0.0, "var"), (-1e-3, "var"), (-1.0, "res"), (np.nan, "res")))
     seen = set()
     for v in points:
         for lab in (var, res):

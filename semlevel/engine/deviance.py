@@ -247,6 +247,18 @@ def evaluate(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool = 
     return out
 
 
+def _one_pool_profile(stats: PoolStats, S: np.ndarray, log_theta: float, logdet_m: float,
+                      reml: bool, gradient: bool) -> tuple[Evaluation, np.ndarray | None]:
+    """The one-pool kernels' profiling step: the deviance from the cross-products ``S``
+    and the pool's log-determinants (log theta, log|M|), and Gamma flattened (None
+    without a gradient or where the point is not admissible)."""
+    kern = stats.kernel
+    logdet = kern.cnt0 * (kern.n00 * log_theta + logdet_m)
+    n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted
+    out, Gam = profile(S, stats.n_coef, n_obs, logdet, reml, None, gradient, stats.basis)
+    return out, (None if Gam is None else Gam.ravel())
+
+
 def _evaluate_single(values: np.ndarray, stats: PoolStats, reml: bool, gradient: bool,
                      check_psd: bool) -> Evaluation:
     """:func:`evaluate` where the statistics are one pool of one latent and one residual
@@ -292,12 +304,9 @@ def _evaluate_single(values: np.ndarray, stats: PoolStats, reml: bool, gradient:
     w2 = w * w
     K1 = kern.C00.shape[0]
     S = (kern.C00 * w + 0.0) - w2 * (kern.Tqq * N).reshape(K1, K1)
-    logdet = kern.cnt0 * (kern.n00 * log_theta + logdet_m)
-    n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted
-    out, Gam = profile(S, stats.n_coef, n_obs, logdet, reml, None, gradient, stats.basis)
-    if Gam is None:
+    out, g = _one_pool_profile(stats, S, log_theta, logdet_m, reml, gradient)
+    if g is None:
         return out
-    g = Gam.ravel()
     U = (kern.Tqq @ g)[0].item()
     TG = w2 * U
     GPhi = kern.cnt0 * (A * Minv) - (Minv * TG) * Minv
@@ -364,12 +373,9 @@ def _evaluate_pair(values: np.ndarray, stats: PoolStats, reml: bool, gradient: b
     Tqq = kern.Tqq
     S = (kern.C00 * w + 0.0) - w2 * (np.array((n00, n01, n01, n11)) @ Tqq).reshape(K1, K1)
     log_theta = math.log(abs(theta)) if values.dtype == np.complex128 else math.log(theta)
-    logdet = kern.cnt0 * (kern.n00 * log_theta + logdet_m)
-    n_obs = stats.n_obs if stats.n_weighted is None else stats.n_weighted
-    out, Gam = profile(S, stats.n_coef, n_obs, logdet, reml, None, gradient, stats.basis)
-    if Gam is None:
+    out, g = _one_pool_profile(stats, S, log_theta, logdet_m, reml, gradient)
+    if g is None:
         return out
-    g = Gam.ravel()
     u00, u01, u10, u11 = (Tqq @ g).tolist()
     t00, t01, t10, t11 = w2 * u00, w2 * u01, w2 * u10, w2 * u11   # TG
     cnt = kern.cnt0
