@@ -275,3 +275,40 @@ def test_dropped_empty_equation_is_noted(pig):
     assert "equation 1 ('|| id:') has no effects (a repeated level" in text
     lone = " ".join(sl.mixed("weight week || id:, noconstant", data=pig).summary().split())
     assert "(noconstant and no variables) and was dropped" in lone
+
+
+def test_a_fit_that_reml_cannot_identify_names_the_labels_it_cannot_tell_apart():
+    """An exchangeable covariance among a crossed factor's levels at _all (one group) is
+    a covariance shared by every observation: under REML the intercept absorbs it, so
+    the restricted likelihood is flat along var - cov held fixed. The fit is reported as
+    not converged (its Hessian is singular) and names the two labels, with the reason;
+    under ML the same model ends on the boundary (singular exchangeable block) instead."""
+    from semlevel.engine.fitting import ConvergenceWarning
+    from test_sparse import crossed
+    spec = "y x || _all: R.d, cov(exchangeable) || s:"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = sl.mixed_model(spec, data=crossed(2), reml=True).fit()
+    assert not fit.converged
+    msgs = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert len(msgs) == 1
+    assert "flat along a combination of _all: var(R.d), _all: cov(R.d)" in msgs[0]
+    assert "REML" in msgs[0] and "flat along" in fit.optimization.message
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ml = sl.mixed_model(spec, data=crossed(2)).fit()
+    assert ml.converged and "flat along" not in ml.optimization.message
+
+
+def test_flat_labels_name_the_flattest_direction_only_where_it_is_flat():
+    from semlevel.engine.fitting import flat_labels
+    names = np.array(["a", "b", "c"])
+    # the inverse of a curvature whose direction (1, -1, 0) is flat, c apart
+    H = np.array([[4.0, 4.0 - 1e-9, 0.5], [4.0 - 1e-9, 4.0, 0.5], [0.5, 0.5, 9.0]])
+    V = np.linalg.inv(H)
+    assert flat_labels(V, names) == ["a", "b"]
+    assert flat_labels(np.linalg.inv(np.diag([1.0, 2.0, 3.0])), names) == []
+    # a label without a standard error (NaN: at the boundary) is left out
+    W = np.full((3, 3), np.nan)
+    W[:2, :2] = np.linalg.inv(H[:2, :2])
+    assert flat_labels(W, names) == ["a", "b"]

@@ -200,10 +200,11 @@ def optimise(model: PathModel, stats, values: np.ndarray, max_iter: int = 200,
         fun, approx = secant_hessian(fun, param.scale(u0))
     u, record = newton(fun, u0, param.scale(u0), max_iter=max_iter, tol=tol,
                        approx_hessian=approx, callback=callback)
-    if not record.converged:
+    fit = _finish(model, stats, to_values(u), record, check_psd,
+                  evaluated=tuple(last) if last else None)
+    if not record.converged:         # (after _finish: it names a flat direction's labels)
         warnings.warn(f"the fit did not converge: {record}", ConvergenceWarning, stacklevel=4)
-    return _finish(model, stats, to_values(u), record, check_psd,
-                   evaluated=tuple(last) if last else None)
+    return fit
 
 
 def information_of(stats, values: np.ndarray) -> np.ndarray | None:
@@ -295,6 +296,15 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
                                     (np.isin(names, boundary) | np.isin(names, singular))
                                     if boundary or singular else np.zeros(len(names), bool),
                                     check_psd, record, curvature)
+    if not record.hessian_pd and not record.converged:
+        flat = flat_labels(theta_vcov, names)
+        if flat:
+            record.message += (
+                "; the likelihood is flat along a combination of " + ", ".join(flat)
+                + ": the data do not tell these parameters apart"
+                + (" (under REML, a covariance the fixed effects' columns span, such as one "
+                   "shared by every observation of a single group, is not identified)"
+                   if model.reml else ""))
     if boundary:
         warnings.warn("estimated at the boundary of the parameter space: "
                       + "; ".join(boundary), BoundaryWarning, stacklevel=4)
@@ -305,6 +315,34 @@ def _finish(model: PathModel, stats: Statistics, est: np.ndarray,
     return service("fit_result")(model=fitted, stats=stats, values=est, evaluation=final,
                                  theta_vcov=theta_vcov, optimization=record,
                                  boundary=boundary)
+
+
+#: a direction of the variance labels' curvature (scaled to unit diagonal) is flat where
+#: its eigenvalue is below this fraction of the largest
+FLAT = 1e-7
+
+
+def flat_labels(theta_vcov: np.ndarray, names: np.ndarray) -> list[str]:
+    """The labels that make up the flattest direction of the deviance's curvature (from
+    the inverse ``theta_vcov``; labels without standard errors left out) where that
+    direction is flat (:data:`FLAT`), else []: the parameters a non-positive-definite
+    Hessian cannot tell apart."""
+    keep = np.flatnonzero(np.isfinite(np.diag(theta_vcov)))
+    if len(keep) < 1:
+        return []
+    try:
+        H = np.linalg.inv(theta_vcov[np.ix_(keep, keep)])
+    except np.linalg.LinAlgError:
+        return []
+    d = np.sqrt(np.abs(np.diag(H)))
+    if not np.all(np.isfinite(H)) or not np.all(d > 0):
+        return []
+    lam, vec = np.linalg.eigh(H / np.outer(d, d))
+    j = int(np.argmin(np.abs(lam)))
+    if abs(lam[j]) > FLAT * np.abs(lam).max():
+        return []
+    v = vec[:, j] / np.abs(vec[:, j]).max()
+    return [str(names[keep[i]]) for i in np.flatnonzero(np.abs(v) >= 0.1)]
 
 
 def _boundary_labels(model, est, free, is_var) -> list[str]:
