@@ -106,14 +106,13 @@ def row_batches(model, values: np.ndarray) -> list[RowBatch]:
         lat = model.effect_latent[data.slot]                           # (n_obs, E)
         ok = lat >= 0
         pair = unique(row[:, None].repeat(E, 1)[ok] * L + lat[ok])
-        p_row, p_lat = pair // L, pair % L
+        p_row = pair // L
         q_r = np.bincount(p_row, minlength=R)
         p_start = np.r_[0, np.cumsum(q_r)[:-1]]
-        p_local = np.arange(len(pair)) - p_start[p_row]
     else:
         lat = np.zeros((n_obs, 0), dtype=np.int64)
         q_r = np.zeros(R, dtype=np.int64)
-        pair = p_row = p_lat = p_local = np.zeros(0, dtype=np.int64)
+        pair = p_row = np.zeros(0, dtype=np.int64)
         p_start = np.zeros(R, dtype=np.int64)
     res = values[model.resid_of_obs()]
     phi_codes, phi_vals = _symmetric_table(model.phi, "a", "b", values, L,
