@@ -459,9 +459,6 @@ def _information_single(values: np.ndarray, stats: PoolStats) -> np.ndarray | No
 #: what a one-pool kernel returns where the general one is to say (a value not finite)
 _GENERAL = object()
 
-_PAIR_POSITIONS = ((0, 0), (0, 1), (1, 0), (1, 1))
-
-
 def _information_pair(values: np.ndarray, stats: PoolStats):
     """:func:`information_at` for one pool of two latents and one residual label, on
     Python floats as :func:`_evaluate_pair` (its numbers to rounding: tested);
@@ -505,15 +502,12 @@ def _information_pair(values: np.ndarray, stats: PoolStats):
     MZ = [[MM[i][0] * Z[0][j] + MM[i][1] * Z[1][j] for j in (0, 1)] for i in (0, 1)]
     Bz = [[MZ[i][0] * MM[j][0] + MZ[i][1] * MM[j][1] for j in (0, 1)] for i in (0, 1)]
     cnt, w2 = kern.cnt0, w * w
-    labs = stats.label_positions[0].tolist()
-    where = {lab: [pos for pos, at in zip(_PAIR_POSITIONS, plab) if at == lab]
-             for lab in labs}
     info = np.zeros((n_lab, n_lab))
-    for lab in labs:
-        for mab in labs:
-            t = sum(Om[b][c] * Om[d][a] for a, b in where[lab] for c, d in where[mab])
+    for lab, at in kern.pair_positions:
+        for mab, at_m in kern.pair_positions:
+            t = sum(Om[b][c] * Om[d][a] for a, b in at for c, d in at_m)
             info[lab, mab] = 0.5 * (cnt * t)
-        cross = 0.5 * (cnt * w2 * sum(Bz[b][a] for a, b in where[lab]))
+        cross = 0.5 * (cnt * w2 * sum(Bz[b][a] for a, b in at))
         info[lab, rid] = cross
         info[rid, lab] = cross
     NZ = [[N[i][0] * Z[0][j] + N[i][1] * Z[1][j] for j in (0, 1)] for i in (0, 1)]

@@ -62,6 +62,9 @@ class PoolKernel(NamedTuple):
     pair: bool = False
     pair_labels: tuple = ()
     pair_z: tuple = ()
+    #: each label of the pool's Phi (below const0, in ``label_positions`` order) with its
+    #: positions (a, b) there: what the expected information sums over
+    pair_positions: tuple = ()
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
@@ -132,7 +135,14 @@ class PoolStats:
                           Tqq=self.T_by_latent_pair if one else None,
                           pair=pair,
                           pair_labels=tuple(self.phi_idx[0].ravel().tolist()) if pair else (),
-                          pair_z=tuple(self.ZZ[0, 0].ravel().tolist()) if pair else ())
+                          pair_z=tuple(self.ZZ[0, 0].ravel().tolist()) if pair else (),
+                          pair_positions=self._pair_positions() if pair else ())
+
+    def _pair_positions(self) -> tuple:
+        """(label, ((a, b), ...)) for each label of a one-pool 2 x 2 Phi."""
+        at = self.phi_idx[0]
+        return tuple((lab, tuple((a, b) for a in (0, 1) for b in (0, 1) if at[a, b] == lab))
+                     for lab in self.label_positions[0].tolist())
 
     @cached_property
     def information_blocks(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
